@@ -1,0 +1,154 @@
+# Milvuso -- top-level build.
+#
+#   make test        install missing apt packages, build everything, run every
+#                    suite (unit tests, unit tests under ASan/UBSan, worker
+#                    end-to-end checks, fuzz smoke run)
+#   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 600)
+#   make bench-ann   ANN benchmark against hnswlib and FAISS (bench/ann)
+#
+# Build output goes to build/ (release), build-asan/ (sanitizers) and
+# build-fuzz/ (clang + libFuzzer).  Tests are discovered, not listed: every
+# shared/tests/test_*.c and worker/tests/test_*.c is a cmocka program.
+
+SHELL      := /bin/bash
+CC         ?= cc
+CXX        ?= c++
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian bookworm packages each part needs (installed when missing).
+APT_BUILD  := build-essential pkg-config libcmocka-dev libopenblas-dev \
+              libcjson-dev
+APT_FUZZ   := clang libclang-rt-14-dev
+APT_BENCH  := libhnswlib-dev libfaiss-dev gnuplot-nox
+
+# The flags libmilvuso must be clean under: ours, plus nginx's own set.
+WARN       := -Wall -Wextra -Werror -Wpointer-arith -Wshadow \
+              -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS_STD := -std=c11 -D_GNU_SOURCE
+OPT        ?= -O2 -g
+CFLAGS     := $(CFLAGS_STD) $(OPT) $(WARN) -fPIC -Ishared
+SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+LDLIBS     := -lopenblas -lm -lpthread
+
+LIB_SRC    := $(wildcard shared/*.c)
+LIB_HDR    := $(wildcard shared/*.h)
+TEST_SRC   := $(wildcard shared/tests/test_*.c)
+WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+WORKER_HDR := $(wildcard worker/*.h)
+WTEST_SRC  := $(wildcard worker/tests/test_*.c)
+FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
+
+# $(call objs,BUILD_DIR,SOURCES)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all deps deps-fuzz deps-bench lib worker unit unit-asan unit-scalar \
+        worker-check test fuzz fuzz-smoke bench-ann clean
+
+all: lib worker
+
+deps:
+	@./.ci/apt-ensure $(APT_BUILD)
+
+deps-fuzz:
+	@./.ci/apt-ensure $(APT_FUZZ)
+
+deps-bench:
+	@./.ci/apt-ensure $(APT_BENCH)
+
+# ---- library, worker, tests: one set of rules per build flavour ----------
+
+define FLAVOUR
+$(1)/obj/%.o: %.c $(LIB_HDR) $(WORKER_HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/libmilvuso.a: $(call objs,$(1),$(LIB_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+$(1)/milvuso-worker: $(call objs,$(1),worker/main.c $(WORKER_SRC)) $(1)/libmilvuso.a
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $(1)/libmilvuso.a -lcjson $$(LDLIBS)
+
+$(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) $(2) -o $$@ $$< $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
+
+$(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) $(2) -Iworker -o $$@ $$< $(call objs,$(1),$(WORKER_SRC)) \
+	    $(1)/libmilvuso.a -lcjson -lcmocka $$(LDLIBS)
+endef
+
+$(eval $(call FLAVOUR,build,))
+$(eval $(call FLAVOUR,build-asan,$(SAN)))
+
+TESTS      := $(patsubst shared/tests/%.c,%,$(TEST_SRC))
+WTESTS     := $(patsubst worker/tests/%.c,%,$(WTEST_SRC))
+
+lib: build/libmilvuso.a
+worker: build/milvuso-worker
+
+# Runs every cmocka program of a flavour; fails if any fails.
+# $(call run_tests,BUILD_DIR,ENV)
+define run_tests
+	@fail=0; for t in $(addprefix $(1)/tests/,$(TESTS)) \
+	                  $(addprefix $(1)/wtests/,$(WTESTS)); do \
+	    echo "== $$t"; $(2) $$t || fail=1; \
+	done; exit $$fail
+endef
+
+unit: deps $(addprefix build/tests/,$(TESTS)) $(addprefix build/wtests/,$(WTESTS))
+	$(call run_tests,build,)
+
+# The same suites with the portable kernels forced (CI machines differ).
+unit-scalar: deps $(addprefix build/tests/,$(TESTS)) $(addprefix build/wtests/,$(WTESTS))
+	$(call run_tests,build,MILVUSO_KERNELS=scalar)
+
+unit-asan: deps $(addprefix build-asan/tests/,$(TESTS)) $(addprefix build-asan/wtests/,$(WTESTS))
+	$(call run_tests,build-asan,ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1)
+
+worker-check: deps build/milvuso-worker
+	./worker/tests/check-cli.sh build/milvuso-worker
+
+# ---- fuzzing (clang + libFuzzer) ------------------------------------------
+
+FUZZ_CC     := clang
+FUZZ_CFLAGS := $(CFLAGS_STD) -O1 -g $(WARN) -Wno-unused-command-line-argument \
+               -Ishared -fsanitize=fuzzer,address,undefined
+FUZZ_BINS   := $(patsubst %.c,build-fuzz/%,$(notdir $(FUZZ_SRC)))
+FUZZ_SECONDS ?= 600
+
+build-fuzz/%: shared/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps-fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+# Each target runs FUZZ_SECONDS from its seed corpus (shared/fuzz/corpus/NAME,
+# generated seeds are kept in build-fuzz/corpus/NAME).
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    name=$$(basename $$f); mkdir -p build-fuzz/corpus/$$name; \
+	    echo "== $$name for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        build-fuzz/corpus/$$name shared/fuzz/corpus/$$name || exit 1; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# ---- benchmarks -------------------------------------------------------------
+
+bench-ann: deps deps-bench build/libmilvuso.a
+	$(MAKE) -C bench/ann run
+
+# ---- everything ----------------------------------------------------------------
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) unit-scalar
+	$(MAKE) unit-asan
+	$(MAKE) worker-check
+	$(MAKE) fuzz-smoke
+
+clean:
+	rm -rf build build-asan build-fuzz
