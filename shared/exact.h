@@ -23,8 +23,11 @@ extern "C" {
  * MV_METRIC_COSINE both sides must already be normalised; distance =
  * 1 - dot).  Writes ids[q * k + r] and dist[q * k + r] best first; when
  * n < k the tail is filled with id UINT32_MAX and distance INFINITY.  Ties
- * are broken by the smaller id.  dist may be NULL.  Returns MV_OK, or MV_ERR
- * on allocation failure or k == 0.
+ * are broken by the smaller id; a NaN distance ranks as INFINITY.  dist may
+ * be NULL.  L2 is computed as |q|^2 - 2 q.x + |x|^2, so near-duplicates get
+ * distances near 1e-6 |x|^2 rather than exactly 0.  Returns MV_OK, or MV_ERR
+ * on allocation failure, k == 0, an unknown metric, dim > INT_MAX (BLAS
+ * takes int) or n > UINT32_MAX.
  */
 int mv_exact_topk(const float *base, size_t n, size_t dim, mv_metric_t metric,
     const float *queries, size_t nq, size_t k, uint32_t *ids, float *dist,

@@ -1,7 +1,8 @@
 /*
  * synth.h -- seeded synthetic data: clustered vectors for the HNSW tests, the
- * ANN benchmark and the worker's synthetic catalogue.  Deterministic for a
- * given seed on every platform (own PRNG, no libc rand).
+ * ANN benchmark and the worker's synthetic catalogue.  The integer generator
+ * is the same on every platform (own PRNG, no libc rand); normal draws go
+ * through libm.
  */
 #ifndef MV_SYNTH_H
 #define MV_SYNTH_H
@@ -29,7 +30,8 @@ double mv_rng_normal(mv_rng_t *r);
  * Fills out (row-major n x dim) with vectors drawn around n_clusters random
  * centres: centre ~ N(0, 1) per coordinate, point = centre + N(0, spread^2).
  * When cluster_of is non-NULL it receives each point's cluster index.
- * Deterministic in (n, dim, n_clusters, spread, seed).  Points are not
+ * Deterministic in (n, dim, n_clusters, spread, seed) for one libm (the
+ * normal draws use log and cos); n_clusters 0 counts as 1.  Points are not
  * normalised.
  */
 void mv_synth_clustered(float *out, size_t n, size_t dim, size_t n_clusters,

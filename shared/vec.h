@@ -61,13 +61,15 @@ const mv_kernels_t *mv_kernels_best(void);
 
 /*
  * Returns the named set ("scalar", "avx2", "avx512") or NULL when the name is
- * unknown or the CPU lacks the instructions.  "scalar" is always available.
+ * NULL, unknown, or the CPU lacks the instructions.  "scalar" is always
+ * available.  An empty MILVUSO_KERNELS is ignored.
  */
 const mv_kernels_t *mv_kernels_by_name(const char *name);
 
 /*
  * Scales v to unit L2 norm in place and returns its previous norm.  A zero
- * (or non-finite-norm) vector is left unchanged and 0 is returned.
+ * vector, or one whose norm overflows float, is left unchanged and 0 is
+ * returned.
  */
 float mv_normalize(float *v, size_t dim);
 
@@ -86,6 +88,8 @@ mv_distance(const mv_kernels_t *k, mv_metric_t metric, const float *a,
 /*
  * SQ8 quantiser parameters from n vectors (row-major n x dim): per-dimension
  * min and scale as described above.  n may be 0 (then min = 0, scale = 1).
+ * A range too narrow for a positive scale also gets scale 1; non-finite
+ * values are ignored.
  */
 void mv_sq8_train(const float *vectors, size_t n, size_t dim, float *min,
     float *scale);
