@@ -1,0 +1,191 @@
+/*
+ * hnsw_internal.h -- what the HNSW builder (hnsw.c) and the searcher
+ * (hnsw_search.c) share; not part of the public API.
+ *
+ * The search keeps one sorted array, the "pool", of the ef best nodes seen so
+ * far, each tagged expanded or not (the formulation NSG and DiskANN use for
+ * the HNSW beam search).  It is equivalent to the paper's two heaps (the
+ * unexpanded entries are the candidate set, the whole array is the result
+ * set), needs no allocation, and for ef of a few hundred an insertion by
+ * binary search and memmove beats heap operations.
+ */
+#ifndef MV_HNSW_INTERNAL_H
+#define MV_HNSW_INTERNAL_H
+
+#include <string.h>
+
+#include "hnsw.h"
+
+#define MV_POOL_EXPANDED  0x80000000u   /* tag in mv_pool_entry_t.id */
+
+typedef struct mv_pool_entry {
+    float     dist;
+    uint32_t  id;                       /* node id | MV_POOL_EXPANDED */
+} mv_pool_entry_t;
+
+struct mv_hnsw_scratch {
+    size_t            n_cap;
+    size_t            dim_cap;
+    size_t            ef_cap;
+    uint16_t         *visited;          /* n_cap epoch tags */
+    uint16_t          epoch;
+    mv_pool_entry_t  *pool;             /* ef_cap: the walk's beam */
+    mv_pool_entry_t  *res;              /* ef_cap: accepted results */
+    float            *q;                /* dim_cap: the (normalised) query */
+    float            *qa;               /* dim_cap: SQ8 query, see vec.h */
+    float            *qb;               /* dim_cap: SQ8 weights (L2) */
+    uint32_t          batch[2 * MV_HNSW_MAX_M];
+};
+
+/* A query prepared against one graph. */
+typedef struct mv_query {
+    const mv_hnsw_graph_t  *g;
+    const mv_kernels_t     *kern;
+    const float            *q;          /* dim floats, normalised for cosine */
+    int                     codes;      /* 1: distances from SQ8 codes */
+    float                   bias;       /* SQ8 dot constant */
+    const float            *qa;
+    const float            *qb;
+} mv_query_t;
+
+/*
+ * Prepares qc for searching g with the query vector q (already normalised
+ * for cosine; not copied).  use_codes selects SQ8 distances (ignored when g
+ * has no codes); the SQ8 query arrays go into s.
+ */
+void mv_query_prepare(mv_query_t *qc, const mv_hnsw_graph_t *g,
+    const mv_kernels_t *kern, mv_hnsw_scratch_t *s, const float *q,
+    int use_codes);
+
+#if defined(__GNUC__)
+#define mv_prefetch(p)  __builtin_prefetch((p), 0, 3)
+#else
+#define mv_prefetch(p)  ((void) (p))
+#endif
+
+/*
+ * Prefetches what mv_query_distance will read for node id: the SQ8 code
+ * (first and last byte, as it may straddle two cache lines) and the record's
+ * head (its links, read if the node gets expanded), or the float vector.
+ */
+static inline void
+mv_query_prefetch(const mv_query_t *qc, uint32_t id)
+{
+    const mv_hnsw_graph_t  *g = qc->g;
+    const uint8_t          *rec;
+    const float            *vec;
+
+    if (qc->codes) {
+        rec = g->level0 + (size_t) id * g->level0_stride;
+        mv_prefetch(rec + g->code_offset);
+        mv_prefetch(rec + g->code_offset + g->dim - 1);
+        mv_prefetch(rec);
+        return;
+    }
+
+    vec = g->vectors + (size_t) id * g->dim;
+    mv_prefetch(vec);
+    mv_prefetch(vec + g->dim - 1);
+}
+
+/* Distance from the prepared query to node id (approximate with codes). */
+static inline float
+mv_query_distance(const mv_query_t *qc, uint32_t id)
+{
+    const mv_hnsw_graph_t  *g = qc->g;
+    const uint8_t          *code;
+
+    if (qc->codes) {
+        code = g->level0 + (size_t) id * g->level0_stride + g->code_offset;
+
+        if (g->metric == MV_METRIC_L2) {
+            return qc->kern->l2sq_u8(qc->qa, qc->qb, code, g->dim);
+        }
+
+        return 1.0f - qc->bias - qc->kern->dot_u8(qc->qa, code, g->dim);
+    }
+
+    return mv_distance(qc->kern, g->metric, qc->q,
+                       g->vectors + (size_t) id * g->dim, g->dim);
+}
+
+/* Links of node id at level (0 or 1..level(id)); *count receives their number. */
+static inline const uint32_t *
+mv_hnsw_links(const mv_hnsw_graph_t *g, uint32_t id, uint32_t level,
+    uint32_t *count)
+{
+    const uint32_t  *block;
+
+    if (level == 0) {
+        block = mv_hnsw_level0_record(g, id);
+        *count = block[0] & MV_HNSW_COUNT_MASK;
+        return block + 1;
+    }
+
+    block = g->upper_links + g->upper_offsets[id]
+            + (size_t) (level - 1) * (g->M + 1);
+    *count = block[0];
+    return block + 1;
+}
+
+/*
+ * Greedy descent: from node `from`, on each level from `top` down to
+ * `bottom` + 1, moves to the nearest neighbour until no neighbour is nearer.
+ * Returns the node reached; *dist receives its distance.
+ */
+uint32_t mv_search_greedy(const mv_query_t *qc, uint32_t from, uint32_t top,
+    uint32_t bottom, float *dist);
+
+/*
+ * Beam search of width ef on one level from one entry node, skipping node
+ * `skip` (UINT32_MAX for none).  Leaves the ef best nodes found in s->pool,
+ * sorted by distance, and returns their number.  ef <= s->ef_cap.
+ */
+size_t mv_search_layer(const mv_query_t *qc, mv_hnsw_scratch_t *s,
+    uint32_t entry, size_t ef, uint32_t level, uint32_t skip);
+
+/*
+ * Inserts (d, id) into the sorted array a of *size entries and capacity cap
+ * (dropping the last entry when full).  Returns the position, or cap when d
+ * is not better than a full array's last entry.  Equal distances keep
+ * insertion order.
+ */
+static inline size_t
+mv_pool_insert(mv_pool_entry_t *a, size_t *size, size_t cap, float d,
+    uint32_t id)
+{
+    size_t  lo, hi, mid, n;
+
+    n = *size;
+
+    if (n == cap) {
+        if (!(d < a[cap - 1].dist)) {
+            return cap;
+        }
+        n--;
+    }
+
+    lo = 0;
+    hi = n;
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+        if (a[mid].dist <= d) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    if (n > lo) {
+        memmove(&a[lo + 1], &a[lo], (n - lo) * sizeof(mv_pool_entry_t));
+    }
+
+    a[lo].dist = d;
+    a[lo].id = id;
+    *size = n + 1;
+
+    return lo;
+}
+
+#endif /* MV_HNSW_INTERNAL_H */

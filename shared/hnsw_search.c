@@ -1,0 +1,657 @@
+/*
+ * hnsw_search.c -- k-nearest-neighbour search over a read-only HNSW graph
+ * view (the live index or a mapped snapshot), and the exact scan it falls
+ * back on.
+ *
+ * A search descends greedily through the upper levels, then runs a beam
+ * search of width ef on level 0 (see hnsw_internal.h for the pool).  When the
+ * graph carries SQ8 codes, the walk computes distances from the codes, which
+ * sit in the same cache lines as each node's links, and the final candidates
+ * are re-ranked on the exact float vectors: the walk touches a quarter of the
+ * memory and the answer keeps float precision.
+ *
+ * Filters.  Nodes that the filter rejects, and deleted nodes, still route the
+ * walk but never enter the result.  A selective filter that lists its
+ * candidates is served by an exact scan of them when that is cheaper than a
+ * widened walk; a walk that finds fewer than k acceptable nodes is completed
+ * by an exact scan, so a filtered answer is never short by accident.
+ *
+ * Nothing here allocates except the scratch constructors: every search works
+ * in the caller's mv_hnsw_scratch_t, whose visited list is epoch-tagged so it
+ * is cleared only once every 65535 searches.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw_internal.h"
+
+/* Re-rank at most this many walk results per requested hit (SQ8 graphs). */
+#define MV_RERANK_PER_K   8
+#define MV_RERANK_MIN     64
+
+
+static void mv_scratch_release(mv_hnsw_scratch_t *s);
+static uint16_t mv_scratch_new_epoch(mv_hnsw_scratch_t *s, size_t n);
+static int mv_accept(const mv_hnsw_graph_t *g, const mv_filter_t *filter,
+    uint32_t id);
+static size_t mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s,
+    uint32_t entry, float entry_dist, size_t ef, const mv_filter_t *filter,
+    size_t res_cap, double *acceptance);
+static size_t mv_finish(const mv_query_t *qc, mv_pool_entry_t *cand,
+    size_t n_cand, size_t k, mv_hit_t *out);
+static int mv_hit_cmp(const void *a, const void *b);
+static int mv_pool_cmp(const void *a, const void *b);
+
+
+mv_hnsw_scratch_t *
+mv_hnsw_scratch_new(size_t n, size_t dim, size_t max_ef)
+{
+    mv_hnsw_scratch_t  *s;
+
+    s = calloc(1, sizeof(mv_hnsw_scratch_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    if (mv_hnsw_scratch_reserve(s, n, dim, max_ef) != MV_OK) {
+        free(s);
+        return NULL;
+    }
+
+    return s;
+}
+
+
+int
+mv_hnsw_scratch_reserve(mv_hnsw_scratch_t *s, size_t n, size_t dim,
+    size_t max_ef)
+{
+    mv_hnsw_scratch_t  grown;
+
+    if (n <= s->n_cap && dim <= s->dim_cap && max_ef <= s->ef_cap) {
+        return MV_OK;
+    }
+
+    memset(&grown, 0, sizeof(grown));
+    grown.n_cap = n > s->n_cap ? n : s->n_cap;
+    grown.dim_cap = dim > s->dim_cap ? dim : s->dim_cap;
+    grown.ef_cap = max_ef > s->ef_cap ? max_ef : s->ef_cap;
+
+    if (grown.ef_cap < 1) {
+        grown.ef_cap = 1;
+    }
+
+    grown.visited = calloc(grown.n_cap ? grown.n_cap : 1, sizeof(uint16_t));
+    grown.pool = malloc(grown.ef_cap * sizeof(mv_pool_entry_t));
+    grown.res = malloc(grown.ef_cap * sizeof(mv_pool_entry_t));
+    grown.q = malloc((grown.dim_cap ? grown.dim_cap : 1) * sizeof(float));
+    grown.qa = malloc((grown.dim_cap ? grown.dim_cap : 1) * sizeof(float));
+    grown.qb = malloc((grown.dim_cap ? grown.dim_cap : 1) * sizeof(float));
+
+    if (grown.visited == NULL || grown.pool == NULL || grown.res == NULL
+        || grown.q == NULL || grown.qa == NULL || grown.qb == NULL)
+    {
+        mv_scratch_release(&grown);
+        return MV_ERR;
+    }
+
+    grown.epoch = 0;
+    mv_scratch_release(s);
+    *s = grown;
+
+    return MV_OK;
+}
+
+
+void
+mv_hnsw_scratch_free(mv_hnsw_scratch_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    mv_scratch_release(s);
+    free(s);
+}
+
+
+static void
+mv_scratch_release(mv_hnsw_scratch_t *s)
+{
+    free(s->visited);
+    free(s->pool);
+    free(s->res);
+    free(s->q);
+    free(s->qa);
+    free(s->qb);
+}
+
+
+/* Starts a new visited generation; clears the tags when the epoch wraps. */
+static uint16_t
+mv_scratch_new_epoch(mv_hnsw_scratch_t *s, size_t n)
+{
+    s->epoch++;
+
+    if (s->epoch == 0) {
+        memset(s->visited, 0, n * sizeof(uint16_t));
+        s->epoch = 1;
+    }
+
+    return s->epoch;
+}
+
+
+void
+mv_query_prepare(mv_query_t *qc, const mv_hnsw_graph_t *g,
+    const mv_kernels_t *kern, mv_hnsw_scratch_t *s, const float *q,
+    int use_codes)
+{
+    qc->g = g;
+    qc->kern = kern;
+    qc->q = q;
+    qc->codes = use_codes && g->code_offset != 0;
+    qc->bias = 0.0f;
+    qc->qa = s->qa;
+    qc->qb = s->qb;
+
+    if (!qc->codes) {
+        return;
+    }
+
+    if (g->metric == MV_METRIC_L2) {
+        mv_sq8_prepare_l2(q, g->dim, g->sq_min, g->sq_scale, s->qa, s->qb);
+
+    } else {
+        qc->bias = mv_sq8_prepare_dot(q, g->dim, g->sq_min, g->sq_scale,
+                                      s->qa);
+    }
+}
+
+
+uint32_t
+mv_search_greedy(const mv_query_t *qc, uint32_t from, uint32_t top,
+    uint32_t bottom, float *dist)
+{
+    const uint32_t  *links;
+    uint32_t         level, count, j, cur;
+    float            cur_dist, d;
+    int              moved;
+
+    cur = from;
+    cur_dist = mv_query_distance(qc, cur);
+
+    for (level = top; level > bottom; level--) {
+        do {
+            moved = 0;
+            links = mv_hnsw_links(qc->g, cur, level, &count);
+
+            for (j = 0; j < count; j++) {
+                d = mv_query_distance(qc, links[j]);
+                if (d < cur_dist) {
+                    cur_dist = d;
+                    cur = links[j];
+                    moved = 1;
+                }
+            }
+
+        } while (moved);
+    }
+
+    *dist = cur_dist;
+
+    return cur;
+}
+
+
+size_t
+mv_search_layer(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
+    size_t ef, uint32_t level, uint32_t skip)
+{
+    const mv_hnsw_graph_t  *g = qc->g;
+    const uint32_t         *links;
+    mv_pool_entry_t        *pool = s->pool;
+    uint32_t                count, j, node, nb, v;
+    uint16_t                epoch;
+    size_t                  size, cursor, best, pos;
+    float                   d;
+
+    epoch = mv_scratch_new_epoch(s, g->n);
+    size = 0;
+
+    s->visited[entry] = epoch;
+    if (skip != UINT32_MAX) {
+        s->visited[skip] = epoch;
+    }
+
+    if (entry != skip) {
+        mv_pool_insert(pool, &size, ef, mv_query_distance(qc, entry), entry);
+    }
+
+    /* From a skipped entry (a node re-linking itself), start at its links. */
+    if (size == 0) {
+        links = mv_hnsw_links(g, entry, level, &count);
+        for (j = 0; j < count; j++) {
+            v = links[j];
+            if (s->visited[v] != epoch) {
+                s->visited[v] = epoch;
+                mv_pool_insert(pool, &size, ef, mv_query_distance(qc, v), v);
+            }
+        }
+    }
+
+    cursor = 0;
+
+    while (cursor < size) {
+
+        if (pool[cursor].id & MV_POOL_EXPANDED) {
+            cursor++;
+            continue;
+        }
+
+        node = pool[cursor].id;
+        pool[cursor].id |= MV_POOL_EXPANDED;
+
+        links = mv_hnsw_links(g, node, level, &count);
+        nb = 0;
+
+        for (j = 0; j < count; j++) {
+            v = links[j];
+            if (s->visited[v] == epoch) {
+                continue;
+            }
+            s->visited[v] = epoch;
+            s->batch[nb++] = v;
+            mv_query_prefetch(qc, v);
+        }
+
+        best = size;
+
+        for (j = 0; j < nb; j++) {
+            d = mv_query_distance(qc, s->batch[j]);
+            pos = mv_pool_insert(pool, &size, ef, d, s->batch[j]);
+            if (pos < best) {
+                best = pos;
+            }
+        }
+
+        cursor = best <= cursor ? best : cursor + 1;
+    }
+
+    return size;
+}
+
+
+/* 1 when node id may be returned: not deleted and allowed by the filter. */
+static int
+mv_accept(const mv_hnsw_graph_t *g, const mv_filter_t *filter, uint32_t id)
+{
+    if (mv_hnsw_is_deleted(g, id)) {
+        return 0;
+    }
+
+    return filter == NULL || filter->allow == NULL
+           || filter->allow(filter->ctx, id);
+}
+
+
+/*
+ * The level-0 beam search of a query.  Like mv_search_layer, but prefetches
+ * the records of the nodes it is about to measure, and, when filter is set,
+ * keeps the acceptable nodes it measures in s->res (capacity res_cap)
+ * beside the beam, so rejected nodes route the walk without taking result
+ * places; *acceptance receives the share of the filter's verdicts that were
+ * yes.  Returns the number of candidates for the result: s->res entries
+ * with a filter, s->pool entries without (deleted ones still among them).
+ */
+static size_t
+mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
+    float entry_dist, size_t ef, const mv_filter_t *filter, size_t res_cap,
+    double *acceptance)
+{
+    const mv_hnsw_graph_t  *g = qc->g;
+    const uint32_t         *links;
+    mv_pool_entry_t        *pool = s->pool;
+    mv_pool_entry_t        *res = s->res;
+    uint32_t                count, j, node, nb, v;
+    uint16_t                epoch;
+    size_t                  size, n_res, cursor, best, pos;
+    size_t                  asked, accepted;
+    float                   d;
+
+    epoch = mv_scratch_new_epoch(s, g->n);
+    size = 0;
+    n_res = 0;
+    asked = 1;
+    accepted = 0;
+
+    s->visited[entry] = epoch;
+    mv_pool_insert(pool, &size, ef, entry_dist, entry);
+
+    if (filter != NULL && mv_accept(g, filter, entry)) {
+        mv_pool_insert(res, &n_res, res_cap, entry_dist, entry);
+        accepted++;
+    }
+
+    cursor = 0;
+
+    while (cursor < size) {
+
+        if (pool[cursor].id & MV_POOL_EXPANDED) {
+            cursor++;
+            continue;
+        }
+
+        node = pool[cursor].id;
+        pool[cursor].id |= MV_POOL_EXPANDED;
+
+        links = (const uint32_t *) (g->level0 + (size_t) node
+                                    * g->level0_stride);
+        count = links[0] & MV_HNSW_COUNT_MASK;
+        links++;
+        nb = 0;
+
+        for (j = 0; j < count; j++) {
+            v = links[j];
+            if (s->visited[v] == epoch) {
+                continue;
+            }
+            s->visited[v] = epoch;
+            s->batch[nb++] = v;
+            mv_query_prefetch(qc, v);
+        }
+
+        best = size;
+
+        for (j = 0; j < nb; j++) {
+            v = s->batch[j];
+            d = mv_query_distance(qc, v);
+
+            if (size == ef && !(d < pool[ef - 1].dist)) {
+                continue;
+            }
+
+            pos = mv_pool_insert(pool, &size, ef, d, v);
+            if (pos < best) {
+                best = pos;
+            }
+
+            if (filter != NULL
+                && (n_res < res_cap || d < res[res_cap - 1].dist))
+            {
+                asked++;
+                if (mv_accept(g, filter, v)) {
+                    accepted++;
+                    mv_pool_insert(res, &n_res, res_cap, d, v);
+                }
+            }
+        }
+
+        cursor = best <= cursor ? best : cursor + 1;
+    }
+
+    *acceptance = (double) accepted / (double) asked;
+
+    return filter != NULL ? n_res : size;
+}
+
+
+size_t
+mv_hnsw_search(const mv_hnsw_graph_t *g, const mv_kernels_t *kern,
+    mv_hnsw_scratch_t *s, const float *query, size_t k, size_t ef,
+    const mv_filter_t *filter, mv_hit_t *out)
+{
+    mv_query_t        qc;
+    mv_pool_entry_t  *cand;
+    size_t            n_cand, i, n_ok, walk_cost, wide;
+    uint32_t          entry, id;
+    float             entry_dist;
+    double            acceptance;
+
+    if (g->n == 0 || k == 0) {
+        return 0;
+    }
+
+    if (g->n > s->n_cap || g->dim > s->dim_cap || k > s->ef_cap) {
+        return 0;
+    }
+
+    if (ef < k) {
+        ef = k;
+    }
+
+    if (filter != NULL && filter->allow == NULL
+        && filter->candidates == NULL)
+    {
+        filter = NULL;
+    }
+
+    /* A filter rejects some nodes the walk meets: widen the beam to match. */
+    if (filter != NULL && filter->candidates != NULL) {
+
+        if (filter->n_candidates == 0) {
+            return 0;
+        }
+
+        if (filter->n_candidates < g->n) {
+            ef = (size_t) ((double) ef * g->n / filter->n_candidates);
+        }
+
+        if (ef > s->ef_cap) {
+            ef = s->ef_cap;
+        }
+
+        /* A walk of width ef measures about ef * M0 / 2 nodes. */
+        walk_cost = ef * g->M0 / 2;
+
+        if (filter->n_candidates <= walk_cost) {
+            return mv_hnsw_scan(g, kern, s, query, filter->candidates,
+                                filter->n_candidates, k, filter, out);
+        }
+    }
+
+    if (ef > s->ef_cap) {
+        ef = s->ef_cap;
+    }
+
+    memcpy(s->q, query, g->dim * sizeof(float));
+    if (g->metric == MV_METRIC_COSINE) {
+        mv_normalize(s->q, g->dim);
+    }
+
+    mv_query_prepare(&qc, g, kern, s, s->q, 1);
+
+    entry = mv_search_greedy(&qc, g->entry, g->max_level, 0, &entry_dist);
+    n_cand = mv_walk_level0(&qc, s, entry, entry_dist, ef, filter, ef,
+                            &acceptance);
+
+    /*
+     * A filter that turned down most of what the walk met leaves the result
+     * to the few accepted nodes the beam happened to pass: walk again with
+     * the beam widened by the rejection rate, or scan when that is cheaper.
+     */
+    if (filter != NULL && filter->candidates == NULL && acceptance < 0.5) {
+        wide = (size_t) ((double) ef / (acceptance > 0.0 ? acceptance
+                                                         : 1.0 / g->n));
+
+        if (wide > s->ef_cap || wide * g->M0 / 2 >= g->n) {
+            return mv_hnsw_scan(g, kern, s, query, NULL, 0, k, filter, out);
+        }
+
+        n_cand = mv_walk_level0(&qc, s, entry, entry_dist, wide, filter,
+                                ef, &acceptance);
+    }
+
+    if (filter != NULL) {
+        cand = s->res;
+
+    } else {
+        /* Drop deleted nodes from the beam (rare: marks, not removals). */
+        cand = s->pool;
+        n_ok = 0;
+
+        for (i = 0; i < n_cand; i++) {
+            id = cand[i].id & ~MV_POOL_EXPANDED;
+            if (!mv_hnsw_is_deleted(g, id)) {
+                cand[n_ok].dist = cand[i].dist;
+                cand[n_ok].id = id;
+                n_ok++;
+            }
+        }
+
+        n_cand = n_ok;
+    }
+
+    if (n_cand < k && n_cand < g->n) {
+        /* Too few acceptable nodes near the query: complete exactly. */
+        if (filter != NULL && filter->candidates != NULL) {
+            return mv_hnsw_scan(g, kern, s, query, filter->candidates,
+                                filter->n_candidates, k, filter, out);
+        }
+
+        return mv_hnsw_scan(g, kern, s, query, NULL, 0, k, filter, out);
+    }
+
+    return mv_finish(&qc, cand, n_cand, k, out);
+}
+
+
+/*
+ * Turns walk candidates (sorted by walk distance) into the k best hits with
+ * exact distances, best first, ties by id.  With SQ8 the leading candidates
+ * are re-measured on the float vectors.
+ */
+static size_t
+mv_finish(const mv_query_t *qc, mv_pool_entry_t *cand, size_t n_cand,
+    size_t k, mv_hit_t *out)
+{
+    const mv_hnsw_graph_t  *g = qc->g;
+    size_t                  i, n_rerank, n_out;
+    uint32_t                id;
+
+    if (!qc->codes) {
+        n_out = n_cand < k ? n_cand : k;
+        for (i = 0; i < n_out; i++) {
+            out[i].id = cand[i].id & ~MV_POOL_EXPANDED;
+            out[i].distance = cand[i].dist;
+        }
+        /* Equal distances: order by id for a stable answer. */
+        qsort(out, n_out, sizeof(mv_hit_t), mv_hit_cmp);
+        return n_out;
+    }
+
+    n_rerank = k * MV_RERANK_PER_K;
+    if (n_rerank < MV_RERANK_MIN) {
+        n_rerank = MV_RERANK_MIN;
+    }
+    if (n_rerank > n_cand) {
+        n_rerank = n_cand;
+    }
+
+    for (i = 0; i < n_rerank; i++) {
+        mv_prefetch(g->vectors + (size_t) (cand[i].id & ~MV_POOL_EXPANDED)
+                    * g->dim);
+    }
+
+    for (i = 0; i < n_rerank; i++) {
+        id = cand[i].id & ~MV_POOL_EXPANDED;
+        cand[i].id = id;
+        cand[i].dist = mv_distance(qc->kern, g->metric, qc->q,
+                                   g->vectors + (size_t) id * g->dim,
+                                   g->dim);
+    }
+
+    qsort(cand, n_rerank, sizeof(mv_pool_entry_t), mv_pool_cmp);
+
+    n_out = n_rerank < k ? n_rerank : k;
+    for (i = 0; i < n_out; i++) {
+        out[i].id = cand[i].id;
+        out[i].distance = cand[i].dist;
+    }
+
+    return n_out;
+}
+
+
+/* Orders hits by distance, then id. */
+static int
+mv_hit_cmp(const void *a, const void *b)
+{
+    const mv_hit_t  *x = a, *y = b;
+
+    if (x->distance != y->distance) {
+        return x->distance < y->distance ? -1 : 1;
+    }
+
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+
+/* Orders pool entries (untagged ids) by distance, then id. */
+static int
+mv_pool_cmp(const void *a, const void *b)
+{
+    const mv_pool_entry_t  *x = a, *y = b;
+
+    if (x->dist != y->dist) {
+        return x->dist < y->dist ? -1 : 1;
+    }
+
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+
+size_t
+mv_hnsw_scan(const mv_hnsw_graph_t *g, const mv_kernels_t *kern,
+    mv_hnsw_scratch_t *s, const float *query, const uint32_t *ids,
+    size_t n_ids, size_t k, const mv_filter_t *filter, mv_hit_t *out)
+{
+    mv_pool_entry_t  *res = s->res;
+    size_t            n_res, i, n, n_out;
+    uint32_t          id;
+    float             d;
+
+    if (g->n == 0 || k == 0) {
+        return 0;
+    }
+
+    if (g->n > s->n_cap || g->dim > s->dim_cap || k > s->ef_cap) {
+        return 0;
+    }
+
+    memcpy(s->q, query, g->dim * sizeof(float));
+    if (g->metric == MV_METRIC_COSINE) {
+        mv_normalize(s->q, g->dim);
+    }
+
+    n = ids != NULL ? n_ids : g->n;
+    n_res = 0;
+
+    for (i = 0; i < n; i++) {
+        id = ids != NULL ? ids[i] : (uint32_t) i;
+
+        if (id >= g->n || !mv_accept(g, filter, id)) {
+            continue;
+        }
+
+        d = mv_distance(kern, g->metric, s->q,
+                        g->vectors + (size_t) id * g->dim, g->dim);
+
+        if (n_res == k && !(d < res[k - 1].dist)) {
+            continue;
+        }
+
+        mv_pool_insert(res, &n_res, k, d, id);
+    }
+
+    n_out = n_res;
+    for (i = 0; i < n_out; i++) {
+        out[i].id = res[i].id;
+        out[i].distance = res[i].dist;
+    }
+
+    qsort(out, n_out, sizeof(mv_hit_t), mv_hit_cmp);
+
+    return n_out;
+}

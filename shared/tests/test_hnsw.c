@@ -1,0 +1,751 @@
+/*
+ * test_hnsw.c -- the HNSW index against exact search: recall, filters,
+ * updates, delete marks, copies, and the edges of the API.
+ *
+ * Ground truth comes from mv_exact_topk over the index's own (normalised)
+ * vectors, so the comparison is exact whatever the metric.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "exact.h"
+#include "hnsw.h"
+#include "synth.h"
+
+#define N        4000
+#define DIM      32
+#define NQ       100
+#define K        10
+#define CLUSTERS 40
+
+
+typedef struct fixture {
+    float              *base;
+    float              *queries;
+    uint32_t           *cluster;
+    const mv_kernels_t *kern;
+} fixture_t;
+
+
+static mv_hnsw_t *
+build(const fixture_t *f, mv_metric_t metric, int sq8, size_t n)
+{
+    mv_hnsw_params_t  p;
+    mv_hnsw_t        *h;
+    mv_err_t          err;
+
+    memset(&p, 0, sizeof(p));
+    p.dim = DIM;
+    p.metric = metric;
+    p.M = 12;
+    p.ef_construction = 100;
+    p.seed = 7;
+    p.sq8 = sq8;
+
+    h = mv_hnsw_new(&p, n, &err);
+    assert_non_null(h);
+    assert_int_equal(mv_hnsw_add_batch(h, f->base, n, &err), MV_OK);
+    assert_int_equal(mv_hnsw_size(h), n);
+
+    return h;
+}
+
+
+/* Queries as the index would hold them (normalised for cosine). */
+static float *
+prepared_queries(const fixture_t *f, mv_metric_t metric)
+{
+    float   *q;
+    size_t   i;
+
+    q = malloc(NQ * DIM * sizeof(float));
+    assert_non_null(q);
+    memcpy(q, f->queries, NQ * DIM * sizeof(float));
+
+    if (metric == MV_METRIC_COSINE) {
+        for (i = 0; i < NQ; i++) {
+            mv_normalize(q + i * DIM, DIM);
+        }
+    }
+
+    return q;
+}
+
+
+/* Mean recall@K of the index's answers against exact search. */
+static double
+recall(const fixture_t *f, mv_hnsw_t *h, mv_metric_t metric, size_t ef)
+{
+    mv_hnsw_graph_t     g;
+    mv_hnsw_scratch_t  *s;
+    mv_hit_t            hits[K];
+    uint32_t           *truth;
+    float              *q;
+    size_t              i, j, m, found;
+    mv_err_t            err;
+
+    mv_hnsw_graph(h, &g);
+    q = prepared_queries(f, metric);
+    truth = malloc(NQ * K * sizeof(uint32_t));
+    assert_non_null(truth);
+    assert_int_equal(mv_exact_topk(g.vectors, g.n, DIM, metric, q, NQ, K,
+                                   truth, NULL, &err), MV_OK);
+
+    s = mv_hnsw_scratch_new(g.n, DIM, 512);
+    assert_non_null(s);
+    found = 0;
+
+    for (i = 0; i < NQ; i++) {
+        m = mv_hnsw_search(&g, f->kern, s, q + i * DIM, K, ef, NULL, hits);
+        assert_int_equal(m, K);
+
+        for (j = 1; j < m; j++) {
+            assert_true(hits[j - 1].distance <= hits[j].distance);
+        }
+
+        for (j = 0; j < m; j++) {
+            /* distances are exact, whatever the walk measured */
+            assert_float_equal(hits[j].distance,
+                mv_distance(f->kern, metric, q + i * DIM,
+                            g.vectors + (size_t) hits[j].id * DIM, DIM),
+                1e-5);
+
+            for (size_t t = 0; t < K; t++) {
+                if (truth[i * K + t] == hits[j].id) {
+                    found++;
+                    break;
+                }
+            }
+        }
+    }
+
+    mv_hnsw_scratch_free(s);
+    free(truth);
+    free(q);
+
+    return (double) found / (NQ * K);
+}
+
+
+static int
+setup(void **state)
+{
+    fixture_t  *f;
+    mv_rng_t    rng;
+    size_t      i;
+
+    f = calloc(1, sizeof(fixture_t));
+    f->base = malloc(N * DIM * sizeof(float));
+    f->queries = malloc(NQ * DIM * sizeof(float));
+    f->cluster = malloc(N * sizeof(uint32_t));
+    f->kern = mv_kernels_best();
+
+    mv_synth_clustered(f->base, N, DIM, CLUSTERS, 0.6f, 11, f->cluster);
+    mv_synth_clustered(f->queries, NQ, DIM, CLUSTERS, 0.6f, 11, NULL);
+
+    /* Queries near, not on, the data. */
+    mv_rng_seed(&rng, 5);
+    for (i = 0; i < NQ * DIM; i++) {
+        f->queries[i] += 0.3f * (float) mv_rng_normal(&rng);
+    }
+
+    *state = f;
+
+    return 0;
+}
+
+
+static int
+teardown(void **state)
+{
+    fixture_t  *f = *state;
+
+    free(f->base);
+    free(f->queries);
+    free(f->cluster);
+    free(f);
+
+    return 0;
+}
+
+
+static void
+test_recall_cosine_sq8(void **state)
+{
+    fixture_t  *f = *state;
+    mv_hnsw_t  *h = build(f, MV_METRIC_COSINE, 1, N);
+
+    assert_true(recall(f, h, MV_METRIC_COSINE, 64) >= 0.95);
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_recall_cosine_float(void **state)
+{
+    fixture_t  *f = *state;
+    mv_hnsw_t  *h = build(f, MV_METRIC_COSINE, 0, N);
+
+    assert_true(recall(f, h, MV_METRIC_COSINE, 64) >= 0.95);
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_recall_l2_sq8(void **state)
+{
+    fixture_t  *f = *state;
+    mv_hnsw_t  *h = build(f, MV_METRIC_L2, 1, N);
+
+    assert_true(recall(f, h, MV_METRIC_L2, 64) >= 0.95);
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_recall_grows_with_ef(void **state)
+{
+    fixture_t  *f = *state;
+    mv_hnsw_t  *h = build(f, MV_METRIC_COSINE, 1, N);
+    double      low, high;
+
+    low = recall(f, h, MV_METRIC_COSINE, 10);
+    high = recall(f, h, MV_METRIC_COSINE, 200);
+    assert_true(high >= low);
+    assert_true(high >= 0.99);
+    mv_hnsw_free(h);
+}
+
+
+/* ---- filters ---------------------------------------------------------- */
+
+typedef struct category_filter {
+    const uint32_t  *cluster;
+    uint32_t         wanted;
+    const uint32_t  *excluded;      /* sorted */
+    size_t           n_excluded;
+} category_filter_t;
+
+
+static int
+allow_category(const void *ctx, uint32_t id)
+{
+    const category_filter_t  *cf = ctx;
+    size_t                    lo = 0, hi = cf->n_excluded, mid;
+
+    if (cf->cluster[id] != cf->wanted) {
+        return 0;
+    }
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+        if (cf->excluded[mid] == id) {
+            return 0;
+        }
+        if (cf->excluded[mid] < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+allow_even(const void *ctx, uint32_t id)
+{
+    (void) ctx;
+    return (id % 2) == 0;
+}
+
+
+/*
+ * Checks a filtered answer against exact search restricted to the allowed
+ * ids: same length (min(k, allowed)), only allowed ids, and the same
+ * distances rank by rank.
+ */
+static void
+check_filtered(const fixture_t *f, const mv_hnsw_graph_t *g,
+    mv_hnsw_scratch_t *s, const float *q, const mv_filter_t *filter,
+    size_t min_recall_hits)
+{
+    mv_hit_t   hits[K], truth[K];
+    size_t     m, t, j, hitcount;
+
+    m = mv_hnsw_search(g, f->kern, s, q, K, 64, filter, hits);
+    t = mv_hnsw_scan(g, f->kern, s, q, NULL, 0, K, filter, truth);
+
+    assert_int_equal(m, t);
+
+    for (j = 0; j < m; j++) {
+        assert_true(filter->allow(filter->ctx, hits[j].id));
+    }
+
+    hitcount = 0;
+    for (j = 0; j < m; j++) {
+        for (size_t r = 0; r < t; r++) {
+            if (truth[r].id == hits[j].id) {
+                hitcount++;
+                break;
+            }
+        }
+    }
+
+    assert_true(hitcount >= (min_recall_hits < t ? min_recall_hits : t));
+}
+
+
+static void
+test_filter_category_selective(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_t          *h = build(f, MV_METRIC_COSINE, 1, N);
+    mv_hnsw_graph_t     g;
+    mv_hnsw_scratch_t  *s;
+    category_filter_t   cf;
+    mv_filter_t         filter;
+    uint32_t           *members;
+    size_t              n_members, i, c;
+
+    mv_hnsw_graph(h, &g);
+    s = mv_hnsw_scratch_new(g.n, DIM, 4096);
+    members = malloc(N * sizeof(uint32_t));
+
+    for (c = 0; c < 5; c++) {
+        n_members = 0;
+        for (i = 0; i < N; i++) {
+            if (f->cluster[i] == c) {
+                members[n_members++] = (uint32_t) i;
+            }
+        }
+
+        memset(&cf, 0, sizeof(cf));
+        cf.cluster = f->cluster;
+        cf.wanted = (uint32_t) c;
+
+        /* With the member list (scan path) and without (walk + fallback). */
+        memset(&filter, 0, sizeof(filter));
+        filter.allow = allow_category;
+        filter.ctx = &cf;
+        filter.candidates = members;
+        filter.n_candidates = n_members;
+
+        for (i = 0; i < 10; i++) {
+            check_filtered(f, &g, s, f->queries + i * DIM, &filter, K);
+        }
+
+        filter.candidates = NULL;
+        filter.n_candidates = 0;
+
+        for (i = 0; i < 10; i++) {
+            check_filtered(f, &g, s, f->queries + i * DIM, &filter, K - 1);
+        }
+    }
+
+    free(members);
+    mv_hnsw_scratch_free(s);
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_filter_half_and_exclude(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_t          *h = build(f, MV_METRIC_COSINE, 1, N);
+    mv_hnsw_graph_t     g;
+    mv_hnsw_scratch_t  *s;
+    mv_filter_t         filter;
+    category_filter_t   cf;
+    mv_hit_t            first[K], again[K];
+    uint32_t            excluded[K];
+    size_t              i, m, j;
+
+    mv_hnsw_graph(h, &g);
+    s = mv_hnsw_scratch_new(g.n, DIM, 4096);
+
+    memset(&filter, 0, sizeof(filter));
+    filter.allow = allow_even;
+
+    for (i = 0; i < 20; i++) {
+        check_filtered(f, &g, s, f->queries + i * DIM, &filter, K - 1);
+    }
+
+    /* Excluding an answer's items gives an answer with none of them. */
+    for (i = 0; i < 10; i++) {
+        m = mv_hnsw_search(&g, f->kern, s, f->queries + i * DIM, K, 64, NULL,
+                           first);
+        assert_int_equal(m, K);
+
+        for (j = 0; j < K; j++) {
+            excluded[j] = first[j].id;
+        }
+        for (j = 1; j < K; j++) {           /* insertion sort */
+            uint32_t v = excluded[j];
+            size_t   p = j;
+            while (p > 0 && excluded[p - 1] > v) {
+                excluded[p] = excluded[p - 1];
+                p--;
+            }
+            excluded[p] = v;
+        }
+
+        memset(&cf, 0, sizeof(cf));
+        cf.cluster = f->cluster;
+        cf.excluded = excluded;
+        cf.n_excluded = K;
+
+        /* any cluster: use the query's nearest item's cluster */
+        cf.wanted = f->cluster[first[0].id];
+        filter.allow = allow_category;
+        filter.ctx = &cf;
+
+        m = mv_hnsw_search(&g, f->kern, s, f->queries + i * DIM, K, 64,
+                           &filter, again);
+        for (j = 0; j < m; j++) {
+            for (size_t e = 0; e < K; e++) {
+                assert_int_not_equal(again[j].id, excluded[e]);
+            }
+        }
+
+        filter.allow = allow_even;
+        filter.ctx = NULL;
+    }
+
+    mv_hnsw_scratch_free(s);
+    mv_hnsw_free(h);
+}
+
+
+static int
+allow_none(const void *ctx, uint32_t id)
+{
+    (void) ctx;
+    (void) id;
+    return 0;
+}
+
+
+static int
+allow_three(const void *ctx, uint32_t id)
+{
+    (void) ctx;
+    return id == 5 || id == 1234 || id == 3999;
+}
+
+
+static void
+test_filter_fewer_than_k(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_t          *h = build(f, MV_METRIC_COSINE, 1, N);
+    mv_hnsw_graph_t     g;
+    mv_hnsw_scratch_t  *s;
+    mv_filter_t         filter;
+    mv_hit_t            hits[K];
+    uint32_t            none = 0;
+    size_t              m, j;
+
+    mv_hnsw_graph(h, &g);
+    s = mv_hnsw_scratch_new(g.n, DIM, 512);
+    memset(&filter, 0, sizeof(filter));
+
+    filter.allow = allow_three;
+    m = mv_hnsw_search(&g, f->kern, s, f->queries, K, 32, &filter, hits);
+    assert_int_equal(m, 3);
+    for (j = 0; j < m; j++) {
+        assert_true(allow_three(NULL, hits[j].id));
+    }
+
+    filter.allow = allow_none;
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, K, 32,
+                                    &filter, hits), 0);
+
+    /* An empty candidate list: nothing can pass. */
+    filter.allow = NULL;
+    filter.candidates = &none;
+    filter.n_candidates = 0;
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, K, 32,
+                                    &filter, hits), 0);
+
+    mv_hnsw_scratch_free(s);
+    mv_hnsw_free(h);
+}
+
+
+/* ---- mutations ---------------------------------------------------------- */
+
+static void
+test_deleted_never_returned(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_t          *h = build(f, MV_METRIC_COSINE, 1, N);
+    mv_hnsw_graph_t     g;
+    mv_hnsw_scratch_t  *s;
+    mv_hit_t            hits[K];
+    mv_err_t            err;
+    size_t              i, j, m;
+
+    /* Delete 90% of the items: answers still full, none deleted. */
+    for (i = 0; i < N; i++) {
+        if (i % 10 != 0) {
+            assert_int_equal(mv_hnsw_set_deleted(h, (uint32_t) i, 1, &err),
+                             MV_OK);
+        }
+    }
+
+    mv_hnsw_graph(h, &g);
+    s = mv_hnsw_scratch_new(g.n, DIM, 512);
+
+    for (i = 0; i < 20; i++) {
+        m = mv_hnsw_search(&g, f->kern, s, f->queries + i * DIM, K, 32, NULL,
+                           hits);
+        assert_int_equal(m, K);
+        for (j = 0; j < m; j++) {
+            assert_int_equal(hits[j].id % 10, 0);
+            assert_true(mv_hnsw_is_deleted(&g, hits[j].id) == 0);
+        }
+    }
+
+    /* Undelete one and find it by its own vector. */
+    assert_int_equal(mv_hnsw_set_deleted(h, 77, 0, &err), MV_OK);
+    m = mv_hnsw_search(&g, f->kern, s, g.vectors + 77 * DIM, 1, 32, NULL,
+                       hits);
+    assert_int_equal(m, 1);
+    assert_int_equal(hits[0].id, 77);
+
+    assert_int_equal(mv_hnsw_set_deleted(h, N, 1, &err), MV_ERR);
+
+    mv_hnsw_scratch_free(s);
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_updates_keep_recall(void **state)
+{
+    fixture_t  *f = *state;
+    mv_hnsw_t  *h = build(f, MV_METRIC_COSINE, 1, N / 2);
+    mv_err_t    err;
+    mv_rng_t    rng;
+    float       v[DIM];
+    size_t      i, j, src;
+
+    /* Move a third of the items onto other items' positions (plus noise),
+       as a trainer's updates move embeddings across clusters. */
+    mv_rng_seed(&rng, 3);
+    for (i = 0; i < N / 6; i++) {
+        src = N / 2 + (size_t) (mv_rng_next(&rng) % (N / 2));
+        for (j = 0; j < DIM; j++) {
+            v[j] = f->base[src * DIM + j] + 0.05f * (float) mv_rng_normal(&rng);
+        }
+        assert_int_equal(mv_hnsw_update(h, (uint32_t) (i * 3), v, &err),
+                         MV_OK);
+    }
+
+    /* Then append the second half incrementally. */
+    for (i = N / 2; i < N; i++) {
+        assert_int_equal(mv_hnsw_add(h, f->base + i * DIM, &err),
+                         (uint32_t) i);
+    }
+
+    assert_true(recall(f, h, MV_METRIC_COSINE, 64) >= 0.95);
+
+    /* A moved item is found at its new place. */
+    {
+        mv_hnsw_graph_t     g;
+        mv_hnsw_scratch_t  *s;
+        mv_hit_t            hits[1];
+
+        mv_hnsw_graph(h, &g);
+        s = mv_hnsw_scratch_new(g.n, DIM, 64);
+        assert_int_equal(mv_hnsw_search(&g, f->kern, s, g.vectors + 300 * DIM,
+                                        1, 32, NULL, hits), 1);
+        assert_int_equal(hits[0].id, 300);
+        mv_hnsw_scratch_free(s);
+    }
+
+    assert_int_equal(mv_hnsw_update(h, N, v, &err), MV_ERR);
+    v[0] = NAN;
+    assert_int_equal(mv_hnsw_update(h, 1, v, &err), MV_ERR);
+
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_from_graph_is_a_copy(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_t          *h = build(f, MV_METRIC_COSINE, 1, N / 4);
+    mv_hnsw_t          *copy;
+    mv_hnsw_graph_t     g, gc;
+    mv_hnsw_params_t    p;
+    mv_hnsw_scratch_t  *s;
+    mv_hit_t            a[K], b[K];
+    mv_err_t            err;
+    size_t              i, m;
+
+    mv_hnsw_graph(h, &g);
+    memset(&p, 0, sizeof(p));
+    p.dim = DIM;
+    p.metric = MV_METRIC_COSINE;
+    p.M = 12;
+    p.ef_construction = 100;
+    p.sq8 = 1;
+
+    copy = mv_hnsw_from_graph(&g, &p, &err);
+    assert_non_null(copy);
+    mv_hnsw_graph(copy, &gc);
+    assert_int_equal(gc.n, g.n);
+    assert_int_equal(gc.entry, g.entry);
+    assert_int_equal(gc.max_level, g.max_level);
+    assert_memory_equal(gc.level0, g.level0, g.n * g.level0_stride);
+
+    s = mv_hnsw_scratch_new(g.n, DIM, 64);
+    for (i = 0; i < 20; i++) {
+        m = mv_hnsw_search(&g, f->kern, s, f->queries + i * DIM, K, 40, NULL,
+                           a);
+        assert_int_equal(mv_hnsw_search(&gc, f->kern, s, f->queries + i * DIM,
+                                        K, 40, NULL, b), m);
+        assert_memory_equal(a, b, m * sizeof(mv_hit_t));
+    }
+
+    /* The copy is independent: growing it leaves the original alone. */
+    assert_int_not_equal(mv_hnsw_add(copy, f->base, &err), UINT32_MAX);
+    assert_int_equal(mv_hnsw_size(h), N / 4);
+
+    /* Mismatched parameters are refused. */
+    p.M = 8;
+    assert_null(mv_hnsw_from_graph(&g, &p, &err));
+    assert_non_null(strstr(err.msg, "does not match"));
+
+    mv_hnsw_scratch_free(s);
+    mv_hnsw_free(copy);
+    mv_hnsw_free(h);
+}
+
+
+/* ---- edges of the API --------------------------------------------------- */
+
+static void
+test_edges(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_params_t    p;
+    mv_hnsw_t          *h;
+    mv_hnsw_graph_t     g;
+    mv_hnsw_scratch_t  *s;
+    mv_hit_t            hits[K];
+    mv_err_t            err;
+    float               bad[DIM];
+
+    memset(&p, 0, sizeof(p));
+    p.dim = DIM;
+    p.metric = MV_METRIC_COSINE;
+    p.M = 1;
+    p.ef_construction = 10;
+    assert_null(mv_hnsw_new(&p, 0, &err));
+    assert_non_null(strstr(err.msg, "M 1"));
+    p.M = 8;
+    p.metric = (mv_metric_t) 9;
+    assert_null(mv_hnsw_new(&p, 0, &err));
+    p.metric = MV_METRIC_COSINE;
+    p.dim = 0;
+    assert_null(mv_hnsw_new(&p, 0, &err));
+    p.dim = DIM;
+    p.sq8 = 1;
+
+    h = mv_hnsw_new(&p, 0, &err);
+    assert_non_null(h);
+    s = mv_hnsw_scratch_new(16, DIM, 16);
+
+    /* Empty index: nothing found. */
+    mv_hnsw_graph(h, &g);
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, K, 16, NULL,
+                                    hits), 0);
+
+    /* Non-finite vectors are refused and nothing is added. */
+    memcpy(bad, f->base, sizeof(bad));
+    bad[3] = INFINITY;
+    assert_int_equal(mv_hnsw_add(h, bad, &err), UINT32_MAX);
+    assert_int_equal(mv_hnsw_size(h), 0);
+
+    /* Fewer nodes than k: all of them. */
+    assert_int_equal(mv_hnsw_add_batch(h, f->base, 3, &err), MV_OK);
+    mv_hnsw_graph(h, &g);
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, K, 16, NULL,
+                                    hits), 3);
+
+    /* A scratch too small for the graph or k answers 0, then is grown. */
+    assert_int_equal(mv_hnsw_add_batch(h, f->base + 3 * DIM, 30, &err),
+                     MV_OK);
+    mv_hnsw_graph(h, &g);
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, K, 16, NULL,
+                                    hits), 0);
+    assert_int_equal(mv_hnsw_scratch_reserve(s, g.n, DIM, 16), MV_OK);
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, K, 16, NULL,
+                                    hits), K);
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, 17, 16, NULL,
+                                    hits), 0);
+
+    /* k = 0 finds nothing. */
+    assert_int_equal(mv_hnsw_search(&g, f->kern, s, f->queries, 0, 16, NULL,
+                                    hits), 0);
+
+    assert_true(mv_hnsw_memory(h) > 33 * DIM * sizeof(float));
+
+    mv_hnsw_scratch_free(s);
+    mv_hnsw_free(h);
+}
+
+
+static void
+test_same_seed_same_graph(void **state)
+{
+    fixture_t        *f = *state;
+    mv_hnsw_t        *a = build(f, MV_METRIC_COSINE, 1, 500);
+    mv_hnsw_t        *b = build(f, MV_METRIC_COSINE, 1, 500);
+    mv_hnsw_graph_t   ga, gb;
+
+    mv_hnsw_graph(a, &ga);
+    mv_hnsw_graph(b, &gb);
+    assert_int_equal(ga.entry, gb.entry);
+    assert_memory_equal(ga.level0, gb.level0, 500 * ga.level0_stride);
+    assert_memory_equal(ga.upper_offsets, gb.upper_offsets,
+                        501 * sizeof(uint32_t));
+
+    mv_hnsw_free(a);
+    mv_hnsw_free(b);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recall_cosine_sq8),
+        cmocka_unit_test(test_recall_cosine_float),
+        cmocka_unit_test(test_recall_l2_sq8),
+        cmocka_unit_test(test_recall_grows_with_ef),
+        cmocka_unit_test(test_filter_category_selective),
+        cmocka_unit_test(test_filter_half_and_exclude),
+        cmocka_unit_test(test_filter_fewer_than_k),
+        cmocka_unit_test(test_deleted_never_returned),
+        cmocka_unit_test(test_updates_keep_recall),
+        cmocka_unit_test(test_from_graph_is_a_copy),
+        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_same_seed_same_graph),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
