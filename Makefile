@@ -80,14 +80,17 @@ $(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.
 	    $(1)/libmilvuso.a -lcjson -lcmocka $$(LDLIBS)
 endef
 
-$(eval $(call FLAVOUR,build,))
-$(eval $(call FLAVOUR,build-asan,$(SAN)))
+# B names the release build folder (helpers and parallel checkouts may point
+# it elsewhere); the sanitizer flavour lives beside it.
+B          ?= build
+$(eval $(call FLAVOUR,$(B),))
+$(eval $(call FLAVOUR,$(B)-asan,$(SAN)))
 
 TESTS      := $(patsubst shared/tests/%.c,%,$(TEST_SRC))
 WTESTS     := $(patsubst worker/tests/%.c,%,$(WTEST_SRC))
 
-lib: build/libmilvuso.a
-worker: build/milvuso-worker
+lib: $(B)/libmilvuso.a
+worker: $(B)/milvuso-worker
 
 # Runs every cmocka program of a flavour; fails if any fails.
 # $(call run_tests,BUILD_DIR,ENV)
@@ -98,18 +101,18 @@ define run_tests
 	done; exit $$fail
 endef
 
-unit: deps $(addprefix build/tests/,$(TESTS)) $(addprefix build/wtests/,$(WTESTS))
-	$(call run_tests,build,)
+unit: deps $(addprefix $(B)/tests/,$(TESTS)) $(addprefix $(B)/wtests/,$(WTESTS))
+	$(call run_tests,$(B),)
 
 # The same suites with the portable kernels forced (CI machines differ).
-unit-scalar: deps $(addprefix build/tests/,$(TESTS)) $(addprefix build/wtests/,$(WTESTS))
-	$(call run_tests,build,MILVUSO_KERNELS=scalar)
+unit-scalar: deps $(addprefix $(B)/tests/,$(TESTS)) $(addprefix $(B)/wtests/,$(WTESTS))
+	$(call run_tests,$(B),MILVUSO_KERNELS=scalar)
 
-unit-asan: deps $(addprefix build-asan/tests/,$(TESTS)) $(addprefix build-asan/wtests/,$(WTESTS))
-	$(call run_tests,build-asan,ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1)
+unit-asan: deps $(addprefix $(B)-asan/tests/,$(TESTS)) $(addprefix $(B)-asan/wtests/,$(WTESTS))
+	$(call run_tests,$(B)-asan,ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1)
 
-worker-check: deps build/milvuso-worker
-	./worker/tests/check-cli.sh build/milvuso-worker
+worker-check: deps $(B)/milvuso-worker
+	./worker/tests/check-cli.sh $(B)/milvuso-worker
 
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 
@@ -119,18 +122,26 @@ FUZZ_CFLAGS := $(CFLAGS_STD) -O1 -g $(WARN) -Wno-unused-command-line-argument \
 FUZZ_BINS   := $(patsubst %.c,build-fuzz/%,$(notdir $(FUZZ_SRC)))
 FUZZ_SECONDS ?= 600
 
+# A target in worker/fuzz may use the worker's sources (not its main).
 build-fuzz/%: shared/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps-fuzz
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
-# Each target runs FUZZ_SECONDS from its seed corpus (shared/fuzz/corpus/NAME,
+build-fuzz/%: worker/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(WORKER_SRC) | deps-fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker -o $@ $< $(LIB_SRC) $(WORKER_SRC) \
+	    -lcjson $(LDLIBS)
+
+# Each target runs FUZZ_SECONDS from its seed corpus ({shared,worker}/fuzz/corpus/NAME,
 # generated seeds are kept in build-fuzz/corpus/NAME).
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	    name=$$(basename $$f); mkdir -p build-fuzz/corpus/$$name; \
 	    echo "== $$name for $(FUZZ_SECONDS)s"; \
+	    seeds=$$(ls -d shared/fuzz/corpus/$$name worker/fuzz/corpus/$$name \
+	             2>/dev/null); \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        build-fuzz/corpus/$$name shared/fuzz/corpus/$$name || exit 1; \
+	        build-fuzz/corpus/$$name $$seeds || exit 1; \
 	done
 
 fuzz-smoke:
@@ -138,7 +149,7 @@ fuzz-smoke:
 
 # ---- benchmarks -------------------------------------------------------------
 
-bench-ann: deps deps-bench build/libmilvuso.a
+bench-ann: deps deps-bench $(B)/libmilvuso.a
 	$(MAKE) -C bench/ann run
 
 # ---- everything ----------------------------------------------------------------

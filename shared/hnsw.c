@@ -601,7 +601,9 @@ mv_hnsw_add(mv_hnsw_t *h, const float *vec, mv_err_t *err)
     }
 
     memset(h->level0 + (size_t) id * h->stride, 0, h->stride);
-    memset(h->upper_links + h->upper_len, 0, blocks * sizeof(uint32_t));
+    if (blocks > 0) {
+        memset(h->upper_links + h->upper_len, 0, blocks * sizeof(uint32_t));
+    }
     h->upper_offsets[id] = (uint32_t) h->upper_len;
     h->upper_len += blocks;
     h->upper_offsets[id + 1] = (uint32_t) h->upper_len;

@@ -235,12 +235,12 @@ void mv_hnsw_scratch_free(mv_hnsw_scratch_t *s);
 /*
  * Finds up to k nodes nearest to query (dim floats; normalised internally
  * for cosine) that pass filter (may be NULL) and are not deleted.  ef is the
- * candidate list size (raised to k when smaller; raised further when a
- * filter is present).  Writes hits best first into out (room for k) and
- * returns their number, which is less than k only when fewer than k nodes
- * qualify.  Returns 0 when the scratch is too small for (n, dim, ef) as
- * well, so callers reserve first.  Distances are exact (re-ranked on the
- * float vectors).  Allocates nothing.
+ * candidate list size: raised to k when smaller, widened for a selective
+ * filter, and capped at the scratch's max_ef.  Writes hits best first (ties
+ * by id) into out (room for k) and returns their number, which is less than
+ * k only when fewer than k nodes qualify.  Returns 0 when the scratch is too
+ * small for the graph (n, dim) or for k, so callers reserve first.
+ * Distances are exact (re-ranked on the float vectors).  Allocates nothing.
  */
 size_t mv_hnsw_search(const mv_hnsw_graph_t *g, const mv_kernels_t *kern,
     mv_hnsw_scratch_t *s, const float *query, size_t k, size_t ef,
