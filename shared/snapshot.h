@@ -45,6 +45,7 @@ extern "C" {
 #define MV_SNAPSHOT_VERSION        1
 #define MV_SNAPSHOT_MAX_POSITIONS  64
 #define MV_SNAPSHOT_STREAM_MAX     39     /* bytes of a stream name */
+#define MV_SNAPSHOT_HEADER_SIZE    8192   /* fixed; sections follow it */
 
 #define MV_ITEM_DELETED            0x1u   /* mv_item_meta_t.flags */
 #define MV_CATEGORY_NONE           0xffffffffu
