@@ -1,0 +1,493 @@
+/*
+ * catalog_store.c -- the in-memory catalogue and the JSONL file loaders (see
+ * catalog.h); the line parsers they call are in catalog.c.
+ *
+ * The catalogue keeps ids as separately allocated strings and finds them
+ * through an open-addressing index (linear probing on mv_id_hash) that
+ * stores position + 1 and is rebuilt at double size when half full.  Item
+ * and user arrays grow by doubling; every check is made before anything is
+ * appended, so a rejected record leaves the catalogue as it was.
+ *
+ * A loader reads with getline (any line length; the parser refuses lines
+ * over MVW_LINE_MAX), counts every line including blank ones so that the
+ * reported line numbers match an editor's, and stops at the first problem.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "catalog.h"
+
+
+/* ---- the catalogue ------------------------------------------------------- */
+
+void
+mvw_catalog_init(mvw_catalog_t *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+
+static void
+free_ids(char **ids, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+}
+
+
+void
+mvw_catalog_free(mvw_catalog_t *c)
+{
+    free_ids(c->item_ids, c->n_items);
+    free(c->item_vectors);
+    free(c->item_meta);
+    free(c->item_line);
+    free(c->item_index.slots);
+    free_ids(c->category_names, c->n_categories);
+    free(c->category_index.slots);
+    free_ids(c->user_ids, c->n_users);
+    free(c->user_vectors);
+    free(c->user_line);
+    free(c->user_index.slots);
+    mvw_catalog_init(c);
+}
+
+
+static int64_t
+index_find(const mvw_index_t *ix, char *const *ids, const char *id)
+{
+    size_t    len = strlen(id);
+    uint32_t  mask, h, s;
+
+    if (ix->cap == 0) {
+        return -1;
+    }
+    mask = ix->cap - 1;
+    h = (uint32_t) mv_id_hash(id, len) & mask;
+    while ((s = ix->slots[h]) != 0) {
+        if (strcmp(ids[s - 1], id) == 0) {
+            return (int64_t) s - 1;
+        }
+        h = (h + 1) & mask;
+    }
+
+    return -1;
+}
+
+
+static void
+index_put(mvw_index_t *ix, char *const *ids, uint32_t pos)
+{
+    const char  *id = ids[pos];
+    uint32_t     mask = ix->cap - 1;
+    uint32_t     h = (uint32_t) mv_id_hash(id, strlen(id)) & mask;
+
+    while (ix->slots[h] != 0) {
+        h = (h + 1) & mask;
+    }
+    ix->slots[h] = pos + 1;
+}
+
+
+/* Makes room in the index for n ids (positions 0..n-1 already in ids). */
+static int
+index_reserve(mvw_index_t *ix, char *const *ids, uint32_t n_now,
+    uint32_t n_want)
+{
+    mvw_index_t  nx;
+    uint64_t     cap;
+
+    if ((uint64_t) n_want * 2 <= ix->cap) {
+        return MV_OK;
+    }
+    cap = ix->cap ? ix->cap : 16;
+    while (cap < (uint64_t) n_want * 2) {
+        cap *= 2;
+    }
+    if (cap > UINT32_MAX) {
+        return MV_ERR;
+    }
+
+    nx.cap = (uint32_t) cap;
+    nx.slots = calloc(nx.cap, sizeof(uint32_t));
+    if (nx.slots == NULL) {
+        return MV_ERR;
+    }
+    for (uint32_t i = 0; i < n_now; i++) {
+        index_put(&nx, ids, i);
+    }
+    free(ix->slots);
+    *ix = nx;
+
+    return MV_OK;
+}
+
+
+/* The capacity to grow to so that want elements fit (0 on overflow). */
+static uint32_t
+next_cap(uint32_t cap, uint32_t want)
+{
+    uint64_t  ncap = cap ? cap : 64;
+
+    while (ncap < want) {
+        ncap *= 2;
+    }
+
+    return ncap > UINT32_MAX ? 0 : (uint32_t) ncap;
+}
+
+
+/* Reallocates *p to ncap elements of sz bytes each. */
+static int
+resize(void **p, uint32_t ncap, size_t sz)
+{
+    void  *np;
+
+    if (sz != 0 && ncap > SIZE_MAX / sz) {
+        return MV_ERR;
+    }
+    np = realloc(*p, (size_t) ncap * (sz ? sz : 1));
+    if (np == NULL) {
+        return MV_ERR;
+    }
+    *p = np;
+
+    return MV_OK;
+}
+
+
+int
+mvw_catalog_category(mvw_catalog_t *c, const char *name, uint32_t *idx,
+    mv_err_t *err)
+{
+    int64_t   found;
+    uint32_t  n = c->n_categories, ncap;
+    char     *copy;
+
+    if (!mv_id_valid(name, strlen(name))) {
+        return mv_err_set(err, "invalid category name");
+    }
+    found = index_find(&c->category_index, c->category_names, name);
+    if (found >= 0) {
+        *idx = (uint32_t) found;
+        return MV_OK;
+    }
+    if (n >= MV_CATEGORY_NONE - 1) {
+        return mv_err_set(err, "too many categories");
+    }
+
+    if (n + 1 > c->cap_categories) {
+        ncap = next_cap(c->cap_categories, n + 1);
+        if (ncap == 0 || resize((void **) &c->category_names, ncap,
+                                sizeof(char *)) != MV_OK)
+        {
+            return mv_err_set(err, "out of memory");
+        }
+        c->cap_categories = ncap;
+    }
+    if (index_reserve(&c->category_index, c->category_names, n, n + 1)
+        != MV_OK || (copy = strdup(name)) == NULL)
+    {
+        return mv_err_set(err, "out of memory");
+    }
+
+    c->category_names[n] = copy;
+    index_put(&c->category_index, c->category_names, n);
+    c->n_categories = n + 1;
+    *idx = n;
+
+    return MV_OK;
+}
+
+
+/* Checks an id and the embedding length shared by items and users. */
+static int
+check_new(const mvw_catalog_t *c, const char *kind, const char *id,
+    uint32_t dim, mv_err_t *err)
+{
+    size_t  len = strlen(id);
+
+    if (len == 0 || len > MV_ID_MAX || !mv_id_valid(id, len)) {
+        return mv_err_set(err, "invalid %s_id", kind);
+    }
+    if (dim == 0 || dim > MVW_DIM_MAX) {
+        return mv_err_set(err, "embedding length %u out of range 1..%d",
+                          dim, MVW_DIM_MAX);
+    }
+    if (c->dim != 0 && dim != c->dim) {
+        return mv_err_set(err, "\"embedding\" has %u values, expected %u",
+                          dim, c->dim);
+    }
+
+    return MV_OK;
+}
+
+
+static int
+duplicate(const char *kind, const char *id, uint32_t first_line,
+    mv_err_t *err)
+{
+    if (first_line != 0) {
+        return mv_err_set(err, "duplicate %s_id \"%s\" (first on line %u)",
+                          kind, id, first_line);
+    }
+
+    return mv_err_set(err, "duplicate %s_id \"%s\"", kind, id);
+}
+
+
+int
+mvw_catalog_add_item(mvw_catalog_t *c, const char *id, const float *vec,
+    uint32_t dim, const char *category, float popularity,
+    int64_t created_at_ms, int deleted, uint32_t line, mv_err_t *err)
+{
+    uint32_t        n = c->n_items, cat = MV_CATEGORY_NONE, ncap;
+    int64_t         found;
+    mv_item_meta_t *m;
+    char           *copy;
+
+    if (check_new(c, "item", id, dim, err) != MV_OK) {
+        return MV_ERR;
+    }
+    found = index_find(&c->item_index, c->item_ids, id);
+    if (found >= 0) {
+        return duplicate("item", id, c->item_line[found], err);
+    }
+    if (category != NULL && category[0] != '\0'
+        && !mv_id_valid(category, strlen(category)))
+    {
+        return mv_err_set(err, "invalid category");
+    }
+    if (!(popularity >= 0.0f) || !isfinite(popularity)) {
+        return mv_err_set(err, "popularity must be finite and >= 0");
+    }
+    if (n == UINT32_MAX - 1) {
+        return mv_err_set(err, "too many items");
+    }
+
+    if (n + 1 > c->cap_items) {
+        ncap = next_cap(c->cap_items, n + 1);
+        if (ncap == 0
+            || resize((void **) &c->item_ids, ncap, sizeof(char *)) != MV_OK
+            || resize((void **) &c->item_meta, ncap, sizeof(mv_item_meta_t))
+               != MV_OK
+            || resize((void **) &c->item_line, ncap, sizeof(uint32_t))
+               != MV_OK
+            || (size_t) ncap > SIZE_MAX / sizeof(float) / dim
+            || resize((void **) &c->item_vectors, ncap,
+                      (size_t) dim * sizeof(float)) != MV_OK)
+        {
+            return mv_err_set(err, "out of memory");
+        }
+        c->cap_items = ncap;
+    }
+    if (index_reserve(&c->item_index, c->item_ids, n, n + 1) != MV_OK) {
+        return mv_err_set(err, "out of memory");
+    }
+    if (category != NULL && category[0] != '\0'
+        && mvw_catalog_category(c, category, &cat, err) != MV_OK)
+    {
+        return MV_ERR;
+    }
+    copy = strdup(id);
+    if (copy == NULL) {
+        return mv_err_set(err, "out of memory");
+    }
+
+    c->item_ids[n] = copy;
+    memcpy(c->item_vectors + (size_t) n * dim, vec, dim * sizeof(float));
+    m = &c->item_meta[n];
+    memset(m, 0, sizeof(*m));
+    m->category = cat;
+    m->flags = deleted ? MV_ITEM_DELETED : 0;
+    m->popularity = popularity;
+    m->created_at_ms = created_at_ms;
+    c->item_line[n] = line;
+    index_put(&c->item_index, c->item_ids, n);
+    c->n_items = n + 1;
+    c->dim = dim;
+
+    return MV_OK;
+}
+
+
+int
+mvw_catalog_add_user(mvw_catalog_t *c, const char *id, const float *vec,
+    uint32_t dim, uint32_t line, mv_err_t *err)
+{
+    uint32_t  n = c->n_users, ncap;
+    int64_t   found;
+    char     *copy;
+
+    if (check_new(c, "user", id, dim, err) != MV_OK) {
+        return MV_ERR;
+    }
+    found = index_find(&c->user_index, c->user_ids, id);
+    if (found >= 0) {
+        return duplicate("user", id, c->user_line[found], err);
+    }
+    if (n == UINT32_MAX - 1) {
+        return mv_err_set(err, "too many users");
+    }
+
+    if (n + 1 > c->cap_users) {
+        ncap = next_cap(c->cap_users, n + 1);
+        if (ncap == 0
+            || resize((void **) &c->user_ids, ncap, sizeof(char *)) != MV_OK
+            || resize((void **) &c->user_line, ncap, sizeof(uint32_t))
+               != MV_OK
+            || (size_t) ncap > SIZE_MAX / sizeof(float) / dim
+            || resize((void **) &c->user_vectors, ncap,
+                      (size_t) dim * sizeof(float)) != MV_OK)
+        {
+            return mv_err_set(err, "out of memory");
+        }
+        c->cap_users = ncap;
+    }
+    if (index_reserve(&c->user_index, c->user_ids, n, n + 1) != MV_OK
+        || (copy = strdup(id)) == NULL)
+    {
+        return mv_err_set(err, "out of memory");
+    }
+
+    c->user_ids[n] = copy;
+    memcpy(c->user_vectors + (size_t) n * dim, vec, dim * sizeof(float));
+    c->user_line[n] = line;
+    index_put(&c->user_index, c->user_ids, n);
+    c->n_users = n + 1;
+    c->dim = dim;
+
+    return MV_OK;
+}
+
+
+int64_t
+mvw_catalog_find_item(const mvw_catalog_t *c, const char *id)
+{
+    return index_find(&c->item_index, c->item_ids, id);
+}
+
+
+int64_t
+mvw_catalog_find_user(const mvw_catalog_t *c, const char *id)
+{
+    return index_find(&c->user_index, c->user_ids, id);
+}
+
+
+/* ---- file loading -------------------------------------------------------- */
+
+static int
+blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+load_file(mvw_catalog_t *c, const char *path, int users, mv_err_t *err)
+{
+    FILE      *f;
+    char      *line = NULL;
+    size_t     cap = 0;
+    ssize_t    got;
+    uint32_t   lineno = 0, added = 0;
+    float     *vec;
+    mv_err_t   e;
+    int        rc = MV_ERR;
+
+    vec = malloc(MVW_DIM_MAX * sizeof(float));
+    if (vec == NULL) {
+        return mv_err_set(err, "%s: out of memory", path);
+    }
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (f == NULL) {
+        mv_err_set(err, "%s: %s", path, strerror(errno));
+        free(vec);
+        return MV_ERR;
+    }
+
+    while ((got = getline(&line, &cap, f)) != -1) {
+        size_t  len = (size_t) got;
+
+        if (lineno == UINT32_MAX) {
+            mv_err_set(err, "%s: too many lines", path);
+            goto done;
+        }
+        lineno++;
+        if (blank(line, len)) {
+            continue;
+        }
+
+        if (users) {
+            mvw_user_rec_t  u;
+
+            if (mvw_parse_user_line(line, len, c->dim, vec, MVW_DIM_MAX, &u,
+                                    &e) != MV_OK
+                || mvw_catalog_add_user(c, u.id, u.vec, u.dim, lineno, &e)
+                   != MV_OK)
+            {
+                mv_err_set(err, "%s:%u: %s", path, lineno, e.msg);
+                goto done;
+            }
+        } else {
+            mvw_item_rec_t  it;
+
+            if (mvw_parse_item_line(line, len, c->dim, vec, MVW_DIM_MAX, &it,
+                                    &e) != MV_OK
+                || mvw_catalog_add_item(c, it.id, it.vec, it.dim,
+                                        it.category, it.popularity,
+                                        it.created_at_ms, it.deleted, lineno,
+                                        &e) != MV_OK)
+            {
+                mv_err_set(err, "%s:%u: %s", path, lineno, e.msg);
+                goto done;
+            }
+        }
+        added++;
+    }
+
+    if (ferror(f)) {
+        mv_err_set(err, "%s: read error: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!users && added == 0) {
+        mv_err_set(err, "%s: no items", path);
+        goto done;
+    }
+    rc = MV_OK;
+
+done:
+    free(line);
+    free(vec);
+    if (f != stdin) {
+        fclose(f);
+    }
+    return rc;
+}
+
+
+int
+mvw_catalog_load_items(mvw_catalog_t *c, const char *path, mv_err_t *err)
+{
+    return load_file(c, path, 0, err);
+}
+
+
+int
+mvw_catalog_load_users(mvw_catalog_t *c, const char *path, mv_err_t *err)
+{
+    return load_file(c, path, 1, err);
+}

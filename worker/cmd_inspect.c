@@ -1,0 +1,487 @@
+/*
+ * cmd_inspect.c -- `milvuso-worker inspect PATH`: open a snapshot exactly as
+ * nginx would (mv_snapshot_open: map + full validation), then describe it:
+ * identity, shape, counts, HNSW level histogram, stream positions, how long
+ * validation took, and a few sample rows.  With --search ITEM_ID it also
+ * runs the same HNSW search the recommendation path runs, from that item's
+ * vector, excluding the item itself.
+ *
+ * PATH is a snapshot file, the `current` link, or a publish directory (then
+ * its `current` is opened).  A file that fails validation prints
+ * "invalid: <reason>" and exits 1, so scripts can gate a deploy on it.
+ *
+ * Text output is "key: value" lines (grep-friendly); --json prints one JSON
+ * object built with cJSON instead.  Ids in the snapshot are not
+ * NUL-terminated: they are copied out (at most MV_ID_MAX bytes) to print.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "catalog.h"
+#include "hnsw.h"
+#include "snapshot.h"
+#include "vec.h"
+#include "worker.h"
+
+#define SAMPLE_ITEMS    3
+#define SAMPLE_POPULAR  5
+#define SAMPLE_USERS    3
+#define MAX_K           1000
+
+typedef struct opts {
+    const char  *path;
+    int          json;
+    const char  *search;
+    uint32_t     k;
+    uint32_t     ef;
+} opts_t;
+
+/* What the printers need besides the view. */
+typedef struct report {
+    char        path[PATH_MAX];
+    double      validate_ms;
+    uint32_t    n_deleted;
+    uint32_t    levels[MV_HNSW_MAX_LEVEL + 1];
+    mv_hit_t   *hits;
+    size_t      n_hits;
+} report_t;
+
+
+void
+mvw_cmd_inspect_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: milvuso-worker inspect PATH [--json] [--search ITEM_ID "
+        "[--k 10] [--ef 64]]\n"
+        "\n"
+        "PATH is a snapshot file, a `current` link or a publish directory.\n"
+        "Exits 1 printing \"invalid: <reason>\" when the snapshot does not\n"
+        "validate.\n"
+        "\n"
+        "options:\n"
+        "  --json            one JSON object instead of text\n"
+        "  --search ITEM_ID  also list the k items nearest to ITEM_ID\n"
+        "  --k K             neighbours to list (default 10, at most 1000)\n"
+        "  --ef EF           search beam (default max(64, K + 1))\n"
+        "  -h, --help        this text\n");
+}
+
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "milvuso-worker inspect: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n");
+    mvw_cmd_inspect_usage(stderr);
+    return MVW_EXIT_USAGE;
+}
+
+
+/* Returns -1 when the options are fine, else an exit code. */
+static int
+parse_opts(int argc, char **argv, opts_t *o)
+{
+    enum { O_JSON = 256, O_SEARCH, O_K, O_EF };
+    static const struct option  longopts[] = {
+        { "json",   no_argument,       NULL, O_JSON },
+        { "search", required_argument, NULL, O_SEARCH },
+        { "k",      required_argument, NULL, O_K },
+        { "ef",     required_argument, NULL, O_EF },
+        { "help",   no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int  c;
+
+    memset(o, 0, sizeof(*o));
+    o->k = 10;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            mvw_cmd_inspect_usage(stdout);
+            return MVW_EXIT_OK;
+        case O_JSON:
+            o->json = 1;
+            break;
+        case O_SEARCH:
+            o->search = optarg;
+            break;
+        case O_K:
+            if (mvw_parse_u32(optarg, 1, MAX_K, &o->k) != 0) {
+                return usage_error("--k wants 1..1000, not '%s'", optarg);
+            }
+            break;
+        case O_EF:
+            if (mvw_parse_u32(optarg, 1, 100000, &o->ef) != 0) {
+                return usage_error("--ef wants 1..100000, not '%s'", optarg);
+            }
+            break;
+        default:
+            fprintf(stderr, "\n");
+            mvw_cmd_inspect_usage(stderr);
+            return MVW_EXIT_USAGE;
+        }
+    }
+
+    if (optind != argc - 1) {
+        return usage_error("%s", optind >= argc ? "PATH is required"
+                                                : "give one PATH");
+    }
+    o->path = argv[optind];
+
+    return -1;
+}
+
+
+/* Copies id i of t into buf (MV_ID_MAX + 1 bytes). */
+static const char *
+id_str(const mv_idtable_t *t, uint32_t i, char *buf)
+{
+    size_t       len;
+    const char  *s = mv_idtable_get(t, i, &len);
+
+    if (len > MV_ID_MAX) {
+        len = MV_ID_MAX;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+
+    return buf;
+}
+
+
+static const char *
+category_str(const mv_snapshot_view_t *v, uint32_t item, char *buf)
+{
+    uint32_t  c = v->item_meta[item].category;
+
+    if (c == MV_CATEGORY_NONE || c >= v->n_categories) {
+        strcpy(buf, "-");
+        return buf;
+    }
+
+    return id_str(&v->categories, c, buf);
+}
+
+
+static int
+allow_not_self(const void *ctx, uint32_t id)
+{
+    return id != *(const uint32_t *) ctx;
+}
+
+
+/* Runs the --search query; fills r->hits.  Returns MV_OK or MV_ERR. */
+static int
+run_search(const opts_t *o, const mv_snapshot_view_t *v, report_t *r,
+    mv_err_t *err)
+{
+    mv_hnsw_scratch_t  *s;
+    mv_filter_t         filter;
+    int64_t             idx;
+    uint32_t            self;
+    size_t              ef;
+
+    idx = mv_idtable_find(&v->items, o->search, strlen(o->search));
+    if (idx < 0) {
+        return mv_err_set(err, "no item \"%.64s\" in the snapshot",
+                          o->search);
+    }
+    self = (uint32_t) idx;
+
+    ef = o->ef != 0 ? o->ef : 64;
+    if (ef < (size_t) o->k + 1) {
+        ef = (size_t) o->k + 1;
+    }
+    s = mv_hnsw_scratch_new(v->n_items, v->dim, ef);
+    r->hits = malloc((size_t) o->k * sizeof(mv_hit_t));
+    if (s == NULL || r->hits == NULL) {
+        mv_hnsw_scratch_free(s);
+        return mv_err_set(err, "out of memory");
+    }
+
+    memset(&filter, 0, sizeof(filter));
+    filter.allow = allow_not_self;
+    filter.ctx = &self;
+    r->n_hits = mv_hnsw_search(&v->graph, mv_kernels_best(), s,
+                               v->item_vectors + (size_t) self * v->dim,
+                               o->k, ef, &filter, r->hits);
+    mv_hnsw_scratch_free(s);
+
+    return MV_OK;
+}
+
+
+static void
+print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
+{
+    const mv_hnsw_graph_t  *g = &v->graph;
+    char                    a[MV_ID_MAX + 1], b[MV_ID_MAX + 1], t[40];
+    uint32_t                i, n;
+
+    printf("path: %s\n", r->path);
+    printf("file_size: %zu\n", v->file_size);
+    printf("version: %u\n", v->version);
+    printf("generation: %llu\n", (unsigned long long) v->generation);
+    printf("created: %s\n", mvw_format_rfc3339(v->created_at_ms, t,
+                                                  sizeof(t)));
+    printf("dim: %u\n", v->dim);
+    printf("metric: %s\n", v->metric == MV_METRIC_L2 ? "l2" : "cosine");
+    printf("items: %u\n", v->n_items);
+    printf("deleted: %u\n", r->n_deleted);
+    printf("users: %u\n", v->n_users);
+    printf("categories: %u\n", v->n_categories);
+    printf("popular: %u\n", v->n_popular);
+    printf("hnsw: M %u, M0 %u, max_level %u, entry %u, sq8 %s\n", g->M,
+           g->M0, g->max_level, g->entry, g->code_offset ? "on" : "off");
+    printf("levels:");
+    for (i = 0; i <= g->max_level && i <= MV_HNSW_MAX_LEVEL; i++) {
+        printf(" %u:%u", i, r->levels[i]);
+    }
+    printf("   (nodes whose top level is L)\n");
+    printf("positions: %u\n", v->n_positions);
+    for (i = 0; i < v->n_positions; i++) {
+        const mv_stream_pos_t  *p = &v->positions[i];
+
+        printf("  %.*s partition %u offset %llu\n", MV_SNAPSHOT_STREAM_MAX,
+               p->stream, p->partition, (unsigned long long) p->offset);
+    }
+    printf("validate_ms: %.3f\n", r->validate_ms);
+
+    printf("sample items:\n");
+    n = v->n_items < SAMPLE_ITEMS ? v->n_items : SAMPLE_ITEMS;
+    for (i = 0; i < n; i++) {
+        printf("  %s  category %s  popularity %g%s\n",
+               id_str(&v->items, i, a), category_str(v, i, b),
+               (double) v->item_meta[i].popularity,
+               v->item_meta[i].flags & MV_ITEM_DELETED ? "  (deleted)" : "");
+    }
+    printf("top popular:\n");
+    n = v->n_popular < SAMPLE_POPULAR ? v->n_popular : SAMPLE_POPULAR;
+    for (i = 0; i < n; i++) {
+        uint32_t  it = v->popular[i];
+
+        printf("  %u. %s  category %s  popularity %g\n", i + 1,
+               id_str(&v->items, it, a), category_str(v, it, b),
+               (double) v->item_meta[it].popularity);
+    }
+    printf("sample users:\n");
+    n = v->n_users < SAMPLE_USERS ? v->n_users : SAMPLE_USERS;
+    for (i = 0; i < n; i++) {
+        printf("  %s\n", id_str(&v->users, i, a));
+    }
+
+    if (o->search != NULL) {
+        printf("search: %s k %u\n", o->search, o->k);
+        for (size_t h = 0; h < r->n_hits; h++) {
+            uint32_t  id = r->hits[h].id;
+
+            printf("hit %zu %s distance %.6f category %s\n", h + 1,
+                   id_str(&v->items, id, a), (double) r->hits[h].distance,
+                   category_str(v, id, b));
+        }
+    }
+}
+
+
+static cJSON *
+item_json(const mv_snapshot_view_t *v, uint32_t i)
+{
+    char    a[MV_ID_MAX + 1], b[MV_ID_MAX + 1];
+    cJSON  *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "id", id_str(&v->items, i, a));
+    if (v->item_meta[i].category == MV_CATEGORY_NONE) {
+        cJSON_AddNullToObject(o, "category");
+    } else {
+        cJSON_AddStringToObject(o, "category", category_str(v, i, b));
+    }
+    cJSON_AddNumberToObject(o, "popularity",
+                            (double) v->item_meta[i].popularity);
+    cJSON_AddBoolToObject(o, "deleted",
+                          (v->item_meta[i].flags & MV_ITEM_DELETED) != 0);
+
+    return o;
+}
+
+
+/* Prints the JSON report; returns MV_ERR when cJSON ran out of memory. */
+static int
+print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
+{
+    const mv_hnsw_graph_t  *g = &v->graph;
+    cJSON                  *root, *x, *arr, *sample;
+    char                    a[MV_ID_MAX + 1], t[40], *text;
+    uint32_t                i, n;
+
+    root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "path", r->path);
+    cJSON_AddNumberToObject(root, "file_size", (double) v->file_size);
+    cJSON_AddNumberToObject(root, "version", v->version);
+    cJSON_AddNumberToObject(root, "generation", (double) v->generation);
+    cJSON_AddStringToObject(root, "created_at",
+                            mvw_format_rfc3339(v->created_at_ms, t,
+                                               sizeof(t)));
+    cJSON_AddNumberToObject(root, "created_at_ms",
+                            (double) v->created_at_ms);
+    cJSON_AddNumberToObject(root, "dim", v->dim);
+    cJSON_AddStringToObject(root, "metric",
+                            v->metric == MV_METRIC_L2 ? "l2" : "cosine");
+
+    x = cJSON_AddObjectToObject(root, "counts");
+    cJSON_AddNumberToObject(x, "items", v->n_items);
+    cJSON_AddNumberToObject(x, "deleted", r->n_deleted);
+    cJSON_AddNumberToObject(x, "users", v->n_users);
+    cJSON_AddNumberToObject(x, "categories", v->n_categories);
+    cJSON_AddNumberToObject(x, "popular", v->n_popular);
+
+    x = cJSON_AddObjectToObject(root, "hnsw");
+    cJSON_AddNumberToObject(x, "M", g->M);
+    cJSON_AddNumberToObject(x, "M0", g->M0);
+    cJSON_AddNumberToObject(x, "max_level", g->max_level);
+    cJSON_AddNumberToObject(x, "entry", g->entry);
+    cJSON_AddBoolToObject(x, "sq8", g->code_offset != 0);
+    arr = cJSON_AddArrayToObject(x, "levels");
+    for (i = 0; i <= g->max_level && i <= MV_HNSW_MAX_LEVEL; i++) {
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(r->levels[i]));
+    }
+
+    arr = cJSON_AddArrayToObject(root, "positions");
+    for (i = 0; i < v->n_positions; i++) {
+        const mv_stream_pos_t  *p = &v->positions[i];
+        char                    stream[MV_SNAPSHOT_STREAM_MAX + 1];
+
+        snprintf(stream, sizeof(stream), "%.*s", MV_SNAPSHOT_STREAM_MAX,
+                 p->stream);
+        x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "stream", stream);
+        cJSON_AddNumberToObject(x, "partition", p->partition);
+        cJSON_AddNumberToObject(x, "offset", (double) p->offset);
+        cJSON_AddItemToArray(arr, x);
+    }
+    cJSON_AddNumberToObject(root, "validate_ms", r->validate_ms);
+
+    sample = cJSON_AddObjectToObject(root, "sample");
+    arr = cJSON_AddArrayToObject(sample, "items");
+    n = v->n_items < SAMPLE_ITEMS ? v->n_items : SAMPLE_ITEMS;
+    for (i = 0; i < n; i++) {
+        cJSON_AddItemToArray(arr, item_json(v, i));
+    }
+    arr = cJSON_AddArrayToObject(sample, "popular");
+    n = v->n_popular < SAMPLE_POPULAR ? v->n_popular : SAMPLE_POPULAR;
+    for (i = 0; i < n; i++) {
+        cJSON_AddItemToArray(arr, item_json(v, v->popular[i]));
+    }
+    arr = cJSON_AddArrayToObject(sample, "users");
+    n = v->n_users < SAMPLE_USERS ? v->n_users : SAMPLE_USERS;
+    for (i = 0; i < n; i++) {
+        cJSON_AddItemToArray(arr,
+                             cJSON_CreateString(id_str(&v->users, i, a)));
+    }
+
+    if (o->search != NULL) {
+        arr = cJSON_AddArrayToObject(root, "search");
+        for (size_t h = 0; h < r->n_hits; h++) {
+            x = item_json(v, r->hits[h].id);
+            cJSON_AddNumberToObject(x, "distance",
+                                    (double) r->hits[h].distance);
+            cJSON_AddItemToArray(arr, x);
+        }
+    }
+
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (text == NULL) {
+        return MV_ERR;
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+
+    return MV_OK;
+}
+
+
+/* The file PATH stands for: a directory means its `current`. */
+static void
+resolve(const char *path, char *out, size_t len)
+{
+    struct stat  st;
+    char         tmp[PATH_MAX];
+
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(tmp, sizeof(tmp), "%s/current", path);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%s", path);
+    }
+    if (realpath(tmp, out) == NULL) {
+        snprintf(out, len, "%s", tmp);
+    }
+}
+
+
+int
+mvw_cmd_inspect(int argc, char **argv)
+{
+    opts_t                     o;
+    report_t                   r;
+    mv_snapshot_t             *snap;
+    const mv_snapshot_view_t  *v;
+    struct timespec            t0, t1;
+    mv_err_t                   err;
+    int                        rc;
+
+    rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) {
+        return rc;
+    }
+
+    memset(&r, 0, sizeof(r));
+    resolve(o.path, r.path, sizeof(r.path));
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snap = mv_snapshot_open(r.path, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (snap == NULL) {
+        printf("invalid: %s\n", err.msg);
+        return MVW_EXIT_FAIL;
+    }
+    r.validate_ms = (double) (t1.tv_sec - t0.tv_sec) * 1e3
+                    + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
+
+    v = mv_snapshot_view(snap);
+    for (uint32_t i = 0; i < v->n_items; i++) {
+        uint32_t  lv = mv_hnsw_node_level(&v->graph, i);
+
+        r.n_deleted += (v->item_meta[i].flags & MV_ITEM_DELETED) != 0;
+        if (lv <= MV_HNSW_MAX_LEVEL) {
+            r.levels[lv]++;
+        }
+    }
+
+    rc = MVW_EXIT_OK;
+    if (o.search != NULL && run_search(&o, v, &r, &err) != MV_OK) {
+        fprintf(stderr, "milvuso-worker inspect: %s\n", err.msg);
+        rc = MVW_EXIT_FAIL;
+    } else if (o.json) {
+        if (print_json(&o, v, &r) != MV_OK) {
+            fprintf(stderr, "milvuso-worker inspect: out of memory\n");
+            rc = MVW_EXIT_FAIL;
+        }
+    } else {
+        print_text(&o, v, &r);
+    }
+
+    free(r.hits);
+    mv_snapshot_close(snap);
+    return rc;
+}

@@ -1,0 +1,516 @@
+/*
+ * cmd_snapshot.c -- `milvuso-worker snapshot`: build a snapshot from a JSONL
+ * catalogue (--items [--users]) or a synthetic one (--synthetic N) and
+ * publish it into a directory (mv_snapshot_publish: new file, `current`
+ * swapped atomically, old generations pruned to --keep).
+ *
+ * Order of work, so that bad input is never half-applied: parse the command
+ * line; load and check the whole catalogue into memory; decide the
+ * generation; only then build the HNSW graph and publish.  Any error before
+ * the publish leaves the directory exactly as it was (the library's writer
+ * removes its own temp file on failure).
+ *
+ * Vectors given to the snapshot are the graph's own copies (normalised for
+ * cosine), so the item section and the graph agree bit for bit.  User
+ * vectors are normalised for cosine too (a query's length does not matter
+ * under cosine, and readers may then compare them directly).  A zero
+ * vector has no direction, so it is refused under cosine.
+ *
+ * The default generation is one more than the newest snapshot-*.mvs in the
+ * directory; an explicit --generation must be newer than that, because
+ * readers notice a new model by its larger generation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "hnsw.h"
+#include "snapshot.h"
+#include "synthetic.h"
+#include "vec.h"
+#include "worker.h"
+
+typedef struct opts {
+    const char   *out;
+    unsigned      keep;
+    uint64_t      generation;      /* 0: newest + 1 */
+    mv_metric_t   metric;
+    uint32_t      M;
+    uint32_t      ef_construction;
+    uint64_t      seed;
+    int           sq8;
+    const char   *items;
+    const char   *users;           /* a file (--items) or a count */
+    const char   *synthetic;
+    uint32_t      dim;
+    uint32_t      categories;
+    int           dim_set;
+    int           categories_set;
+} opts_t;
+
+
+void
+mvw_cmd_snapshot_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: milvuso-worker snapshot --out DIR SOURCE [options]\n"
+        "\n"
+        "SOURCE is one of:\n"
+        "  --items FILE.jsonl [--users FILE.jsonl]\n"
+        "                        one JSON object per line (\"-\" = stdin)\n"
+        "  --synthetic N [--dim 64] [--categories 20] [--users U]\n"
+        "                        a seeded synthetic catalogue of N items\n"
+        "\n"
+        "options:\n"
+        "  --out DIR             directory to publish into (required)\n"
+        "  --keep N              snapshot files to keep (default 3)\n"
+        "  --generation G        default: newest in DIR + 1\n"
+        "  --metric cosine|l2    default cosine\n"
+        "  --M M                 HNSW links per node (default 16)\n"
+        "  --ef-construction EF  HNSW build beam (default 200)\n"
+        "  --seed S              HNSW levels and synthetic data (default 42)\n"
+        "  --no-sq8              no SQ8 codes in the graph\n"
+        "  -h, --help            this text\n");
+}
+
+
+static double
+now_sec(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "milvuso-worker snapshot: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n");
+    mvw_cmd_snapshot_usage(stderr);
+    return MVW_EXIT_USAGE;
+}
+
+
+/* Returns -1 when the options are fine, else an exit code. */
+static int
+parse_opts(int argc, char **argv, opts_t *o)
+{
+    enum { O_KEEP = 256, O_GEN, O_METRIC, O_M, O_EF, O_SEED, O_NOSQ8,
+           O_ITEMS, O_USERS, O_SYNTH, O_DIM, O_CATS };
+    static const struct option  longopts[] = {
+        { "out",             required_argument, NULL, 'o' },
+        { "keep",            required_argument, NULL, O_KEEP },
+        { "generation",      required_argument, NULL, O_GEN },
+        { "metric",          required_argument, NULL, O_METRIC },
+        { "M",               required_argument, NULL, O_M },
+        { "ef-construction", required_argument, NULL, O_EF },
+        { "seed",            required_argument, NULL, O_SEED },
+        { "no-sq8",          no_argument,       NULL, O_NOSQ8 },
+        { "items",           required_argument, NULL, O_ITEMS },
+        { "users",           required_argument, NULL, O_USERS },
+        { "synthetic",       required_argument, NULL, O_SYNTH },
+        { "dim",             required_argument, NULL, O_DIM },
+        { "categories",      required_argument, NULL, O_CATS },
+        { "help",            no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    uint32_t  u32;
+    int       c;
+
+    memset(o, 0, sizeof(*o));
+    o->keep = 3;
+    o->metric = MV_METRIC_COSINE;
+    o->M = 16;
+    o->ef_construction = 200;
+    o->seed = 42;
+    o->sq8 = 1;
+    o->dim = 64;
+    o->categories = 20;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            mvw_cmd_snapshot_usage(stdout);
+            return MVW_EXIT_OK;
+        case 'o':
+            o->out = optarg;
+            break;
+        case O_KEEP:
+            if (mvw_parse_u32(optarg, 1, 1000000, &u32) != 0) {
+                return usage_error("--keep wants 1..1000000, not '%s'",
+                                   optarg);
+            }
+            o->keep = u32;
+            break;
+        case O_GEN:
+            if (mvw_parse_u64(optarg, 1, UINT64_MAX - 1, &o->generation)
+                != 0)
+            {
+                return usage_error("--generation wants a number >= 1, "
+                                   "not '%s'", optarg);
+            }
+            break;
+        case O_METRIC:
+            if (strcmp(optarg, "cosine") == 0) {
+                o->metric = MV_METRIC_COSINE;
+            } else if (strcmp(optarg, "l2") == 0) {
+                o->metric = MV_METRIC_L2;
+            } else {
+                return usage_error("--metric wants cosine or l2, not '%s'",
+                                   optarg);
+            }
+            break;
+        case O_M:
+            if (mvw_parse_u32(optarg, 2, MV_HNSW_MAX_M, &o->M) != 0) {
+                return usage_error("--M wants 2..64, not '%s'", optarg);
+            }
+            break;
+        case O_EF:
+            if (mvw_parse_u32(optarg, 1, 100000, &o->ef_construction) != 0) {
+                return usage_error("--ef-construction wants 1..100000, "
+                                   "not '%s'", optarg);
+            }
+            break;
+        case O_SEED:
+            if (mvw_parse_u64(optarg, 0, UINT64_MAX, &o->seed) != 0) {
+                return usage_error("--seed wants a number, not '%s'", optarg);
+            }
+            break;
+        case O_NOSQ8:
+            o->sq8 = 0;
+            break;
+        case O_ITEMS:
+            o->items = optarg;
+            break;
+        case O_USERS:
+            o->users = optarg;
+            break;
+        case O_SYNTH:
+            o->synthetic = optarg;
+            break;
+        case O_DIM:
+            if (mvw_parse_u32(optarg, 1, MVW_DIM_MAX, &o->dim) != 0) {
+                return usage_error("--dim wants 1..4096, not '%s'", optarg);
+            }
+            o->dim_set = 1;
+            break;
+        case O_CATS:
+            if (mvw_parse_u32(optarg, 1, 100000, &o->categories) != 0) {
+                return usage_error("--categories wants 1..100000, not '%s'",
+                                   optarg);
+            }
+            o->categories_set = 1;
+            break;
+        default:
+            fprintf(stderr, "\n");
+            mvw_cmd_snapshot_usage(stderr);
+            return MVW_EXIT_USAGE;
+        }
+    }
+
+    if (optind < argc) {
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    }
+    if (o->out == NULL) {
+        return usage_error("%s", "--out DIR is required");
+    }
+    if ((o->items == NULL) == (o->synthetic == NULL)) {
+        return usage_error("%s", "give exactly one of --items and "
+                           "--synthetic");
+    }
+    if (o->items != NULL && (o->dim_set || o->categories_set)) {
+        return usage_error("%s", "--dim and --categories go with "
+                           "--synthetic (a file's lines fix them)");
+    }
+
+    return -1;
+}
+
+
+/* Loads the catalogue the options name into the empty c. */
+static int
+load_catalog(const opts_t *o, mvw_catalog_t *c, mv_err_t *err)
+{
+    mvw_synth_params_t  sp;
+
+    if (o->items != NULL) {
+        if (mvw_catalog_load_items(c, o->items, err) != MV_OK) {
+            return MV_ERR;
+        }
+        if (o->users != NULL
+            && mvw_catalog_load_users(c, o->users, err) != MV_OK)
+        {
+            return MV_ERR;
+        }
+        return MV_OK;
+    }
+
+    memset(&sp, 0, sizeof(sp));
+    if (mvw_parse_u32(o->synthetic, 1, UINT32_MAX - 1, &sp.n_items) != 0) {
+        return mv_err_set(err, "--synthetic wants a number of items >= 1");
+    }
+    if (o->users != NULL
+        && mvw_parse_u32(o->users, 0, UINT32_MAX - 1, &sp.n_users) != 0)
+    {
+        return mv_err_set(err, "--users with --synthetic wants a number");
+    }
+    sp.dim = o->dim;
+    sp.n_categories = o->categories;
+    sp.seed = o->seed;
+
+    return mvw_synth_catalog(c, &sp, err);
+}
+
+
+/* Under cosine every vector needs a direction; names the first that has
+   none by its source. */
+static int
+check_cosine(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
+{
+    const char  *kinds[2] = { "item", "user" };
+
+    for (int k = 0; k < 2; k++) {
+        uint32_t      n = k == 0 ? c->n_items : c->n_users;
+        const float  *v = k == 0 ? c->item_vectors : c->user_vectors;
+
+        for (uint32_t i = 0; i < n; i++) {
+            const float  *x = v + (size_t) i * c->dim;
+            uint32_t      line = k == 0 ? c->item_line[i] : c->user_line[i];
+            uint32_t      j;
+
+            for (j = 0; j < c->dim && x[j] == 0.0f; j++) {
+                /* look for a non-zero value */
+            }
+            if (j < c->dim) {
+                continue;
+            }
+            if (line != 0) {
+                return mv_err_set(err, "%s:%u: \"embedding\" is all zeros "
+                                  "(no direction for the cosine metric)",
+                                  k == 0 ? o->items : o->users, line);
+            }
+            return mv_err_set(err, "%s %u has an all-zero embedding",
+                              kinds[k], i);
+        }
+    }
+
+    return MV_OK;
+}
+
+
+/* The newest generation among dir's snapshot files (0 when none or no
+   dir). */
+static int
+newest_generation(const char *dir, uint64_t *newest, mv_err_t *err)
+{
+    DIR            *d;
+    struct dirent  *e;
+
+    *newest = 0;
+    d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT) {
+            return MV_OK;
+        }
+        return mv_err_set(err, "%s: %s", dir, strerror(errno));
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        const char  *name = e->d_name;
+        char         digits[21];
+        uint64_t     g;
+
+        if (strlen(name) != 9 + 20 + 4 || strncmp(name, "snapshot-", 9) != 0
+            || strcmp(name + 29, ".mvs") != 0)
+        {
+            continue;
+        }
+        memcpy(digits, name + 9, 20);
+        digits[20] = '\0';
+        if (mvw_parse_u64(digits, 0, UINT64_MAX, &g) == 0 && g > *newest) {
+            *newest = g;
+        }
+    }
+    closedir(d);
+
+    return MV_OK;
+}
+
+
+/* Builds the graph over the catalogue's items, deleted marks included. */
+static mv_hnsw_t *
+build_graph(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
+{
+    mv_hnsw_params_t  p;
+    mv_hnsw_t        *h;
+
+    memset(&p, 0, sizeof(p));
+    p.dim = c->dim;
+    p.metric = o->metric;
+    p.M = o->M;
+    p.ef_construction = o->ef_construction;
+    p.seed = o->seed;
+    p.sq8 = o->sq8;
+
+    h = mv_hnsw_new(&p, c->n_items, err);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (mv_hnsw_add_batch(h, c->item_vectors, c->n_items, err) != MV_OK) {
+        mv_hnsw_free(h);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < c->n_items; i++) {
+        if ((c->item_meta[i].flags & MV_ITEM_DELETED)
+            && mv_hnsw_set_deleted(h, i, 1, err) != MV_OK)
+        {
+            mv_hnsw_free(h);
+            return NULL;
+        }
+    }
+
+    return h;
+}
+
+
+static int
+build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
+    double t_start)
+{
+    mv_snapshot_input_t  in;
+    mv_hnsw_graph_t      g;
+    mv_hnsw_t           *h;
+    mv_err_t             err;
+    struct timespec      wall;
+    char                 path[4096];
+    double               t_index, t_done;
+    uint32_t             n_deleted = 0;
+    int                  rc = MVW_EXIT_FAIL;
+
+    h = build_graph(o, c, &err);
+    if (h == NULL) {
+        fprintf(stderr, "milvuso-worker snapshot: index: %s\n", err.msg);
+        return MVW_EXIT_FAIL;
+    }
+    mv_hnsw_graph(h, &g);
+    t_index = now_sec();
+
+    if (o->metric == MV_METRIC_COSINE) {
+        for (uint32_t i = 0; i < c->n_users; i++) {
+            mv_normalize(c->user_vectors + (size_t) i * c->dim, c->dim);
+        }
+    }
+    for (uint32_t i = 0; i < c->n_items; i++) {
+        n_deleted += (c->item_meta[i].flags & MV_ITEM_DELETED) != 0;
+    }
+
+    clock_gettime(CLOCK_REALTIME, &wall);
+    memset(&in, 0, sizeof(in));
+    in.generation = generation;
+    in.created_at_ms = (int64_t) wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    in.dim = c->dim;
+    in.metric = o->metric;
+    in.n_items = c->n_items;
+    in.item_ids = (const char *const *) c->item_ids;
+    in.item_vectors = g.vectors;
+    in.item_meta = c->item_meta;
+    in.n_categories = c->n_categories;
+    in.category_names = (const char *const *) c->category_names;
+    in.graph = &g;
+    in.n_users = c->n_users;
+    in.user_ids = (const char *const *) c->user_ids;
+    in.user_vectors = c->user_vectors;
+
+    if (mv_snapshot_publish(o->out, &in, o->keep, path, sizeof(path), &err)
+        != MV_OK)
+    {
+        fprintf(stderr, "milvuso-worker snapshot: publish: %s\n", err.msg);
+        goto done;
+    }
+    t_done = now_sec();
+
+    printf("published %s generation %llu: %u items (%u deleted), "
+           "%u categories, %u users, dim %u %s, M %u, sq8 %s, "
+           "build %.3f s (index %.3f s)\n",
+           path, (unsigned long long) generation, c->n_items, n_deleted,
+           c->n_categories, c->n_users, c->dim,
+           o->metric == MV_METRIC_L2 ? "l2" : "cosine", o->M,
+           o->sq8 ? "on" : "off", t_done - t_start, t_index - t_start);
+    rc = MVW_EXIT_OK;
+
+done:
+    mv_hnsw_free(h);
+    return rc;
+}
+
+
+int
+mvw_cmd_snapshot(int argc, char **argv)
+{
+    opts_t         o;
+    mvw_catalog_t  c;
+    mv_err_t       err;
+    uint64_t       newest, generation;
+    double         t_start = now_sec();
+    int            rc;
+
+    rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) {
+        return rc;
+    }
+
+    mvw_catalog_init(&c);
+    rc = MVW_EXIT_FAIL;
+
+    if (load_catalog(&o, &c, &err) != MV_OK
+        || (o.metric == MV_METRIC_COSINE && check_cosine(&o, &c, &err)
+            != MV_OK)
+        || newest_generation(o.out, &newest, &err) != MV_OK)
+    {
+        fprintf(stderr, "milvuso-worker snapshot: %s\n", err.msg);
+        goto done;
+    }
+
+    if (o.generation == 0) {
+        if (newest == UINT64_MAX - 1) {
+            fprintf(stderr, "milvuso-worker snapshot: %s: generations "
+                    "exhausted\n", o.out);
+            goto done;
+        }
+        generation = newest + 1;
+    } else if (o.generation <= newest) {
+        fprintf(stderr, "milvuso-worker snapshot: --generation %llu is not "
+                "newer than %llu, the newest in %s\n",
+                (unsigned long long) o.generation,
+                (unsigned long long) newest, o.out);
+        goto done;
+    } else {
+        generation = o.generation;
+    }
+
+    /* The directory is made before the long build, so a bad path fails
+       fast; an empty directory is all a later failure can leave. */
+    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "milvuso-worker snapshot: %s: %s\n", o.out,
+                strerror(errno));
+        goto done;
+    }
+
+    rc = build_and_publish(&o, &c, generation, t_start);
+
+done:
+    mvw_catalog_free(&c);
+    return rc;
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# check-cli.sh WORKER_BINARY -- end-to-end checks of milvuso-worker's offline
+# subcommands (snapshot, inspect) through the command line only: exit codes,
+# published files and the `current` link, inspect's text and JSON output,
+# refusal of corrupted snapshots and of bad catalogues (nothing published).
+#
+# Each check prints "ok - NAME" or "not ok - NAME" (with the output that
+# failed it); the last line is "N passed, M failed" and the exit status is
+# non-zero when any check failed.  Everything happens in a mktemp directory
+# that is removed on exit.
+set -euo pipefail
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+    echo "usage: $0 WORKER_BINARY" >&2
+    exit 2
+fi
+W=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+T=$(mktemp -d "${TMPDIR:-/tmp}/check-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+passed=0
+failed=0
+OUT=""
+RC=0
+
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() {
+    echo "not ok - $1"
+    printf '%s\n' "$OUT" | sed 's/^/#   /' | head -20
+    failed=$((failed + 1))
+}
+# check NAME CONDITION...: evaluates the condition (a command) for NAME.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+# run CMD...: runs it, keeping stdout+stderr in OUT and the status in RC.
+run() {
+    RC=0
+    OUT=$("$@" 2>&1) || RC=$?
+}
+has() { printf '%s\n' "$OUT" | grep -qE -- "$1"; }
+rc_is() { [ "$RC" -eq "$1" ]; }
+count_files() { find "$1" -maxdepth 1 -name 'snapshot-*.mvs' 2>/dev/null | wc -l; }
+json_field() {
+    python3 -c 'import json, sys
+d = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    d = d[int(k)] if isinstance(d, list) else d[k]
+print(len(d) if isinstance(d, list) else d)' "$1"
+}
+
+# ---- command line ------------------------------------------------------------
+
+run "$W" --help
+check "--help exits 0 and lists commands" eval 'rc_is 0 && has "^  snapshot" && has "^  inspect"'
+run "$W" --version
+check "--version" eval 'rc_is 0 && has "^milvuso-worker [0-9]"'
+run "$W"
+check "no command exits 2" eval 'rc_is 2 && has "^usage:"'
+run "$W" frobnicate
+check "unknown command exits 2" eval 'rc_is 2 && has "unknown command"'
+run "$W" --worker-type trainer
+check "daemon mode not offered yet (exit 2)" eval 'rc_is 2 && has "^usage:"'
+run "$W" snapshot --synthetic 10
+check "snapshot without --out exits 2" eval 'rc_is 2 && has "--out DIR is required"'
+run "$W" snapshot --out "$T/x" --synthetic 10 --bogus
+check "snapshot unknown option exits 2" eval 'rc_is 2 && has "^usage:"'
+run "$W" snapshot --out "$T/x" --synthetic 10 --M 1
+check "snapshot bad --M exits 2" eval 'rc_is 2 && has "--M wants"'
+run "$W" snapshot --out "$T/x" --items a --synthetic 10
+check "snapshot two sources exits 2" eval 'rc_is 2'
+run "$W" inspect
+check "inspect without PATH exits 2" eval 'rc_is 2'
+check "nothing created by usage errors" eval '[ ! -e "$T/x" ]'
+
+# ---- synthetic snapshot --------------------------------------------------------
+
+S="$T/synth"
+run "$W" snapshot --out "$S" --synthetic 2000 --dim 32 --categories 10 \
+    --users 50 --seed 7
+check "synthetic snapshot published" eval 'rc_is 0 && has "^published .*snapshot-0+1\.mvs generation 1: 2000 items \(0 deleted\), 10 categories, 50 users, dim 32 cosine"'
+check "current points at generation 1" eval '[ "$(readlink "$S/current")" = snapshot-00000000000000000001.mvs ]'
+run "$W" inspect "$S"
+check "inspect directory" eval 'rc_is 0 && has "^items: 2000$" && has "^users: 50$" && has "^categories: 10$" && has "^deleted: 0$" && has "^popular: 2000$" && has "^dim: 32$" && has "^metric: cosine$" && has "^generation: 1$" && has "sq8 on"'
+check "inspect shows samples" eval 'has "^  item-000000  category cat-" && has "^  1\. item-[0-9]+  category cat-[0-9]+  popularity 1$" && has "^  user-000002$"'
+run "$W" inspect "$S/current" --json
+check "inspect --json parses" eval 'rc_is 0 && [ "$(printf "%s" "$OUT" | json_field counts.items)" = 2000 ] && [ "$(printf "%s" "$OUT" | json_field counts.users)" = 50 ] && [ "$(printf "%s" "$OUT" | json_field hnsw.M)" = 16 ] && [ "$(printf "%s" "$OUT" | json_field sample.popular)" = 5 ]'
+
+# ---- search ----------------------------------------------------------------------
+
+run "$W" inspect "$S" --search item-000001 --k 7
+check "--search returns k hits" eval 'rc_is 0 && [ "$(printf "%s\n" "$OUT" | grep -c "^hit ")" = 7 ]'
+check "--search excludes the item itself" eval '! printf "%s\n" "$OUT" | grep -q "^hit .* item-000001 "'
+run "$W" inspect "$S" --search item-000001 --k 3 --json
+check "--search --json lists k hits" eval 'rc_is 0 && [ "$(printf "%s" "$OUT" | json_field search)" = 3 ]'
+run "$W" inspect "$S" --search no-such-item
+check "--search unknown item exits 1" eval 'rc_is 1 && has "no item"'
+
+# ---- keep and generations ----------------------------------------------------
+
+K="$T/keep"
+for i in 1 2 3; do
+    run "$W" snapshot --out "$K" --synthetic 200 --dim 8 --keep 2
+    check "publish $i of 3" eval 'rc_is 0 && has "generation $i:"'
+done
+check "keep=2 leaves two files" eval '[ "$(count_files "$K")" = 2 ] && [ ! -e "$K/snapshot-00000000000000000001.mvs" ]'
+check "current is the newest" eval '[ "$(readlink "$K/current")" = snapshot-00000000000000000003.mvs ]'
+run "$W" snapshot --out "$K" --synthetic 200 --dim 8 --generation 3
+check "non-increasing --generation refused" eval 'rc_is 1 && has "not newer" && [ "$(readlink "$K/current")" = snapshot-00000000000000000003.mvs ]'
+run "$W" snapshot --out "$K" --synthetic 200 --dim 8 --generation 10 \
+    --metric l2 --no-sq8 --M 8 --ef-construction 50 --keep 2
+check "explicit generation, l2, no sq8" eval 'rc_is 0 && has "generation 10:"'
+run "$W" inspect "$K"
+check "inspect l2 / sq8 off / M 8" eval 'rc_is 0 && has "^metric: l2$" && has "sq8 off" && has "^hnsw: M 8, M0 16" && has "^generation: 10$"'
+
+# ---- JSONL catalogue -----------------------------------------------------------
+
+C="$T/cat"
+cat > "$T/items.jsonl" <<'EOF'
+{"item_id": "550e8400-e29b-41d4-a716-446655440001", "embedding": [0.1, 0.2, 0.3, 0.4], "category": "electronics", "tags": ["smartphone", "android"], "popularity_score": 0.8, "created_at": "2024-01-01T12:00:00Z"}
+{"item_id": "book-1", "embedding": [1, 0, 0, 0], "category": "books", "popularity_score": 0.5, "created_at": 1704110400000}
+
+{"item_id": "book-2", "embedding": [0.9, 0.1, 0, 0], "category": "books", "popularity_score": 0.9, "created_at": "2024-01-01T14:00:00+02:00"}
+{"item_id": "gone", "embedding": [0, 0, 1, 0], "category": "books", "deleted": true}
+{"item_id": "plain", "embedding": [0, 0, 0, 1]}
+EOF
+cat > "$T/users.jsonl" <<'EOF'
+{"user_id": "550e8400-e29b-41d4-a716-446655440000", "embedding": [1, 1, 0, 0]}
+{"user_id": "u2", "embedding": [0, 0, 1, 1]}
+EOF
+run "$W" snapshot --out "$C" --items "$T/items.jsonl" --users "$T/users.jsonl"
+check "JSONL snapshot published" eval 'rc_is 0 && has "generation 1: 5 items \(1 deleted\), 2 categories, 2 users, dim 4 cosine"'
+run "$W" inspect "$C"
+check "inspect JSONL snapshot" eval 'rc_is 0 && has "^items: 5$" && has "^deleted: 1$" && has "^users: 2$" && has "^categories: 2$" && has "^popular: 4$" && has "^  1\. book-2  category books  popularity 0\.9$" && has "^  550e8400-e29b-41d4-a716-446655440000$"'
+run "$W" inspect "$C" --search book-1 --k 10
+check "search skips deleted and self" eval 'rc_is 0 && [ "$(printf "%s\n" "$OUT" | grep -c "^hit ")" = 3 ] && has "^hit 1 book-2 " && ! has "^hit .* gone "'
+
+# ---- bad catalogues: FILE:LINE, nothing published ------------------------------
+
+B="$T/bad"
+bad_catalog() {     # NAME LINE REASON-REGEX FILE-LINES...
+    local name=$1 line=$2 reason=$3
+    shift 3
+    printf '%s\n' "$@" > "$T/bad.jsonl"
+    run "$W" snapshot --out "$B" --items "$T/bad.jsonl"
+    check "bad catalog: $name" eval 'rc_is 1 && has "$T/bad.jsonl:$line: $reason" && [ ! -e "$B" ]'
+}
+bad_catalog "wrong length" 3 '"embedding" has 3 values, expected 2' \
+    '{"item_id": "a", "embedding": [1, 2]}' '' \
+    '{"item_id": "b", "embedding": [1, 2, 3]}'
+bad_catalog "duplicate id" 2 'duplicate item_id "a" \(first on line 1\)' \
+    '{"item_id": "a", "embedding": [1, 2]}' \
+    '{"item_id": "a", "embedding": [3, 4]}'
+bad_catalog "truncated JSON" 2 'invalid JSON' \
+    '{"item_id": "a", "embedding": [1, 2]}' '{"item_id": "b",'
+bad_catalog "float overflow" 1 '"embedding"\[1\] is not a finite float32' \
+    '{"item_id": "a", "embedding": [1, 1e39]}'
+bad_catalog "Feb 30" 1 '"created_at": day 30 out of range' \
+    '{"item_id": "a", "embedding": [1], "created_at": "2024-02-30T00:00:00Z"}'
+bad_catalog "id too long" 1 '"item_id" is 65 bytes long' \
+    "{\"item_id\": \"$(printf 'x%.0s' {1..65})\", \"embedding\": [1]}"
+bad_catalog "zero vector under cosine" 1 '"embedding" is all zeros' \
+    '{"item_id": "a", "embedding": [0, 0]}'
+printf '\n  \n' > "$T/empty.jsonl"
+run "$W" snapshot --out "$B" --items "$T/empty.jsonl"
+check "bad catalog: no items" eval 'rc_is 1 && has "empty.jsonl: no items" && [ ! -e "$B" ]'
+
+printf '%s\n' '{"user_id": "u", "embedding": [1, 2, 3]}' > "$T/badusers.jsonl"
+run "$W" snapshot --out "$C" --items "$T/items.jsonl" --users "$T/badusers.jsonl"
+check "bad users file: nothing published" eval 'rc_is 1 && has "badusers.jsonl:1: \"embedding\" has 3 values, expected 4" && [ "$(count_files "$C")" = 1 ] && [ "$(readlink "$C/current")" = snapshot-00000000000000000001.mvs ]'
+run "$W" snapshot --out "$B" --items "$T/no-such-file.jsonl"
+check "missing catalog file" eval 'rc_is 1 && has "no-such-file.jsonl: No such file" && [ ! -e "$B" ]'
+
+# ---- corrupted snapshots ---------------------------------------------------------
+
+F="$S/snapshot-00000000000000000001.mvs"
+if [ -f "$F" ]; then
+    size=$(stat -c %s "$F")
+    cp "$F" "$T/corrupt.mvs"
+    mid=$((size / 2))
+    byte=$(od -An -tu1 -j "$mid" -N1 "$T/corrupt.mvs" | tr -d ' ')
+    printf "\\$(printf '%03o' $(( (byte ^ 0x5a) & 255 )))" |
+        dd of="$T/corrupt.mvs" bs=1 seek="$mid" count=1 conv=notrunc \
+           2>/dev/null
+    check "corrupt copy differs" eval '! cmp -s "$F" "$T/corrupt.mvs"'
+    run "$W" inspect "$T/corrupt.mvs"
+    check "flipped byte refused" eval 'rc_is 1 && has "^invalid: "'
+    head -c $((size - 64)) "$F" > "$T/short.mvs"
+    run "$W" inspect "$T/short.mvs"
+    check "truncated file refused" eval 'rc_is 1 && has "^invalid: "'
+    run "$W" inspect "$F"
+    check "original still valid" eval 'rc_is 0 && has "^items: 2000$"'
+else
+    OUT="$F missing: the synthetic publish failed"
+    not_ok "corruption checks"
+fi
+: > "$T/empty.mvs"
+run "$W" inspect "$T/empty.mvs"
+check "empty file refused" eval 'rc_is 1 && has "^invalid: "'
+run "$W" inspect "$T/does-not-exist"
+check "missing file refused" eval 'rc_is 1 && has "^invalid: "'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,50 @@
+/*
+ * worker.h -- what the parts of milvuso-worker share: the subcommand table,
+ * the exit-code convention and strict command-line number parsing.
+ *
+ * main() only dispatches: it looks the first argument up in a table of
+ * mvw_command_t and hands the remaining arguments (argv[0] = the command's
+ * name) to its run function, which parses its own options with getopt_long.
+ * A new mode (the trainer and feature daemons) is one more table row.
+ *
+ * Exit codes, the same for every command: 0 success, 1 the work failed (bad
+ * input, invalid snapshot, I/O error), 2 the command line is wrong (usage
+ * printed on stderr).
+ */
+#ifndef MVW_WORKER_H
+#define MVW_WORKER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define MVW_EXIT_OK     0
+#define MVW_EXIT_FAIL   1
+#define MVW_EXIT_USAGE  2
+
+#define MVW_VERSION     "0.1.0"
+
+typedef struct mvw_command {
+    const char  *name;
+    const char  *summary;                    /* one line for the usage */
+    int        (*run)(int argc, char **argv); /* returns an exit code */
+    void       (*usage)(FILE *out);           /* the command's options */
+} mvw_command_t;
+
+/* `milvuso-worker snapshot`: build and publish a snapshot (cmd_snapshot.c). */
+int mvw_cmd_snapshot(int argc, char **argv);
+void mvw_cmd_snapshot_usage(FILE *out);
+
+/* `milvuso-worker inspect`: check and describe a snapshot (cmd_inspect.c). */
+int mvw_cmd_inspect(int argc, char **argv);
+void mvw_cmd_inspect_usage(FILE *out);
+
+/*
+ * Parses s as a whole decimal number in [min, max] (no sign, no spaces, no
+ * trailing characters).  Returns 0 and sets *out, or -1 leaving *out alone.
+ */
+int mvw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* mvw_parse_u64 for 32-bit values. */
+int mvw_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+#endif /* MVW_WORKER_H */
