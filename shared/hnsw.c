@@ -30,6 +30,9 @@
 
 #define MV_QUANT_FIRST_TRAIN  256
 
+/* Nodes per reorder block: their SQ8 codes fill one 4 KiB page at dim 64. */
+#define MV_REORDER_BLOCK      64
+
 #ifndef MV_BUILD_USE_CODES
 #define MV_BUILD_USE_CODES    1
 #endif
@@ -46,8 +49,9 @@ struct mv_hnsw {
     size_t               n;
     size_t               cap;
     size_t               stride;
-    size_t               code_offset;     /* 0 without SQ8 */
-    uint8_t             *level0;          /* cap * stride */
+    size_t               code_stride;     /* 0 without SQ8 */
+    uint8_t             *level0;          /* cap * stride, 64-aligned */
+    uint8_t             *codes;           /* cap * code_stride, 64-aligned */
     float               *vectors;         /* cap * dim */
     uint32_t            *upper_offsets;   /* cap + 1 */
     uint32_t            *upper_links;
@@ -85,9 +89,52 @@ static void mv_pool_sort(mv_pool_entry_t *a, size_t n);
 
 
 size_t
-mv_hnsw_level0_stride(uint32_t M0, uint32_t dim, int with_codes)
+mv_hnsw_level0_stride(uint32_t M0)
 {
-    return mv_align_up(4 + 4 * (size_t) M0 + (with_codes ? dim : 0), 4);
+    return 4 + 4 * (size_t) M0;
+}
+
+
+size_t
+mv_hnsw_code_stride(uint32_t dim)
+{
+    size_t  stride;
+
+    if (dim >= 64) {
+        return mv_align_up(dim, 64);
+    }
+
+    for (stride = 1; stride < dim; stride *= 2) {
+        /* next power of two */
+    }
+
+    return stride;
+}
+
+
+/*
+ * Moves an array of old_bytes into a 64-byte-aligned one of new_bytes
+ * (cache-line-aligned records and codes keep each code within the fewest
+ * lines).  Returns MV_OK, or MV_ERR with *p unchanged.
+ */
+static int
+mv_aligned_grow(uint8_t **p, size_t old_bytes, size_t new_bytes)
+{
+    uint8_t  *grown;
+
+    grown = aligned_alloc(64, mv_align_up(new_bytes ? new_bytes : 1, 64));
+    if (grown == NULL) {
+        return MV_ERR;
+    }
+
+    if (old_bytes) {
+        memcpy(grown, *p, old_bytes);
+    }
+
+    free(*p);
+    *p = grown;
+
+    return MV_OK;
 }
 
 
@@ -138,8 +185,8 @@ mv_hnsw_alloc(const mv_hnsw_params_t *p, size_t cap, mv_err_t *err)
     h->level_mult = 1.0 / log((double) p->M);
     h->kern = mv_kernels_best();
     mv_rng_seed(&h->rng, p->seed);
-    h->stride = mv_hnsw_level0_stride(h->M0, p->dim, p->sq8);
-    h->code_offset = p->sq8 ? 4 + 4 * (size_t) h->M0 : 0;
+    h->stride = mv_hnsw_level0_stride(h->M0);
+    h->code_stride = p->sq8 ? mv_hnsw_code_stride(p->dim) : 0;
 
     ef = p->ef_construction > h->M ? p->ef_construction : h->M;
     h->cand = malloc((ef + h->M0 + 1) * sizeof(mv_pool_entry_t));
@@ -188,12 +235,12 @@ mv_hnsw_from_graph(const mv_hnsw_graph_t *g, const mv_hnsw_params_t *p,
     size_t      upper;
 
     if (g->dim != p->dim || g->metric != p->metric || g->M != p->M
-        || (g->code_offset != 0) != (p->sq8 != 0))
+        || (g->codes != NULL) != (p->sq8 != 0))
     {
         mv_err_set(err, "hnsw: graph (dim %u, metric %d, M %u, sq8 %d) does "
                    "not match the parameters (dim %u, metric %d, M %u, "
                    "sq8 %d)", g->dim, (int) g->metric, g->M,
-                   g->code_offset != 0, p->dim, (int) p->metric, p->M,
+                   g->codes != NULL, p->dim, (int) p->metric, p->M,
                    p->sq8 != 0);
         return NULL;
     }
@@ -213,6 +260,9 @@ mv_hnsw_from_graph(const mv_hnsw_graph_t *g, const mv_hnsw_params_t *p,
 
     if (g->n) {
         memcpy(h->level0, g->level0, (size_t) g->n * h->stride);
+        if (h->code_stride) {
+            memcpy(h->codes, g->codes, (size_t) g->n * h->code_stride);
+        }
         memcpy(h->vectors, g->vectors, (size_t) g->n * g->dim * sizeof(float));
         memcpy(h->upper_offsets, g->upper_offsets,
                ((size_t) g->n + 1) * sizeof(uint32_t));
@@ -242,6 +292,7 @@ mv_hnsw_free(mv_hnsw_t *h)
     }
 
     free(h->level0);
+    free(h->codes);
     free(h->vectors);
     free(h->upper_offsets);
     free(h->upper_links);
@@ -259,7 +310,6 @@ static int
 mv_hnsw_grow(mv_hnsw_t *h, size_t need)
 {
     size_t     cap;
-    uint8_t   *level0;
     float     *vectors;
     uint32_t  *offsets;
 
@@ -272,11 +322,14 @@ mv_hnsw_grow(mv_hnsw_t *h, size_t need)
         cap = need;
     }
 
-    level0 = realloc(h->level0, cap * h->stride);
-    if (level0 == NULL) {
+    if (mv_aligned_grow(&h->level0, h->cap * h->stride, cap * h->stride)
+        != MV_OK
+        || (h->code_stride
+            && mv_aligned_grow(&h->codes, h->cap * h->code_stride,
+                               cap * h->code_stride) != MV_OK))
+    {
         return MV_ERR;
     }
-    h->level0 = level0;
 
     vectors = realloc(h->vectors, cap * h->p.dim * sizeof(float));
     if (vectors == NULL) {
@@ -361,13 +414,12 @@ mv_hnsw_links_mut(mv_hnsw_t *h, uint32_t id, uint32_t level)
 static void
 mv_hnsw_encode(mv_hnsw_t *h, uint32_t id)
 {
-    if (h->code_offset == 0) {
+    if (h->code_stride == 0) {
         return;
     }
 
     mv_sq8_encode(h->vectors + (size_t) id * h->p.dim, h->p.dim, h->sq_min,
-                  h->sq_scale, h->level0 + (size_t) id * h->stride
-                  + h->code_offset);
+                  h->sq_scale, h->codes + (size_t) id * h->code_stride);
 }
 
 
@@ -376,7 +428,7 @@ mv_hnsw_train_quantizer(mv_hnsw_t *h, const float *vectors, size_t n)
 {
     size_t  i;
 
-    if (h->code_offset == 0) {
+    if (h->code_stride == 0) {
         return;
     }
 
@@ -614,6 +666,9 @@ mv_hnsw_add(mv_hnsw_t *h, const float *vec, mv_err_t *err)
     }
 
     memset(h->level0 + (size_t) id * h->stride, 0, h->stride);
+    if (h->code_stride) {
+        memset(h->codes + (size_t) id * h->code_stride, 0, h->code_stride);
+    }
     if (blocks > 0) {
         memset(h->upper_links + h->upper_len, 0, blocks * sizeof(uint32_t));
     }
@@ -622,7 +677,7 @@ mv_hnsw_add(mv_hnsw_t *h, const float *vec, mv_err_t *err)
     h->upper_offsets[id + 1] = (uint32_t) h->upper_len;
     h->n++;
 
-    if (h->code_offset != 0 && h->n >= MV_QUANT_FIRST_TRAIN
+    if (h->code_stride != 0 && h->n >= MV_QUANT_FIRST_TRAIN
         && h->n >= 2 * h->quant_trained_n)
     {
         mv_hnsw_train_quantizer(h, h->vectors, h->n);
@@ -645,7 +700,7 @@ mv_hnsw_add_batch(mv_hnsw_t *h, const float *vectors, size_t n,
     float   *normalised;
 
     /* Train the quantiser on the batch, as the index will hold it. */
-    if (h->code_offset != 0 && h->n == 0 && n > 0) {
+    if (h->code_stride != 0 && h->n == 0 && n > 0) {
 
         if (h->p.metric == MV_METRIC_COSINE) {
             normalised = malloc(n * h->p.dim * sizeof(float));
@@ -726,6 +781,173 @@ mv_hnsw_set_deleted(mv_hnsw_t *h, uint32_t id, int deleted, mv_err_t *err)
 }
 
 
+int
+mv_hnsw_reorder(mv_hnsw_t *h, uint32_t *old_of_new, mv_err_t *err)
+{
+    uint32_t  *new_of_old, *upper_links, *upper_offsets, *block, *src;
+    uint32_t  *tag, *fifo, old, v, j, count, seed, block_no, blocks_len;
+    uint8_t   *level0, *codes;
+    float     *vectors;
+    size_t     n = h->n, i, pos, scan, head, tail, taken, fifo_cap;
+
+    if (n == 0) {
+        return MV_OK;
+    }
+
+    fifo_cap = (size_t) MV_REORDER_BLOCK * h->M0 + 1;
+    new_of_old = malloc(n * sizeof(uint32_t));
+    tag = malloc(n * sizeof(uint32_t));
+    fifo = malloc(fifo_cap * sizeof(uint32_t));
+    level0 = aligned_alloc(64, mv_align_up(h->cap * h->stride, 64));
+    codes = aligned_alloc(64, mv_align_up(h->cap * h->code_stride + 1, 64));
+    vectors = malloc(h->cap * h->p.dim * sizeof(float));
+    upper_offsets = malloc((h->cap + 1) * sizeof(uint32_t));
+    upper_links = malloc((h->upper_cap ? h->upper_cap : 1)
+                         * sizeof(uint32_t));
+
+    if (new_of_old == NULL || tag == NULL || fifo == NULL || level0 == NULL
+        || codes == NULL || vectors == NULL || upper_offsets == NULL
+        || upper_links == NULL)
+    {
+        free(new_of_old);
+        free(tag);
+        free(fifo);
+        free(level0);
+        free(codes);
+        free(vectors);
+        free(upper_offsets);
+        free(upper_links);
+        return mv_err_set(err, "hnsw: out of memory (reorder)");
+    }
+
+    /*
+     * Number the nodes block by block: a block is grown breadth-first from a
+     * seed over level-0 links until it holds MV_REORDER_BLOCK nodes, and the
+     * next block is seeded from what this one discovered but did not take,
+     * so blocks are compact neighbourhoods and consecutive blocks border
+     * each other.  (One breadth-first pass over the whole graph would not
+     * do: its layers are shells around the entry point, spread over the
+     * space.)  tag[v] = the block that queued v, so a block queues a node
+     * once.
+     */
+    memset(new_of_old, 0xff, n * sizeof(uint32_t));
+    memset(tag, 0, n * sizeof(uint32_t));
+    pos = 0;
+    scan = 0;
+    seed = h->entry;
+
+    for (block_no = 1; pos < n; block_no++) {
+        head = 0;
+        tail = 0;
+        fifo[tail++] = seed;
+        tag[seed] = block_no;
+        taken = 0;
+
+        while (head < tail && taken < MV_REORDER_BLOCK) {
+            old = fifo[head++];
+            if (new_of_old[old] != UINT32_MAX) {
+                continue;
+            }
+
+            new_of_old[old] = (uint32_t) pos;
+            old_of_new[pos++] = old;
+            taken++;
+
+            src = (uint32_t *) (h->level0 + (size_t) old * h->stride);
+            count = src[0] & MV_HNSW_COUNT_MASK;
+
+            for (j = 0; j < count && tail < fifo_cap; j++) {
+                v = src[1 + j];
+                if (new_of_old[v] == UINT32_MAX && tag[v] != block_no) {
+                    tag[v] = block_no;
+                    fifo[tail++] = v;
+                }
+            }
+        }
+
+        if (pos == n) {
+            break;
+        }
+
+        /* The next seed borders this block, else the first node left. */
+        while (head < tail && new_of_old[fifo[head]] != UINT32_MAX) {
+            head++;
+        }
+
+        if (head < tail) {
+            seed = fifo[head];
+
+        } else {
+            while (new_of_old[scan] != UINT32_MAX) {
+                scan++;
+            }
+            seed = (uint32_t) scan;
+        }
+    }
+
+    /* Move every node's record, vector and upper blocks to its new id. */
+    pos = 0;
+
+    for (i = 0; i < n; i++) {
+        old = old_of_new[i];
+
+        memcpy(level0 + i * h->stride, h->level0 + (size_t) old * h->stride,
+               h->stride);
+        block = (uint32_t *) (level0 + i * h->stride);
+        count = block[0] & MV_HNSW_COUNT_MASK;
+        for (j = 0; j < count; j++) {
+            block[1 + j] = new_of_old[block[1 + j]];
+        }
+
+        memcpy(vectors + i * h->p.dim, h->vectors + (size_t) old * h->p.dim,
+               h->p.dim * sizeof(float));
+
+        if (h->code_stride) {
+            memcpy(codes + i * h->code_stride,
+                   h->codes + (size_t) old * h->code_stride, h->code_stride);
+        }
+
+        blocks_len = h->upper_offsets[old + 1] - h->upper_offsets[old];
+        upper_offsets[i] = (uint32_t) pos;
+        memcpy(upper_links + pos, h->upper_links + h->upper_offsets[old],
+               blocks_len * sizeof(uint32_t));
+
+        for (j = 0; j < blocks_len; j += h->M + 1) {
+            block = upper_links + pos + j;
+            for (count = 0; count < block[0]; count++) {
+                block[1 + count] = new_of_old[block[1 + count]];
+            }
+        }
+
+        pos += blocks_len;
+    }
+
+    upper_offsets[n] = (uint32_t) pos;
+
+    free(h->level0);
+    free(h->codes);
+    free(h->vectors);
+    free(h->upper_offsets);
+    free(h->upper_links);
+
+    h->level0 = level0;
+    h->codes = h->code_stride ? codes : NULL;
+    if (h->codes == NULL) {
+        free(codes);
+    }
+    h->vectors = vectors;
+    h->upper_offsets = upper_offsets;
+    h->upper_links = upper_links;
+    h->entry = new_of_old[h->entry];
+
+    free(new_of_old);
+    free(tag);
+    free(fifo);
+
+    return MV_OK;
+}
+
+
 size_t
 mv_hnsw_size(const mv_hnsw_t *h)
 {
@@ -737,10 +959,11 @@ size_t
 mv_hnsw_memory(const mv_hnsw_t *h)
 {
     return h->cap * h->stride
+           + h->cap * h->code_stride
            + h->cap * h->p.dim * sizeof(float)
            + (h->cap + 1) * sizeof(uint32_t)
            + h->upper_cap * sizeof(uint32_t)
-           + (h->code_offset ? 2 * h->p.dim * sizeof(float) : 0);
+           + (h->code_stride ? 2 * h->p.dim * sizeof(float) : 0);
 }
 
 
@@ -756,7 +979,8 @@ mv_hnsw_graph(const mv_hnsw_t *h, mv_hnsw_graph_t *g)
     g->entry = h->entry;
     g->level0 = h->level0;
     g->level0_stride = h->stride;
-    g->code_offset = h->code_offset;
+    g->codes = h->codes;
+    g->code_stride = h->code_stride;
     g->upper_offsets = h->upper_offsets;
     g->upper_links = h->upper_links;
     g->vectors = h->vectors;

@@ -7,14 +7,17 @@
  * The graph is stored as offsets, never pointers, so the same bytes are the
  * in-memory index and a snapshot section:
  *
- *   level 0   n records of level0_stride bytes each (as hnswlib does, one
- *             fixed-stride array that mmaps as is):
+ *   level 0   n records of level0_stride = 4 + 4 * M0 bytes each, one
+ *             fixed-stride array that mmaps as is:
  *               u32 word       bits 0..15 link count, bit 31 deleted mark
  *               u32 links[M0]  neighbour node ids (only `count` are valid)
- *               u8  code[dim]  SQ8 code of the node's vector, present when
- *                              code_offset != 0 (see vec.h); the traversal
- *                              reads it in the same cache lines as the links
- *             padded to a multiple of 4 bytes.
+ *   codes     (optional) n SQ8 codes of code_stride bytes (see vec.h and
+ *             mv_hnsw_code_stride), in their own 64-byte-aligned array.
+ *             The walk measures a node's code once for every time it
+ *             expands a node's links about ten times, so codes are kept
+ *             apart from links: one cache line per distance, and a code
+ *             array small enough to stay in the last-level cache of a
+ *             large machine (12.8 MB for 200k nodes of dim 64).
  *   upper     node i owns upper_links[upper_offsets[i] .. upper_offsets[i+1]),
  *             which is level(i) blocks of (1 + M) u32: a count, then M links.
  *             level(i) = (upper_offsets[i+1] - upper_offsets[i]) / (M + 1).
@@ -64,9 +67,9 @@ typedef struct mv_hnsw_graph {
     uint32_t         entry;          /* entry node; unused when n == 0 */
 
     const uint8_t   *level0;         /* n * level0_stride bytes */
-    size_t           level0_stride;
-    size_t           code_offset;    /* offset of the SQ8 code in a record,
-                                        0 when the graph has no codes */
+    size_t           level0_stride;  /* 4 + 4 * M0 */
+    const uint8_t   *codes;          /* n * code_stride bytes, or NULL */
+    size_t           code_stride;    /* mv_hnsw_code_stride(dim) */
     const uint32_t  *upper_offsets;  /* n + 1 entries, upper_offsets[0] = 0 */
     const uint32_t  *upper_links;    /* upper_offsets[n] entries */
     const float     *vectors;        /* n * dim */
@@ -74,12 +77,19 @@ typedef struct mv_hnsw_graph {
     const float     *sq_scale;       /* dim entries, when codes are present */
 } mv_hnsw_graph_t;
 
-/* The record stride for a graph of this shape (4-byte aligned). */
-size_t mv_hnsw_level0_stride(uint32_t M0, uint32_t dim, int with_codes);
+/* The level-0 record stride for M0 links: 4 + 4 * M0. */
+size_t mv_hnsw_level0_stride(uint32_t M0);
+
+/*
+ * The stride of SQ8 codes of dimension dim: the next power of two below 64
+ * bytes, a multiple of 64 from there, so no code straddles more cache lines
+ * than it must.
+ */
+size_t mv_hnsw_code_stride(uint32_t dim);
 
 /*
  * Checks everything a search will trust in a view whose arrays came from
- * outside: shape (M, M0, stride, code offset), entry < n and of level
+ * outside: shape (M, M0, strides), entry < n and of level
  * max_level, upper offsets monotonic with whole blocks, every level
  * <= max_level, every count within its bound, every link < n and not the
  * node itself.  Returns MV_OK or MV_ERR with the first problem found.
@@ -176,6 +186,18 @@ int mv_hnsw_update(mv_hnsw_t *h, uint32_t id, const float *vec,
  */
 int mv_hnsw_set_deleted(mv_hnsw_t *h, uint32_t id, int deleted,
     mv_err_t *err);
+
+/*
+ * Renumbers the nodes so that graph neighbours get nearby ids: blocks of
+ * nodes grown breadth-first over level 0 (a compact neighbourhood each),
+ * each block seeded from the frontier of the one before.  A query then
+ * touches few pages of records and codes instead of pages spread over the
+ * whole array, which is what an HNSW search spends its time waiting for.
+ * old_of_new (room for mv_hnsw_size(h) ids) receives for each new id the
+ * node's old id, so the caller can reorder what it keeps per node.  Returns
+ * MV_OK, or MV_ERR on allocation failure (h unchanged).
+ */
+int mv_hnsw_reorder(mv_hnsw_t *h, uint32_t *old_of_new, mv_err_t *err);
 
 size_t mv_hnsw_size(const mv_hnsw_t *h);
 

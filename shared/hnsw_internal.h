@@ -64,22 +64,22 @@ void mv_query_prepare(mv_query_t *qc, const mv_hnsw_graph_t *g,
 #endif
 
 /*
- * Prefetches what mv_query_distance will read for node id: the SQ8 code
- * (first and last byte, as it may straddle two cache lines) and the record's
- * head (its links, read if the node gets expanded), or the float vector.
+ * Prefetches what mv_query_distance will read for node id: its SQ8 code or
+ * its float vector.
  */
 static inline void
 mv_query_prefetch(const mv_query_t *qc, uint32_t id)
 {
     const mv_hnsw_graph_t  *g = qc->g;
-    const uint8_t          *rec;
+    const uint8_t          *code;
     const float            *vec;
 
     if (qc->codes) {
-        rec = g->level0 + (size_t) id * g->level0_stride;
-        mv_prefetch(rec + g->code_offset);
-        mv_prefetch(rec + g->code_offset + g->dim - 1);
-        mv_prefetch(rec);
+        code = g->codes + (size_t) id * g->code_stride;
+        mv_prefetch(code);
+        if (g->code_stride > 64) {
+            mv_prefetch(code + g->dim - 1);
+        }
         return;
     }
 
@@ -96,7 +96,7 @@ mv_query_distance(const mv_query_t *qc, uint32_t id)
     const uint8_t          *code;
 
     if (qc->codes) {
-        code = g->level0 + (size_t) id * g->level0_stride + g->code_offset;
+        code = g->codes + (size_t) id * g->code_stride;
 
         if (g->metric == MV_METRIC_L2) {
             return qc->kern->l2sq_u8(qc->qa, qc->qb, code, g->dim);

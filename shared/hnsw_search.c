@@ -151,7 +151,7 @@ mv_query_prepare(mv_query_t *qc, const mv_hnsw_graph_t *g,
     qc->g = g;
     qc->kern = kern;
     qc->q = q;
-    qc->codes = use_codes && g->code_offset != 0;
+    qc->codes = use_codes && g->codes != NULL;
     qc->bias = 0.0f;
     qc->qa = s->qa;
     qc->qb = s->qb;
@@ -316,7 +316,8 @@ mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
     mv_pool_entry_t        *res = s->res;
     uint32_t                count, j, node, nb, v;
     uint16_t                epoch;
-    size_t                  size, n_res, cursor, best, pos;
+    const uint8_t          *rec;
+    size_t                  size, n_res, cursor, best, pos, ahead;
     size_t                  asked, accepted;
     float                   d;
 
@@ -345,6 +346,18 @@ mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
 
         node = pool[cursor].id;
         pool[cursor].id |= MV_POOL_EXPANDED;
+
+        /* The next node to expand is most likely the next unexpanded one:
+           fetch its links while this node's neighbours are measured. */
+        for (ahead = cursor + 1; ahead < size; ahead++) {
+            if (!(pool[ahead].id & MV_POOL_EXPANDED)) {
+                rec = g->level0 + (size_t) pool[ahead].id * g->level0_stride;
+                mv_prefetch(rec);
+                mv_prefetch(rec + 64);
+                mv_prefetch(rec + g->level0_stride - 1);
+                break;
+            }
+        }
 
         links = (const uint32_t *) (g->level0 + (size_t) node
                                     * g->level0_stride);

@@ -5,9 +5,10 @@
  * A search trusts four things, and this file checks each of them once, in
  * O(n + total links), without allocating:
  *
- *   shape      M, M0 = 2M, the level-0 record stride and the code offset are
- *              what this build lays out (mv_hnsw_level0_stride), so record i
- *              and its links and code are where the search reads them;
+ *   shape      M, M0 = 2M, the level-0 record stride and the code stride
+ *              are what this build lays out (mv_hnsw_level0_stride,
+ *              mv_hnsw_code_stride), so record i, its links and its code
+ *              are where the search reads them;
  *   levels     upper_offsets start at 0 and grow in whole blocks of M + 1
  *              words; no node is above max_level; the entry node exists and
  *              is on max_level;
@@ -38,7 +39,6 @@ aligned4(const void *p)
 static int
 validate_shape(const mv_hnsw_graph_t *g, mv_err_t *err)
 {
-    int     codes = g->code_offset != 0;
     size_t  stride;
 
     if (g->metric != MV_METRIC_COSINE && g->metric != MV_METRIC_L2) {
@@ -55,14 +55,14 @@ validate_shape(const mv_hnsw_graph_t *g, mv_err_t *err)
         return mv_err_set(err, "hnsw: M0 %u != 2 * M (%u)", g->M0, 2 * g->M);
     }
 
-    stride = mv_hnsw_level0_stride(g->M0, g->dim, codes);
+    stride = mv_hnsw_level0_stride(g->M0);
     if (g->level0_stride != stride) {
         return mv_err_set(err, "hnsw: level-0 stride %zu != expected %zu",
                           g->level0_stride, stride);
     }
-    if (codes && g->code_offset != 4 + 4 * (size_t) g->M0) {
-        return mv_err_set(err, "hnsw: code offset %zu != expected %zu",
-                          g->code_offset, 4 + 4 * (size_t) g->M0);
+    if (g->codes != NULL && g->code_stride != mv_hnsw_code_stride(g->dim)) {
+        return mv_err_set(err, "hnsw: code stride %zu != expected %zu",
+                          g->code_stride, mv_hnsw_code_stride(g->dim));
     }
 
     if (g->max_level > MV_HNSW_MAX_LEVEL) {
@@ -100,7 +100,7 @@ validate_quantizer(const mv_hnsw_graph_t *g, mv_err_t *err)
 {
     uint32_t  j;
 
-    if (g->code_offset == 0) {
+    if (g->codes == NULL) {
         return MV_OK;
     }
 

@@ -19,7 +19,7 @@
  *    52  u32 metric                   56  u32 n_items
  *    60  u32 n_users                  64  u32 n_categories
  *    68  u32 M   72 u32 M0   76 u32 max level   80 u32 entry
- *    84  u32 level-0 stride           88  u32 code offset (0: no codes)
+ *    84  u32 level-0 stride           88  u32 code stride (0: no codes)
  *    92  u32 n_positions              96  u32 section count
  *   100  u32 flags (0)
  *   104  u64 id hash seeds[3]: items, categories, users (random per file)
@@ -39,7 +39,9 @@
  *   6 category slots  as 2
  *   7 hnsw level 0    n records of level0_stride bytes (hnsw.h)
  *   8 hnsw upper      u32 offsets[n + 1], then u32 links[offsets[n]]
- *   9 sq8             f32 min[dim], f32 scale[dim]; empty without codes
+ *   9 sq8             f32 min[dim], f32 scale[dim], zeros up to the next
+ *                     64-byte boundary, then u8 codes[n][code stride]
+ *                     (hnsw.h); empty without codes
  *  10 user ids        as 1
  *  11 user slots      as 2
  *  12 user vectors    f32 [n_users][dim]
@@ -109,7 +111,7 @@ typedef struct mv_snap_header {
     uint32_t           hnsw_max_level;
     uint32_t           hnsw_entry;
     uint32_t           hnsw_level0_stride;
-    uint32_t           hnsw_code_offset;
+    uint32_t           hnsw_code_stride;
     uint32_t           n_positions;
     uint32_t           n_sections;
     uint32_t           flags;

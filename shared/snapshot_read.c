@@ -128,7 +128,10 @@ mv_snap_section_min_length(const mv_snap_header_t *h, uint32_t type)
     case MV_SNAP_HNSW_LEVEL0:
         return (uint64_t) h->n_items * h->hnsw_level0_stride;
     case MV_SNAP_SQ8:
-        return h->hnsw_code_offset != 0 ? 8 * dim : 0;
+        return h->hnsw_code_stride != 0
+               ? mv_align_up(8 * dim, MV_SNAP_ALIGN)
+                 + (uint64_t) h->n_items * h->hnsw_code_stride
+               : 0;
     case MV_SNAP_USER_IDS:
         return 4 * ((uint64_t) h->n_users + 1);
     case MV_SNAP_USER_SLOTS:
@@ -228,7 +231,6 @@ static int
 check_hnsw_shape(const snap_check_t *c)
 {
     const mv_snap_header_t  *h = c->h;
-    int                      codes = h->hnsw_code_offset != 0;
 
     if (h->hnsw_m < 2 || h->hnsw_m > MV_HNSW_MAX_M) {
         return mv_err_set(c->err, "hnsw: M %u not in 2..%d", h->hnsw_m,
@@ -238,16 +240,16 @@ check_hnsw_shape(const snap_check_t *c)
         return mv_err_set(c->err, "hnsw: M0 %u != 2 * M (%u)", h->hnsw_m0,
                           2 * h->hnsw_m);
     }
-    if (codes && h->hnsw_code_offset != 4 + 4 * h->hnsw_m0) {
-        return mv_err_set(c->err, "hnsw: code offset %u != expected %u",
-                          h->hnsw_code_offset, 4 + 4 * h->hnsw_m0);
-    }
-    if (h->hnsw_level0_stride
-        != mv_hnsw_level0_stride(h->hnsw_m0, h->dim, codes))
+    if (h->hnsw_code_stride != 0
+        && h->hnsw_code_stride != mv_hnsw_code_stride(h->dim))
     {
+        return mv_err_set(c->err, "hnsw: code stride %u != expected %zu",
+                          h->hnsw_code_stride, mv_hnsw_code_stride(h->dim));
+    }
+    if (h->hnsw_level0_stride != mv_hnsw_level0_stride(h->hnsw_m0)) {
         return mv_err_set(c->err, "hnsw: level-0 stride %u != expected %zu",
                           h->hnsw_level0_stride,
-                          mv_hnsw_level0_stride(h->hnsw_m0, h->dim, codes));
+                          mv_hnsw_level0_stride(h->hnsw_m0));
     }
     if (h->hnsw_max_level > MV_HNSW_MAX_LEVEL) {
         return mv_err_set(c->err, "hnsw: max level %u > %d",
@@ -616,14 +618,16 @@ check_graph(const snap_check_t *c, mv_snapshot_view_t *v)
     g->entry = h->hnsw_entry;
     g->level0 = section_data(c, MV_SNAP_HNSW_LEVEL0);
     g->level0_stride = h->hnsw_level0_stride;
-    g->code_offset = h->hnsw_code_offset;
+    g->code_stride = h->hnsw_code_stride;
     g->upper_offsets = (const uint32_t *) (const void *) upper;
     g->upper_links = g->upper_offsets + (size_t) h->n_items + 1;
     g->vectors = v->item_vectors;
-    if (h->hnsw_code_offset != 0) {
+    if (h->hnsw_code_stride != 0) {
         g->sq_min = (const float *) (const void *) section_data(c,
                                                                 MV_SNAP_SQ8);
         g->sq_scale = g->sq_min + h->dim;
+        g->codes = section_data(c, MV_SNAP_SQ8)
+                   + mv_align_up(8 * (size_t) h->dim, MV_SNAP_ALIGN);
     }
 
     if (g->upper_offsets[h->n_items] != n_links) {

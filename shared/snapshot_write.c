@@ -335,7 +335,7 @@ check_input(const mv_snapshot_input_t *in, const mv_hnsw_graph_t *g,
                           g->dim, (int) g->metric, in->n_items, in->dim,
                           (int) in->metric);
     }
-    if (g->level0_stride > UINT32_MAX || g->code_offset > UINT32_MAX) {
+    if (g->level0_stride > UINT32_MAX || g->code_stride > UINT32_MAX) {
         return mv_err_set(err, "graph: record too large");
     }
     if (mv_hnsw_graph_validate(g, err) != MV_OK) {
@@ -522,6 +522,8 @@ static int
 write_graph(snap_out_t *o, const mv_hnsw_graph_t *g)
 {
     static const uint32_t  zero = 0;
+    static const uint8_t   zeros[MV_SNAP_ALIGN];
+    size_t                 pad;
 
     section_begin(o, MV_SNAP_HNSW_LEVEL0);
     if (out_write(o, g->level0, (size_t) g->n * g->level0_stride) != MV_OK
@@ -543,12 +545,20 @@ write_graph(snap_out_t *o, const mv_hnsw_graph_t *g)
     }
 
     section_begin(o, MV_SNAP_SQ8);
-    if (g->code_offset != 0
-        && (out_write(o, g->sq_min, (size_t) g->dim * sizeof(float)) != MV_OK
+    if (g->codes != NULL) {
+        /* min, scale, then the codes on a cache-line boundary */
+        pad = mv_align_up(8 * (size_t) g->dim, MV_SNAP_ALIGN)
+              - 8 * (size_t) g->dim;
+
+        if (out_write(o, g->sq_min, (size_t) g->dim * sizeof(float)) != MV_OK
             || out_write(o, g->sq_scale, (size_t) g->dim * sizeof(float))
-               != MV_OK))
-    {
-        return MV_ERR;
+               != MV_OK
+            || out_write(o, zeros, pad) != MV_OK
+            || out_write(o, g->codes, (size_t) g->n * g->code_stride)
+               != MV_OK)
+        {
+            return MV_ERR;
+        }
     }
     return section_end(o);
 }
@@ -576,7 +586,7 @@ fill_header(mv_snap_header_t *h, const mv_snapshot_input_t *in,
     h->hnsw_max_level = g->max_level;
     h->hnsw_entry = g->n == 0 ? 0 : g->entry;
     h->hnsw_level0_stride = (uint32_t) g->level0_stride;
-    h->hnsw_code_offset = (uint32_t) g->code_offset;
+    h->hnsw_code_stride = g->codes != NULL ? (uint32_t) g->code_stride : 0;
     h->n_positions = in->n_positions;
     h->n_sections = MV_SNAP_SECTION_COUNT;
 
@@ -770,7 +780,7 @@ mv_snapshot_write(const char *path, const mv_snapshot_input_t *in,
         empty.metric = in->metric;
         empty.M = 16;
         empty.M0 = 32;
-        empty.level0_stride = mv_hnsw_level0_stride(32, in->dim, 0);
+        empty.level0_stride = mv_hnsw_level0_stride(32);
         empty.upper_offsets = zero_offsets;
         g = &empty;
     }

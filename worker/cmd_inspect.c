@@ -243,7 +243,7 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     printf("categories: %u\n", v->n_categories);
     printf("popular: %u\n", v->n_popular);
     printf("hnsw: M %u, M0 %u, max_level %u, entry %u, sq8 %s\n", g->M,
-           g->M0, g->max_level, g->entry, g->code_offset ? "on" : "off");
+           g->M0, g->max_level, g->entry, g->codes != NULL ? "on" : "off");
     printf("levels:");
     for (i = 0; i <= g->max_level && i <= MV_HNSW_MAX_LEVEL; i++) {
         printf(" %u:%u", i, r->levels[i]);
@@ -350,7 +350,7 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     cJSON_AddNumberToObject(x, "M0", g->M0);
     cJSON_AddNumberToObject(x, "max_level", g->max_level);
     cJSON_AddNumberToObject(x, "entry", g->entry);
-    cJSON_AddBoolToObject(x, "sq8", g->code_offset != 0);
+    cJSON_AddBoolToObject(x, "sq8", g->codes != NULL);
     arr = cJSON_AddArrayToObject(x, "levels");
     for (i = 0; i <= g->max_level && i <= MV_HNSW_MAX_LEVEL; i++) {
         cJSON_AddItemToArray(arr, cJSON_CreateNumber(r->levels[i]));

@@ -506,7 +506,7 @@ check_view(const fixture_t *f, const mv_snapshot_view_t *v)
     assert_int_equal(v->graph.M0, g->M0);
     assert_int_equal(v->graph.max_level, g->max_level);
     assert_int_equal(v->graph.level0_stride, g->level0_stride);
-    assert_int_equal(v->graph.code_offset, g->code_offset);
+    assert_int_equal(v->graph.code_stride, g->codes != NULL ? g->code_stride : 0);
     if (g->n > 0) {
         assert_int_equal(v->graph.entry, g->entry);
         assert_memory_equal(v->graph.level0, g->level0,
@@ -519,11 +519,14 @@ check_view(const fixture_t *f, const mv_snapshot_view_t *v)
         }
         assert_ptr_equal(v->graph.vectors, v->item_vectors);
     }
-    if (g->code_offset != 0) {
+    if (g->codes != NULL) {
         assert_memory_equal(v->graph.sq_min, g->sq_min,
                             f->dim * sizeof(float));
         assert_memory_equal(v->graph.sq_scale, g->sq_scale,
                             f->dim * sizeof(float));
+        assert_int_equal((uintptr_t) v->graph.codes % 64, 0);
+        assert_memory_equal(v->graph.codes, g->codes,
+                            (size_t) g->n * g->code_stride);
     } else {
         assert_null(v->graph.sq_min);
     }
@@ -740,7 +743,7 @@ test_header_fields(void **state)
         { HOFF(reserved1) + 100, 1, 9, 0, 1, "reserved bytes not zero" },
         { HOFF(dim), 4, 0, 0, 1, "dim 0 not in 1..65536" },
         { HOFF(dim), 4, 1u << 20, 0, 1, "dim 1048576 not in" },
-        { HOFF(dim), 4, 1, 1, 1, "hnsw: level-0 stride" },
+        { HOFF(dim), 4, 1, 1, 1, "hnsw: code stride 16 != expected 32" },
         { HOFF(metric), 4, 3, 0, 1, "unknown metric 3" },
         { HOFF(metric), 4, 0, 0, 1, "unknown metric 0" },
         { HOFF(n_items), 4, 1, 1, 1,
@@ -762,8 +765,8 @@ test_header_fields(void **state)
         { HOFF(hnsw_entry), 4, 300, 0, 1,
           "hnsw: entry 300 out of range (n=300)" },
         { HOFF(hnsw_level0_stride), 4, 4, 1, 1, "hnsw: level-0 stride" },
-        { HOFF(hnsw_code_offset), 4, 4, 1, 1, "hnsw: code offset" },
-        { HOFF(hnsw_code_offset), 4, 0, 0, 1, "hnsw: level-0 stride" },
+        { HOFF(hnsw_code_stride), 4, 4, 1, 1, "hnsw: code stride" },
+        { HOFF(hnsw_code_stride), 4, 0, 0, 1, "section 9 (sq8) length" },
         { HOFF(n_positions), 4, 65, 0, 1, "n_positions 65 > 64" },
         { HOFF(n_positions), 4, 2, 0, 1,
           "stream position 2 is unused but not zero" },
