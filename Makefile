@@ -5,6 +5,7 @@
 #                    end-to-end checks, fuzz smoke run)
 #   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 600)
 #   make bench-ann   ANN benchmark against hnswlib and FAISS (bench/ann)
+#   make bench-validate  snapshot map + validation time at 1M items
 #
 # Build output goes to build/ (release), build-asan/ (sanitizers) and
 # build-fuzz/ (clang + libFuzzer).  Tests are discovered, not listed: every
@@ -43,7 +44,8 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench lib worker unit unit-asan unit-scalar \
-        worker-check test fuzz fuzz-smoke bench-ann clean
+        worker-check test fuzz fuzz-smoke fuzz-corpus bench-ann bench-validate \
+        clean
 
 all: lib worker
 
@@ -147,10 +149,24 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
+# Regenerates the snapshot seeds (after a format change).
+fuzz-corpus: $(B)/libmilvuso.a
+	$(CC) $(CFLAGS) -o $(B)/gen_snapshot_corpus \
+	    shared/fuzz/gen_snapshot_corpus.c $(B)/libmilvuso.a $(LDLIBS)
+	rm -f shared/fuzz/corpus/fuzz_snapshot/*.mvs
+	$(B)/gen_snapshot_corpus shared/fuzz/corpus/fuzz_snapshot
+
 # ---- benchmarks -------------------------------------------------------------
 
 bench-ann: deps deps-bench $(B)/libmilvuso.a
-	$(MAKE) -C bench/ann run
+	$(MAKE) -C bench/ann B=$(abspath $(B)) run
+
+# Map + full validation of a 1M-item snapshot against one CRC pass over it.
+bench-validate: deps $(B)/libmilvuso.a
+	@mkdir -p $(B)/bench
+	$(CC) $(CFLAGS) -o $(B)/bench/bench_validate \
+	    bench/snapshot/bench_validate.c $(B)/libmilvuso.a $(LDLIBS)
+	$(B)/bench/bench_validate $(ARGS)
 
 # ---- everything ----------------------------------------------------------------
 
