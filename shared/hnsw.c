@@ -591,7 +591,7 @@ mv_hnsw_link(mv_hnsw_t *h, uint32_t id, uint32_t level)
 
     for (;;) {
         n_cand = mv_search_layer(&qc, h->scratch, cur, h->p.ef_construction,
-                                 lev, id);
+                                 lev, id, NULL, 0, NULL);
 
         for (i = 0; i < n_cand; i++) {
             h->cand[i].id = h->scratch->pool[i].id & ~MV_POOL_EXPANDED;

@@ -137,12 +137,20 @@ uint32_t mv_search_greedy(const mv_query_t *qc, uint32_t from, uint32_t top,
     uint32_t bottom, float *dist);
 
 /*
- * Beam search of width ef on one level from one entry node, skipping node
- * `skip` (UINT32_MAX for none).  Leaves the ef best nodes found in s->pool,
- * sorted by distance, and returns their number.  ef <= s->ef_cap.
+ * Beam search of width ef (<= s->ef_cap) on one level from one entry node,
+ * the one walk both the builder and queries use.  Node `skip` (UINT32_MAX
+ * for none) is neither measured nor returned: a node being re-linked starts
+ * from its own links.  Leaves the ef best nodes found in s->pool, sorted by
+ * distance.  With a filter, the acceptable nodes measured on the way are
+ * also kept in s->res (capacity res_cap <= s->ef_cap), so rejected nodes
+ * route the walk without taking result places, and *acceptance (when not
+ * NULL) receives the share of the filter's verdicts that were yes.  Returns
+ * the number of s->res entries with a filter, of s->pool entries without
+ * (deleted nodes still among them).
  */
 size_t mv_search_layer(const mv_query_t *qc, mv_hnsw_scratch_t *s,
-    uint32_t entry, size_t ef, uint32_t level, uint32_t skip);
+    uint32_t entry, size_t ef, uint32_t level, uint32_t skip,
+    const mv_filter_t *filter, size_t res_cap, double *acceptance);
 
 /*
  * Inserts (d, id) into the sorted array a of *size entries and capacity cap

@@ -26,6 +26,19 @@
 
 #include "hnsw_internal.h"
 
+/* The state of one mv_search_layer walk. */
+typedef struct mv_layer_walk {
+    const mv_query_t   *qc;
+    mv_hnsw_scratch_t  *s;
+    const mv_filter_t  *filter;
+    size_t              ef;
+    size_t              res_cap;
+    size_t              size;         /* entries in s->pool */
+    size_t              n_res;        /* entries in s->res */
+    size_t              asked;        /* filter verdicts */
+    size_t              accepted;
+} mv_layer_walk_t;
+
 /* Re-rank at most this many walk results per requested hit (SQ8 graphs). */
 #define MV_RERANK_PER_K   8
 #define MV_RERANK_MIN     64
@@ -35,9 +48,6 @@ static void mv_scratch_release(mv_hnsw_scratch_t *s);
 static uint16_t mv_scratch_new_epoch(mv_hnsw_scratch_t *s, size_t n);
 static int mv_accept(const mv_hnsw_graph_t *g, const mv_filter_t *filter,
     uint32_t id);
-static size_t mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s,
-    uint32_t entry, float entry_dist, size_t ef, const mv_filter_t *filter,
-    size_t res_cap, double *acceptance);
 static size_t mv_finish(const mv_query_t *qc, mv_pool_entry_t *cand,
     size_t n_cand, size_t k, mv_hit_t *out);
 static int mv_hit_cmp(const void *a, const void *b);
@@ -205,84 +215,6 @@ mv_search_greedy(const mv_query_t *qc, uint32_t from, uint32_t top,
 }
 
 
-size_t
-mv_search_layer(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
-    size_t ef, uint32_t level, uint32_t skip)
-{
-    const mv_hnsw_graph_t  *g = qc->g;
-    const uint32_t         *links;
-    mv_pool_entry_t        *pool = s->pool;
-    uint32_t                count, j, node, nb, v;
-    uint16_t                epoch;
-    size_t                  size, cursor, best, pos;
-    float                   d;
-
-    epoch = mv_scratch_new_epoch(s, g->n);
-    size = 0;
-
-    s->visited[entry] = epoch;
-    if (skip != UINT32_MAX) {
-        s->visited[skip] = epoch;
-    }
-
-    if (entry != skip) {
-        mv_pool_insert(pool, &size, ef, mv_query_distance(qc, entry), entry);
-    }
-
-    /* From a skipped entry (a node re-linking itself), start at its links. */
-    if (size == 0) {
-        links = mv_hnsw_links(g, entry, level, &count);
-        for (j = 0; j < count; j++) {
-            v = links[j];
-            if (s->visited[v] != epoch) {
-                s->visited[v] = epoch;
-                mv_pool_insert(pool, &size, ef, mv_query_distance(qc, v), v);
-            }
-        }
-    }
-
-    cursor = 0;
-
-    while (cursor < size) {
-
-        if (pool[cursor].id & MV_POOL_EXPANDED) {
-            cursor++;
-            continue;
-        }
-
-        node = pool[cursor].id;
-        pool[cursor].id |= MV_POOL_EXPANDED;
-
-        links = mv_hnsw_links(g, node, level, &count);
-        nb = 0;
-
-        for (j = 0; j < count; j++) {
-            v = links[j];
-            if (s->visited[v] == epoch) {
-                continue;
-            }
-            s->visited[v] = epoch;
-            s->batch[nb++] = v;
-            mv_query_prefetch(qc, v);
-        }
-
-        best = size;
-
-        for (j = 0; j < nb; j++) {
-            d = mv_query_distance(qc, s->batch[j]);
-            pos = mv_pool_insert(pool, &size, ef, d, s->batch[j]);
-            if (pos < best) {
-                best = pos;
-            }
-        }
-
-        cursor = best <= cursor ? best : cursor + 1;
-    }
-
-    return size;
-}
-
-
 /* 1 when node id may be returned: not deleted and allowed by the filter. */
 static int
 mv_accept(const mv_hnsw_graph_t *g, const mv_filter_t *filter, uint32_t id)
@@ -297,47 +229,84 @@ mv_accept(const mv_hnsw_graph_t *g, const mv_filter_t *filter, uint32_t id)
 
 
 /*
- * The level-0 beam search of a query.  Like mv_search_layer, but prefetches
- * the records of the nodes it is about to measure, and, when filter is set,
- * keeps the acceptable nodes it measures in s->res (capacity res_cap)
- * beside the beam, so rejected nodes route the walk without taking result
- * places; *acceptance receives the share of the filter's verdicts that were
- * yes.  Returns the number of candidates for the result: s->res entries
- * with a filter, s->pool entries without (deleted ones still among them).
+ * Offers node v at distance d to the beam and, with a filter, to the
+ * result; returns the beam position it took (w->ef when it took none).
  */
-static size_t
-mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
-    float entry_dist, size_t ef, const mv_filter_t *filter, size_t res_cap,
-    double *acceptance)
+static inline size_t
+mv_layer_offer(mv_layer_walk_t *w, uint32_t v, float d)
+{
+    mv_pool_entry_t  *res = w->s->res;
+    size_t            pos;
+
+    if (w->size == w->ef && !(d < w->s->pool[w->ef - 1].dist)) {
+        return w->ef;
+    }
+
+    pos = mv_pool_insert(w->s->pool, &w->size, w->ef, d, v);
+
+    if (w->filter != NULL
+        && (w->n_res < w->res_cap || d < res[w->res_cap - 1].dist))
+    {
+        w->asked++;
+        if (mv_accept(w->qc->g, w->filter, v)) {
+            w->accepted++;
+            mv_pool_insert(res, &w->n_res, w->res_cap, d, v);
+        }
+    }
+
+    return pos;
+}
+
+
+size_t
+mv_search_layer(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
+    size_t ef, uint32_t level, uint32_t skip, const mv_filter_t *filter,
+    size_t res_cap, double *acceptance)
 {
     const mv_hnsw_graph_t  *g = qc->g;
     const uint32_t         *links;
+    const uint8_t          *rec;
     mv_pool_entry_t        *pool = s->pool;
-    mv_pool_entry_t        *res = s->res;
+    mv_layer_walk_t         w;
     uint32_t                count, j, node, nb, v;
     uint16_t                epoch;
-    const uint8_t          *rec;
-    size_t                  size, n_res, cursor, best, pos, ahead;
-    size_t                  asked, accepted;
-    float                   d;
+    size_t                  cursor, best, pos, ahead;
+
+    w.qc = qc;
+    w.s = s;
+    w.filter = filter;
+    w.ef = ef;
+    w.res_cap = res_cap;
+    w.size = 0;
+    w.n_res = 0;
+    w.asked = 0;
+    w.accepted = 0;
 
     epoch = mv_scratch_new_epoch(s, g->n);
-    size = 0;
-    n_res = 0;
-    asked = 1;
-    accepted = 0;
 
     s->visited[entry] = epoch;
-    mv_pool_insert(pool, &size, ef, entry_dist, entry);
+    if (skip != UINT32_MAX) {
+        s->visited[skip] = epoch;
+    }
 
-    if (filter != NULL && mv_accept(g, filter, entry)) {
-        mv_pool_insert(res, &n_res, res_cap, entry_dist, entry);
-        accepted++;
+    if (entry != skip) {
+        mv_layer_offer(&w, entry, mv_query_distance(qc, entry));
+
+    } else {
+        /* A node re-linking itself starts from its own links. */
+        links = mv_hnsw_links(g, entry, level, &count);
+        for (j = 0; j < count; j++) {
+            v = links[j];
+            if (s->visited[v] != epoch) {
+                s->visited[v] = epoch;
+                mv_layer_offer(&w, v, mv_query_distance(qc, v));
+            }
+        }
     }
 
     cursor = 0;
 
-    while (cursor < size) {
+    while (cursor < w.size) {
 
         if (pool[cursor].id & MV_POOL_EXPANDED) {
             cursor++;
@@ -349,20 +318,20 @@ mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
 
         /* The next node to expand is most likely the next unexpanded one:
            fetch its links while this node's neighbours are measured. */
-        for (ahead = cursor + 1; ahead < size; ahead++) {
-            if (!(pool[ahead].id & MV_POOL_EXPANDED)) {
-                rec = g->level0 + (size_t) pool[ahead].id * g->level0_stride;
-                mv_prefetch(rec);
-                mv_prefetch(rec + 64);
-                mv_prefetch(rec + g->level0_stride - 1);
-                break;
+        if (level == 0) {
+            for (ahead = cursor + 1; ahead < w.size; ahead++) {
+                if (!(pool[ahead].id & MV_POOL_EXPANDED)) {
+                    rec = g->level0 + (size_t) pool[ahead].id
+                                      * g->level0_stride;
+                    mv_prefetch(rec);
+                    mv_prefetch(rec + 64);
+                    mv_prefetch(rec + g->level0_stride - 1);
+                    break;
+                }
             }
         }
 
-        links = (const uint32_t *) (g->level0 + (size_t) node
-                                    * g->level0_stride);
-        count = links[0] & MV_HNSW_COUNT_MASK;
-        links++;
+        links = mv_hnsw_links(g, node, level, &count);
         nb = 0;
 
         for (j = 0; j < count; j++) {
@@ -375,38 +344,24 @@ mv_walk_level0(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
             mv_query_prefetch(qc, v);
         }
 
-        best = size;
+        best = w.size;
 
         for (j = 0; j < nb; j++) {
             v = s->batch[j];
-            d = mv_query_distance(qc, v);
-
-            if (size == ef && !(d < pool[ef - 1].dist)) {
-                continue;
-            }
-
-            pos = mv_pool_insert(pool, &size, ef, d, v);
+            pos = mv_layer_offer(&w, v, mv_query_distance(qc, v));
             if (pos < best) {
                 best = pos;
-            }
-
-            if (filter != NULL
-                && (n_res < res_cap || d < res[res_cap - 1].dist))
-            {
-                asked++;
-                if (mv_accept(g, filter, v)) {
-                    accepted++;
-                    mv_pool_insert(res, &n_res, res_cap, d, v);
-                }
             }
         }
 
         cursor = best <= cursor ? best : cursor + 1;
     }
 
-    *acceptance = (double) accepted / (double) asked;
+    if (acceptance != NULL) {
+        *acceptance = w.asked ? (double) w.accepted / (double) w.asked : 1.0;
+    }
 
-    return filter != NULL ? n_res : size;
+    return filter != NULL ? w.n_res : w.size;
 }
 
 
@@ -476,8 +431,8 @@ mv_hnsw_search(const mv_hnsw_graph_t *g, const mv_kernels_t *kern,
     mv_query_prepare(&qc, g, kern, s, s->q, 1);
 
     entry = mv_search_greedy(&qc, g->entry, g->max_level, 0, &entry_dist);
-    n_cand = mv_walk_level0(&qc, s, entry, entry_dist, ef, filter, ef,
-                            &acceptance);
+    n_cand = mv_search_layer(&qc, s, entry, ef, 0, UINT32_MAX, filter, ef,
+                             &acceptance);
 
     /*
      * A filter that turned down most of what the walk met leaves the result
@@ -492,8 +447,8 @@ mv_hnsw_search(const mv_hnsw_graph_t *g, const mv_kernels_t *kern,
             return mv_hnsw_scan(g, kern, s, query, NULL, 0, k, filter, out);
         }
 
-        n_cand = mv_walk_level0(&qc, s, entry, entry_dist, wide, filter,
-                                ef, &acceptance);
+        n_cand = mv_search_layer(&qc, s, entry, wide, 0, UINT32_MAX, filter,
+                                 ef, &acceptance);
     }
 
     if (filter != NULL) {
