@@ -42,3 +42,15 @@ mvw_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 
     return 0;
 }
+
+
+int
+mvw_usage_error(const char *cmd, void (*usage)(FILE *out), const char *fmt,
+    const char *arg)
+{
+    fprintf(stderr, "milvuso-worker %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n");
+    usage(stderr);
+    return MVW_EXIT_USAGE;
+}

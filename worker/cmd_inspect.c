@@ -78,11 +78,7 @@ mvw_cmd_inspect_usage(FILE *out)
 static int
 usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "milvuso-worker inspect: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n");
-    mvw_cmd_inspect_usage(stderr);
-    return MVW_EXIT_USAGE;
+    return mvw_usage_error("inspect", mvw_cmd_inspect_usage, fmt, arg);
 }
 
 

@@ -94,11 +94,7 @@ now_sec(void)
 static int
 usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "milvuso-worker snapshot: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n");
-    mvw_cmd_snapshot_usage(stderr);
-    return MVW_EXIT_USAGE;
+    return mvw_usage_error("snapshot", mvw_cmd_snapshot_usage, fmt, arg);
 }
 
 

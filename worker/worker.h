@@ -47,4 +47,11 @@ int mvw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* mvw_parse_u64 for 32-bit values. */
 int mvw_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
+/*
+ * Prints "milvuso-worker CMD: " and fmt (one %s, filled with arg) on stderr,
+ * then the command's usage; returns MVW_EXIT_USAGE.
+ */
+int mvw_usage_error(const char *cmd, void (*usage)(FILE *out),
+    const char *fmt, const char *arg);
+
 #endif /* MVW_WORKER_H */
