@@ -33,9 +33,6 @@
 /* Nodes per reorder block: their SQ8 codes fill one 4 KiB page at dim 64. */
 #define MV_REORDER_BLOCK      64
 
-#ifndef MV_BUILD_USE_CODES
-#define MV_BUILD_USE_CODES    1
-#endif
 
 
 struct mv_hnsw {
@@ -85,7 +82,6 @@ static size_t mv_hnsw_select(mv_hnsw_t *h, const mv_pool_entry_t *cand,
     size_t n_cand, size_t max_links, uint32_t *sel);
 static float mv_hnsw_node_distance(const mv_hnsw_t *h, uint32_t a,
     uint32_t b);
-static void mv_pool_sort(mv_pool_entry_t *a, size_t n);
 
 
 size_t
@@ -452,33 +448,6 @@ mv_hnsw_node_distance(const mv_hnsw_t *h, uint32_t a, uint32_t b)
 
 
 /*
- * Sorts by distance, then id.  Insertion sort: the lists sorted here are
- * short (a neighbour list) or nearly sorted already (a beam re-measured on
- * exact distances), where it beats qsort and its indirect comparisons.
- */
-static void
-mv_pool_sort(mv_pool_entry_t *a, size_t n)
-{
-    mv_pool_entry_t  x;
-    size_t           i, j;
-
-    for (i = 1; i < n; i++) {
-        x = a[i];
-        j = i;
-
-        while (j > 0 && (a[j - 1].dist > x.dist
-                         || (a[j - 1].dist == x.dist && a[j - 1].id > x.id)))
-        {
-            a[j] = a[j - 1];
-            j--;
-        }
-
-        a[j] = x;
-    }
-}
-
-
-/*
  * The neighbour-selection heuristic: walks candidates (sorted by distance to
  * the new node) and keeps one only if it is closer to the new node than to
  * every candidate kept before it, up to max_links.  Returns the number kept.
@@ -579,7 +548,7 @@ mv_hnsw_link(mv_hnsw_t *h, uint32_t id, uint32_t level)
     }
 
     mv_hnsw_graph(h, &g);
-    mv_query_prepare(&qc, &g, h->kern, h->scratch, vec, MV_BUILD_USE_CODES);
+    mv_query_prepare(&qc, &g, h->kern, h->scratch, vec, 1);
 
     cur = h->entry;
 
@@ -799,14 +768,16 @@ mv_hnsw_reorder(mv_hnsw_t *h, uint32_t *old_of_new, mv_err_t *err)
     tag = malloc(n * sizeof(uint32_t));
     fifo = malloc(fifo_cap * sizeof(uint32_t));
     level0 = aligned_alloc(64, mv_align_up(h->cap * h->stride, 64));
-    codes = aligned_alloc(64, mv_align_up(h->cap * h->code_stride + 1, 64));
+    codes = h->code_stride
+            ? aligned_alloc(64, mv_align_up(h->cap * h->code_stride, 64))
+            : NULL;
     vectors = malloc(h->cap * h->p.dim * sizeof(float));
     upper_offsets = malloc((h->cap + 1) * sizeof(uint32_t));
     upper_links = malloc((h->upper_cap ? h->upper_cap : 1)
                          * sizeof(uint32_t));
 
     if (new_of_old == NULL || tag == NULL || fifo == NULL || level0 == NULL
-        || codes == NULL || vectors == NULL || upper_offsets == NULL
+        || (h->code_stride && codes == NULL) || vectors == NULL || upper_offsets == NULL
         || upper_links == NULL)
     {
         free(new_of_old);
@@ -931,10 +902,7 @@ mv_hnsw_reorder(mv_hnsw_t *h, uint32_t *old_of_new, mv_err_t *err)
     free(h->upper_links);
 
     h->level0 = level0;
-    h->codes = h->code_stride ? codes : NULL;
-    if (h->codes == NULL) {
-        free(codes);
-    }
+    h->codes = codes;
     h->vectors = vectors;
     h->upper_offsets = upper_offsets;
     h->upper_links = upper_links;

@@ -196,4 +196,31 @@ mv_pool_insert(mv_pool_entry_t *a, size_t *size, size_t cap, float d,
     return lo;
 }
 
+/*
+ * Sorts by distance, then id.  Insertion sort: the lists sorted here are
+ * short (a neighbour list) or nearly sorted already (a beam re-measured on
+ * exact distances: the build's beam, a query's re-ranked candidates),
+ * where it beats qsort and its indirect comparisons.
+ */
+static inline void
+mv_pool_sort(mv_pool_entry_t *a, size_t n)
+{
+    mv_pool_entry_t  x;
+    size_t           i, j;
+
+    for (i = 1; i < n; i++) {
+        x = a[i];
+        j = i;
+
+        while (j > 0 && (a[j - 1].dist > x.dist
+                         || (a[j - 1].dist == x.dist && a[j - 1].id > x.id)))
+        {
+            a[j] = a[j - 1];
+            j--;
+        }
+
+        a[j] = x;
+    }
+}
+
 #endif /* MV_HNSW_INTERNAL_H */

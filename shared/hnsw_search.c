@@ -51,7 +51,6 @@ static int mv_accept(const mv_hnsw_graph_t *g, const mv_filter_t *filter,
 static size_t mv_finish(const mv_query_t *qc, mv_pool_entry_t *cand,
     size_t n_cand, size_t k, mv_hit_t *out);
 static int mv_hit_cmp(const void *a, const void *b);
-static int mv_pool_cmp(const void *a, const void *b);
 
 
 mv_hnsw_scratch_t *
@@ -530,7 +529,7 @@ mv_finish(const mv_query_t *qc, mv_pool_entry_t *cand, size_t n_cand,
                                    g->dim);
     }
 
-    qsort(cand, n_rerank, sizeof(mv_pool_entry_t), mv_pool_cmp);
+    mv_pool_sort(cand, n_rerank);
 
     n_out = n_rerank < k ? n_rerank : k;
     for (i = 0; i < n_out; i++) {
@@ -550,20 +549,6 @@ mv_hit_cmp(const void *a, const void *b)
 
     if (x->distance != y->distance) {
         return x->distance < y->distance ? -1 : 1;
-    }
-
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-
-/* Orders pool entries (untagged ids) by distance, then id. */
-static int
-mv_pool_cmp(const void *a, const void *b)
-{
-    const mv_pool_entry_t  *x = a, *y = b;
-
-    if (x->dist != y->dist) {
-        return x->dist < y->dist ? -1 : 1;
     }
 
     return (x->id > y->id) - (x->id < y->id);
