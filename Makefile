@@ -21,6 +21,7 @@ APT_BUILD  := build-essential pkg-config libcmocka-dev libopenblas-dev \
               libcjson-dev
 APT_FUZZ   := clang libclang-rt-14-dev
 APT_BENCH  := libhnswlib-dev libfaiss-dev gnuplot-nox
+APT_NGINX  := nginx nginx-dev libcjson-dev
 
 # The flags libmilvuso must be clean under: ours, plus nginx's own set.
 WARN       := -Wall -Wextra -Werror -Wpointer-arith -Wshadow \
@@ -30,7 +31,7 @@ OPT        ?= -O2 -g
 CFLAGS     := $(CFLAGS_STD) $(OPT) $(WARN) -fPIC -Ishared
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
-LDLIBS     := -lopenblas -lm -lpthread
+LDLIBS     := -lcjson -lopenblas -lm -lpthread
 
 LIB_SRC    := $(wildcard shared/*.c)
 LIB_HDR    := $(wildcard shared/*.h)
@@ -43,9 +44,9 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 # $(call objs,BUILD_DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps deps-fuzz deps-bench lib worker unit unit-asan unit-scalar \
-        worker-check test fuzz fuzz-smoke fuzz-corpus bench-ann bench-validate \
-        clean
+.PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run unit \
+        unit-asan unit-scalar worker-check nginx-test test fuzz fuzz-smoke \
+        fuzz-corpus bench-ann bench-http bench-validate clean
 
 all: lib worker
 
@@ -57,6 +58,10 @@ deps-fuzz:
 
 deps-bench:
 	@./.ci/apt-ensure $(APT_BENCH)
+
+deps-nginx:
+	@./.ci/apt-ensure $(APT_NGINX)
+	@./.ci/install-test-nginx
 
 # ---- library, worker, tests: one set of rules per build flavour ----------
 
@@ -70,7 +75,7 @@ $(1)/libmilvuso.a: $(call objs,$(1),$(LIB_SRC))
 	ar rcs $$@ $$^
 
 $(1)/milvuso-worker: $(call objs,$(1),worker/main.c $(WORKER_SRC)) $(1)/libmilvuso.a
-	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $(1)/libmilvuso.a -lcjson $$(LDLIBS)
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $(1)/libmilvuso.a $$(LDLIBS)
 
 $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 	@mkdir -p $$(@D)
@@ -79,7 +84,7 @@ $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 $(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) $(2) -Iworker -o $$@ $$< $(call objs,$(1),$(WORKER_SRC)) \
-	    $(1)/libmilvuso.a -lcjson -lcmocka $$(LDLIBS)
+	    $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
 endef
 
 # B names the release build folder (helpers and parallel checkouts may point
@@ -116,6 +121,45 @@ unit-asan: deps $(addprefix $(B)-asan/tests/,$(TESTS)) $(addprefix $(B)-asan/wte
 worker-check: deps $(B)/milvuso-worker
 	./worker/tests/check-cli.sh $(B)/milvuso-worker
 
+# ---- the nginx module ------------------------------------------------------
+#
+# Built against Debian's nginx: its source tree (package nginx-dev) is copied
+# to $(B)/nginx, configured once with --with-compat and this directory as a
+# dynamic module, and `make -f objs/Makefile modules` builds the .so that
+# /usr/sbin/nginx loads with load_module.
+
+NGX_SRC    ?= /usr/share/nginx/src
+NGX_BUILD  := $(B)/nginx
+MODULE_SO  := $(NGX_BUILD)/objs/ngx_http_milvuso_module.so
+MODULE_SRC := config $(wildcard ngx_milvuso_module/*.c ngx_milvuso_module/*.h) \
+              $(LIB_SRC) $(LIB_HDR)
+
+$(NGX_BUILD)/objs/Makefile: config | deps-nginx
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(dir $(NGX_BUILD))
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && ./configure --with-compat \
+	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRC)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+module: $(MODULE_SO)
+
+# The embedded default: nginx with the module on a seeded synthetic model,
+# in the foreground (Ctrl-C stops it).  LISTEN=host:port moves it.
+LISTEN     ?= 127.0.0.1:8080
+run: deps $(MODULE_SO) $(B)/milvuso-worker
+	./conf/run.sh $(MODULE_SO) $(B)/milvuso-worker $(B)/run $(LISTEN)
+
+# Test::Nginx suites against Debian's nginx with the module loaded.
+nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	TEST_NGINX_BINARY=/usr/sbin/nginx \
+	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
+	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
+	    prove -r t
+
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 
 FUZZ_CC     := clang
@@ -132,7 +176,7 @@ build-fuzz/%: shared/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps-fuzz
 build-fuzz/%: worker/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(WORKER_SRC) | deps-fuzz
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker -o $@ $< $(LIB_SRC) $(WORKER_SRC) \
-	    -lcjson $(LDLIBS)
+	    $(LDLIBS)
 
 # Each target runs FUZZ_SECONDS from its seed corpus ({shared,worker}/fuzz/corpus/NAME,
 # generated seeds are kept in build-fuzz/corpus/NAME).
@@ -161,6 +205,13 @@ fuzz-corpus: $(B)/libmilvuso.a
 bench-ann: deps deps-bench $(B)/libmilvuso.a
 	$(MAKE) -C bench/ann B=$(abspath $(B)) run
 
+# wrk on loopback: return 200 vs GET /recommendations (cache miss, hit) and
+# POST /actions on one nginx configuration (ARGS="--json" for JSON).
+bench-http: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure wrk python3
+	python3 bench/http/bench_http.py --module $(MODULE_SO) \
+	    --worker $(B)/milvuso-worker $(ARGS)
+
 # Map + full validation of a 1M-item snapshot against one CRC pass over it.
 bench-validate: deps $(B)/libmilvuso.a
 	@mkdir -p $(B)/bench
@@ -175,6 +226,7 @@ test: deps
 	$(MAKE) unit-scalar
 	$(MAKE) unit-asan
 	$(MAKE) worker-check
+	$(MAKE) nginx-test
 	$(MAKE) fuzz-smoke
 
 clean:

@@ -1,0 +1,304 @@
+/*
+ * ngx_milvuso.h -- what the files of ngx_http_milvuso_module share.
+ *
+ * The module is nginx glue around libmilvuso (shared/):
+ *
+ *   ngx_milvuso_module.c     directives, configuration, zone init, process
+ *                            init/exit, variables
+ *   ngx_milvuso_zone.c       the shared zone: real-time user profiles, fresh
+ *                            items, the L1 result cache, counters
+ *   ngx_milvuso_snapshot.c   the per-process mapping of the snapshot, its
+ *                            swap on reload and by polling (check=)
+ *   ngx_milvuso_handlers.c   request plumbing (bodies, JSON answers, errors,
+ *                            metrics) and POST /actions, POST /items,
+ *                            /health, /metrics
+ *   ngx_milvuso_recommend.c  GET /recommendations and GET /similar
+ *
+ * Data layers, as in nginx's limit_req: node structures overlaid on rbtree
+ * nodes in shared memory, one ngx_milvuso_shctx_t at the start of the zone
+ * (trees, queues, counters), and per-process state (the mapped snapshot,
+ * search scratch, the action-log writer) in ngx_milvuso_proc.
+ *
+ * Locking: everything in the zone is guarded by the slab pool's mutex (the
+ * master releases it when a worker dies holding it).  Critical sections copy
+ * data in or out and never call into the snapshot or the network; counters
+ * are atomics updated without the lock.
+ */
+#ifndef NGX_MILVUSO_H
+#define NGX_MILVUSO_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "actlog.h"
+#include "events.h"
+#include "hnsw.h"
+#include "profile.h"
+#include "snapshot.h"
+#include "vec.h"
+
+
+#define NGX_MILVUSO_KEY_MAX          200
+#define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
+#define NGX_MILVUSO_LAYOUT_VERSION   1
+
+/* endpoints, for counters */
+#define NGX_MILVUSO_EP_ACTIONS       0
+#define NGX_MILVUSO_EP_ITEMS         1
+#define NGX_MILVUSO_EP_RECOMMEND     2
+#define NGX_MILVUSO_EP_SIMILAR       3
+#define NGX_MILVUSO_EP_HEALTH        4
+#define NGX_MILVUSO_EP_METRICS       5
+#define NGX_MILVUSO_EP_N             6
+
+/* statuses counted per endpoint; anything else counts as "other" */
+#define NGX_MILVUSO_ST_N             11
+
+#define NGX_MILVUSO_LAT_BUCKETS      12
+
+/* where an answer came from ($milvuso_source) */
+#define NGX_MILVUSO_SRC_NONE         0
+#define NGX_MILVUSO_SRC_CACHE        1
+#define NGX_MILVUSO_SRC_INDEX        2
+#define NGX_MILVUSO_SRC_PROFILE      3
+#define NGX_MILVUSO_SRC_POPULAR      4
+
+
+/* ---- shared memory -------------------------------------------------- */
+
+/* The head every zone entry starts with: tree node, queue link, key. */
+typedef struct {
+    ngx_rbtree_node_t      node;       /* node.key = crc32 of key */
+    ngx_queue_t            queue;      /* LRU (most recent at head) */
+    u_short                key_len;
+    u_char                 key[NGX_MILVUSO_KEY_MAX];
+} ngx_milvuso_entry_t;
+
+/* One action in a profile's ring. */
+typedef struct {
+    int64_t                time_ms;
+    float                  weight;
+    uint8_t                type;       /* mv_action_type_t */
+    uint8_t                id_len;
+    u_char                 id[MV_ID_MAX];
+} ngx_milvuso_action_rec_t;
+
+/* A user's real-time profile: the last `size` actions (key = user id). */
+typedef struct {
+    ngx_milvuso_entry_t    e;
+    uint64_t               version;    /* bumped by every action */
+    uint32_t               n;          /* actions held, <= size */
+    uint32_t               head;       /* next slot to write */
+    ngx_milvuso_action_rec_t  ring[];
+} ngx_milvuso_profile_t;
+
+/* An item posted since the snapshot (key = item id). */
+typedef struct {
+    ngx_milvuso_entry_t    e;
+    int64_t                created_at_ms;
+    int64_t                posted_ms;
+    uint64_t               log_pos;    /* packed actlog position, 0 = none */
+    float                  popularity;
+    float                  norm;       /* |vec| */
+    uint8_t                cat_len;
+    u_char                 category[MV_ID_MAX];
+    uint32_t               dim;
+    float                  vec[];
+} ngx_milvuso_fresh_t;
+
+/* A cached recommendation list (key = user, k, filters, versions). */
+typedef struct {
+    ngx_milvuso_entry_t    e;
+    int64_t                expires_ms;
+    uint32_t               candidates;
+    uint8_t                source;
+    uint32_t               body_len;
+    u_char                 body[];     /* the "recommendations" JSON array */
+} ngx_milvuso_cache_t;
+
+typedef struct {
+    ngx_rbtree_t           profiles;
+    ngx_rbtree_node_t      profiles_sentinel;
+    ngx_queue_t            profiles_lru;
+    ngx_rbtree_t           fresh;
+    ngx_rbtree_node_t      fresh_sentinel;
+    ngx_queue_t            fresh_age;       /* newest at head */
+    ngx_rbtree_t           cache;
+    ngx_rbtree_node_t      cache_sentinel;
+    ngx_queue_t            cache_lru;
+
+    ngx_uint_t             n_profiles;
+    ngx_uint_t             n_fresh;
+    ngx_uint_t             n_cache;
+    uint64_t               fresh_version;   /* bumped by every change */
+    uint64_t               version_seq;     /* profile versions */
+    uint64_t               log_seq;         /* action log's segment */
+
+    /* layout: a reload that changes one of these is refused */
+    ngx_uint_t             layout_version;
+    ngx_uint_t             profile_size;
+    size_t                 zone_size;
+
+    /* counters (atomics, no lock) */
+    ngx_atomic_t           event_seq;
+    ngx_atomic_t           requests[NGX_MILVUSO_EP_N][NGX_MILVUSO_ST_N + 1];
+    ngx_atomic_t           latency[NGX_MILVUSO_EP_N][NGX_MILVUSO_LAT_BUCKETS];
+    ngx_atomic_t           latency_sum_us[NGX_MILVUSO_EP_N];
+    ngx_atomic_t           cache_hits;
+    ngx_atomic_t           cache_misses;
+    ngx_atomic_t           log_records;
+    ngx_atomic_t           log_errors;
+    ngx_atomic_t           evictions;
+    ngx_atomic_t           sources[5];
+} ngx_milvuso_shctx_t;
+
+typedef struct {
+    ngx_milvuso_shctx_t   *sh;
+    ngx_slab_pool_t       *shpool;
+    ngx_uint_t             profile_size;    /* from the configuration */
+    ngx_uint_t             fresh_max;
+} ngx_milvuso_zone_ctx_t;
+
+/* One scored item of an answer, copied out of the zone or the snapshot. */
+typedef struct {
+    float                  score;
+    uint8_t                id_len;
+    uint8_t                cat_len;
+    u_char                 id[MV_ID_MAX];
+    u_char                 category[MV_ID_MAX];
+} ngx_milvuso_hit_t;
+
+/* Asked about each fresh item a scan could return. */
+typedef ngx_int_t (*ngx_milvuso_fresh_allow_pt)(void *data,
+    const ngx_milvuso_fresh_t *f);
+
+
+/* ---- configuration ------------------------------------------------------ */
+
+typedef struct {
+    ngx_shm_zone_t        *shm_zone;
+    ngx_str_t              zone_name;
+
+    ngx_str_t              snapshot_path;   /* empty: none */
+    ngx_msec_t             snapshot_check;  /* 0: no polling */
+
+    ngx_str_t              log_dir;         /* empty: no log */
+    off_t                  log_segment;
+    ngx_flag_t             log_sync;
+
+    ngx_uint_t             dim;             /* 0: the snapshot's */
+    ngx_uint_t             profile_size;
+    ngx_msec_t             profile_half_life;
+    float                  profile_weight;
+    float                  action_weights[MV_ACTION_TYPES];
+    ngx_uint_t             fresh_max;
+} ngx_milvuso_main_conf_t;
+
+typedef struct {
+    ngx_msec_t             cache_ttl;
+    ngx_uint_t             max_k;
+    ngx_uint_t             ef;
+    size_t                 body_max;
+} ngx_milvuso_loc_conf_t;
+
+
+/* ---- per process ------------------------------------------------------------ */
+
+typedef struct {
+    mv_snapshot_t             *snap;     /* NULL: none loaded */
+    const mv_snapshot_view_t  *view;
+    uint64_t                   dev;
+    uint64_t                   ino;
+    int64_t                    loaded_ms;
+    u_char                     error[256];  /* why the last attempt failed */
+    ngx_uint_t                 failures;    /* attempts that failed */
+    const mv_kernels_t        *kern;
+    mv_hnsw_scratch_t         *scratch;
+    mv_actlog_writer_t        *log;
+    ngx_event_t                poll_ev;
+    ngx_uint_t                 swaps;
+} ngx_milvuso_proc_t;
+
+/* Per request. */
+typedef struct {
+    ngx_uint_t             endpoint;
+    int64_t                start_us;
+    ngx_uint_t             source;
+    uint64_t               generation;
+    ngx_uint_t             candidates;
+    ngx_uint_t             has_generation;
+} ngx_milvuso_req_ctx_t;
+
+
+extern ngx_module_t             ngx_http_milvuso_module;
+extern ngx_milvuso_proc_t       ngx_milvuso_proc;
+
+
+/* ngx_milvuso_module.c */
+int64_t ngx_milvuso_now_ms(void);
+int64_t ngx_milvuso_mono_us(void);
+
+/* ngx_milvuso_zone.c */
+ngx_int_t ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+uint32_t ngx_milvuso_key_hash(const u_char *key, size_t len);
+ngx_int_t ngx_milvuso_profile_add(ngx_milvuso_zone_ctx_t *z,
+    ngx_milvuso_main_conf_t *mcf, const mv_action_t *a);
+ngx_int_t ngx_milvuso_profile_copy(ngx_milvuso_zone_ctx_t *z,
+    const u_char *user, size_t len, ngx_milvuso_action_rec_t *out,
+    ngx_uint_t cap, ngx_uint_t *n, uint64_t *version);
+ngx_int_t ngx_milvuso_fresh_put(ngx_milvuso_zone_ctx_t *z,
+    ngx_milvuso_main_conf_t *mcf, const mv_item_event_t *item,
+    uint64_t log_pos);
+ngx_int_t ngx_milvuso_fresh_get(ngx_milvuso_zone_ctx_t *z, const u_char *id,
+    size_t len, float *vec, uint32_t dim, u_char *category, size_t *cat_len);
+ngx_uint_t ngx_milvuso_fresh_scan(ngx_milvuso_zone_ctx_t *z,
+    const mv_kernels_t *kern, mv_metric_t metric, const float *query,
+    uint32_t dim, ngx_milvuso_fresh_allow_pt allow, void *data,
+    ngx_milvuso_hit_t *out, ngx_uint_t k, ngx_uint_t *n_out);
+void ngx_milvuso_hits_insert(ngx_milvuso_hit_t *hits, ngx_uint_t *n,
+    ngx_uint_t k, const ngx_milvuso_hit_t *h);
+ngx_uint_t ngx_milvuso_fresh_drop_included(ngx_milvuso_zone_ctx_t *z,
+    const mv_snapshot_view_t *view);
+uint64_t ngx_milvuso_fresh_version(ngx_milvuso_zone_ctx_t *z);
+ngx_int_t ngx_milvuso_cache_get(ngx_milvuso_zone_ctx_t *z, const u_char *key,
+    size_t len, ngx_pool_t *pool, ngx_str_t *body, ngx_uint_t *source,
+    ngx_uint_t *candidates);
+void ngx_milvuso_cache_put(ngx_milvuso_zone_ctx_t *z, const u_char *key,
+    size_t len, ngx_msec_t ttl, const ngx_str_t *body, ngx_uint_t source,
+    ngx_uint_t candidates);
+void ngx_milvuso_zone_usage(ngx_milvuso_zone_ctx_t *z, size_t *size,
+    size_t *used, ngx_uint_t *profiles, ngx_uint_t *fresh,
+    ngx_uint_t *cached);
+
+/* ngx_milvuso_snapshot.c */
+ngx_int_t ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_milvuso_main_conf_t *mcf);
+void ngx_milvuso_snapshot_exit_process(void);
+ngx_int_t ngx_milvuso_snapshot_includes(const mv_snapshot_view_t *view,
+    const ngx_milvuso_fresh_t *f);
+uint32_t ngx_milvuso_dim(ngx_milvuso_main_conf_t *mcf);
+mv_metric_t ngx_milvuso_metric(void);
+
+/* ngx_milvuso_handlers.c */
+ngx_int_t ngx_milvuso_actions_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_items_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_metrics_handler(ngx_http_request_t *r);
+ngx_milvuso_req_ctx_t *ngx_milvuso_req_ctx(ngx_http_request_t *r,
+    ngx_uint_t endpoint);
+ngx_int_t ngx_milvuso_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len);
+ngx_int_t ngx_milvuso_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *fmt, ...);
+ngx_int_t ngx_milvuso_check_method(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+u_char *ngx_milvuso_json_str(u_char *p, u_char *last, const char *s);
+ngx_int_t ngx_milvuso_last_segment(ngx_http_request_t *r, ngx_str_t *id);
+ngx_milvuso_zone_ctx_t *ngx_milvuso_zone(ngx_http_request_t *r);
+
+/* ngx_milvuso_recommend.c */
+ngx_int_t ngx_milvuso_recommend_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_similar_handler(ngx_http_request_t *r);
+
+#endif /* NGX_MILVUSO_H */

@@ -1,0 +1,292 @@
+/*
+ * ngx_milvuso_snapshot.c -- each worker's mapping of the model snapshot.
+ *
+ * A worker maps the file `milvuso_snapshot` names (normally the `current`
+ * link the trainer swaps) in init_process, read-only and shared, so the
+ * page cache holds one copy whatever the number of workers.  The file is
+ * validated completely (shared/snapshot_read.c) before the worker trusts a
+ * byte of it.  A missing or bad file is logged and the worker serves without
+ * a model ("degraded"): nginx never fails to start because of a snapshot.
+ *
+ * Swaps:
+ *   - on `nginx -s reload` the new workers map whatever `current` names;
+ *   - with check=T every worker stats the path every T and, when it names
+ *     another file (device, inode), opens and validates that one, and swaps
+ *     only when it is good; a bad new file is refused (logged once per
+ *     distinct reason) and the previous model keeps serving.
+ *
+ * After a swap the worker drops the fresh items the new model includes
+ * (their action-log record lies before the snapshot's stored position).
+ *
+ * Validation runs in the worker's event loop; at 1M items it takes about
+ * half a second (BENCHMARKS.md), during which that worker answers nothing.
+ * Moving it to a thread is future work (see the README).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <sys/stat.h>
+
+#include "ngx_milvuso.h"
+
+
+#define NGX_MILVUSO_MAX_EF   10000
+
+
+static void ngx_milvuso_snapshot_load(ngx_log_t *log,
+    ngx_milvuso_main_conf_t *mcf);
+static void ngx_milvuso_snapshot_poll(ngx_event_t *ev);
+static void ngx_milvuso_snapshot_fail(ngx_log_t *log,
+    ngx_milvuso_main_conf_t *mcf, const char *reason);
+
+
+
+
+ngx_int_t
+ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,
+    ngx_milvuso_main_conf_t *mcf)
+{
+    mv_err_t             err;
+    ngx_milvuso_proc_t  *pr = &ngx_milvuso_proc;
+
+    ngx_memzero(pr, sizeof(ngx_milvuso_proc_t));
+
+    pr->kern = mv_kernels_best();
+
+    pr->scratch = mv_hnsw_scratch_new(0, 1, NGX_MILVUSO_MAX_EF);
+    if (pr->scratch == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "milvuso: cannot allocate the search scratch");
+        return NGX_ERROR;
+    }
+
+    if (mcf->log_dir.len) {
+        pr->log = mv_actlog_writer_new((char *) mcf->log_dir.data,
+                                       (uint64_t) mcf->log_segment,
+                                       (int) mcf->log_sync, &err);
+        if (pr->log == NULL) {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                          "milvuso: action log \"%V\" unusable: %s; "
+                          "POST /actions and /items answer 503",
+                          &mcf->log_dir, err.msg);
+        }
+    }
+
+    if (mcf->snapshot_path.len == 0) {
+        ngx_cpystrn(pr->error, (u_char *) "no milvuso_snapshot configured",
+                    sizeof(pr->error));
+        return NGX_OK;
+    }
+
+    ngx_milvuso_snapshot_load(cycle->log, mcf);
+
+    if (mcf->snapshot_check) {
+        pr->poll_ev.handler = ngx_milvuso_snapshot_poll;
+        pr->poll_ev.log = cycle->log;
+        pr->poll_ev.data = mcf;
+        pr->poll_ev.cancelable = 1;
+        ngx_add_timer(&pr->poll_ev, mcf->snapshot_check);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_milvuso_snapshot_exit_process(void)
+{
+    ngx_milvuso_proc_t  *pr = &ngx_milvuso_proc;
+
+    if (pr->poll_ev.timer_set) {
+        ngx_del_timer(&pr->poll_ev);
+    }
+
+    mv_snapshot_close(pr->snap);
+    pr->snap = NULL;
+    pr->view = NULL;
+
+    mv_hnsw_scratch_free(pr->scratch);
+    pr->scratch = NULL;
+
+    mv_actlog_writer_free(pr->log);
+    pr->log = NULL;
+}
+
+
+static void
+ngx_milvuso_snapshot_poll(ngx_event_t *ev)
+{
+    ngx_milvuso_main_conf_t  *mcf = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_milvuso_snapshot_load(ev->log, mcf);
+
+    ngx_add_timer(ev, mcf->snapshot_check);
+}
+
+
+/* Logs a failed attempt once per distinct reason (polling repeats them). */
+static void
+ngx_milvuso_snapshot_fail(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
+    const char *reason)
+{
+    ngx_milvuso_proc_t  *pr = &ngx_milvuso_proc;
+
+    pr->failures++;
+
+    if (ngx_strcmp(pr->error, reason) == 0) {
+        return;
+    }
+
+    ngx_cpystrn(pr->error, (u_char *) reason, sizeof(pr->error));
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "milvuso: snapshot \"%V\" refused: %s; %s",
+                  &mcf->snapshot_path, reason,
+                  pr->snap ? "the previous model keeps serving"
+                           : "serving without a model (degraded)");
+}
+
+
+static void
+ngx_milvuso_snapshot_load(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
+{
+    char                       reason[300];
+    uint64_t                   dev, ino;
+    mv_err_t                   err;
+    struct stat                st;
+    mv_snapshot_t             *s;
+    ngx_milvuso_proc_t        *pr = &ngx_milvuso_proc;
+    const mv_snapshot_view_t  *view;
+
+    if (stat((char *) mcf->snapshot_path.data, &st) != 0) {
+        ngx_snprintf((u_char *) reason, sizeof(reason) - 1,
+                     "stat() failed (%d: %s)%Z", ngx_errno,
+                     strerror(ngx_errno));
+        ngx_milvuso_snapshot_fail(log, mcf, reason);
+        return;
+    }
+
+    if (pr->snap && (uint64_t) st.st_dev == pr->dev
+        && (uint64_t) st.st_ino == pr->ino)
+    {
+        return;
+    }
+
+    s = mv_snapshot_open((char *) mcf->snapshot_path.data, &err);
+    if (s == NULL) {
+        ngx_milvuso_snapshot_fail(log, mcf, err.msg);
+        return;
+    }
+
+    mv_snapshot_file_id(s, &dev, &ino);
+
+    if (pr->snap && dev == pr->dev && ino == pr->ino) {
+        /* `current` moved back and forth between stat and open */
+        mv_snapshot_close(s);
+        return;
+    }
+
+    view = mv_snapshot_view(s);
+
+    if (mcf->dim && view->dim != mcf->dim) {
+        ngx_snprintf((u_char *) reason, sizeof(reason) - 1,
+                     "dimension %uD, but milvuso_dim is %ui%Z",
+                     view->dim, mcf->dim);
+        mv_snapshot_close(s);
+        ngx_milvuso_snapshot_fail(log, mcf, reason);
+        return;
+    }
+
+    if (mv_hnsw_scratch_reserve(pr->scratch, view->n_items, view->dim,
+                                NGX_MILVUSO_MAX_EF)
+        != MV_OK)
+    {
+        mv_snapshot_close(s);
+        ngx_milvuso_snapshot_fail(log, mcf,
+                                  "no memory for the search scratch");
+        return;
+    }
+
+    if (pr->snap && view->generation < pr->view->generation) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "milvuso: snapshot generation %uL replaces the newer "
+                      "%uL (the link was pointed back)",
+                      view->generation, pr->view->generation);
+    }
+
+    mv_snapshot_close(pr->snap);
+
+    pr->snap = s;
+    pr->view = view;
+    pr->dev = dev;
+    pr->ino = ino;
+    pr->loaded_ms = ngx_milvuso_now_ms();
+    pr->error[0] = '\0';
+    pr->swaps++;
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "milvuso: snapshot generation %uL mapped from \"%V\" "
+                  "(%uD items, %uD users, dim %uD)",
+                  view->generation, &mcf->snapshot_path, view->n_items,
+                  view->n_users, view->dim);
+
+    if (mcf->shm_zone) {
+        (void) ngx_milvuso_fresh_drop_included(mcf->shm_zone->data, view);
+    }
+}
+
+
+ngx_int_t
+ngx_milvuso_snapshot_includes(const mv_snapshot_view_t *view,
+    const ngx_milvuso_fresh_t *f)
+{
+    uint32_t                i;
+    const mv_stream_pos_t  *pos;
+
+    if (mv_idtable_find(&view->items, (const char *) f->e.key, f->e.key_len)
+        < 0)
+    {
+        return 0;
+    }
+
+    if (f->log_pos) {
+        for (i = 0; i < view->n_positions; i++) {
+            pos = &view->positions[i];
+
+            if (ngx_strcmp(pos->stream, MV_ACTLOG_STREAM_NAME) == 0) {
+                return pos->offset > f->log_pos;
+            }
+        }
+    }
+
+    /* no log position to compare: the snapshot must be newer */
+    return view->created_at_ms > f->posted_ms;
+}
+
+
+uint32_t
+ngx_milvuso_dim(ngx_milvuso_main_conf_t *mcf)
+{
+    if (ngx_milvuso_proc.view) {
+        return ngx_milvuso_proc.view->dim;
+    }
+
+    return (uint32_t) mcf->dim;
+}
+
+
+mv_metric_t
+ngx_milvuso_metric(void)
+{
+    if (ngx_milvuso_proc.view) {
+        return ngx_milvuso_proc.view->metric;
+    }
+
+    return MV_METRIC_COSINE;
+}
