@@ -72,7 +72,7 @@ mv_actlog_pos_t mv_actlog_pos_unpack(uint64_t packed);
 
 /*
  * Writes the file name of segment seq ("actions-00000000000000000001.log")
- * into buf (at least 32 bytes).  Returns buf.
+ * into buf (at least 33 bytes).  Returns buf.
  */
 char *mv_actlog_segment_name(uint64_t seq, char *buf, size_t len);
 
