@@ -380,7 +380,7 @@ ngx_milvuso_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->cache_ttl, prev->cache_ttl, 30000);
     ngx_conf_merge_uint_value(conf->max_k, prev->max_k, 100);
-    ngx_conf_merge_uint_value(conf->ef, prev->ef, 64);
+    ngx_conf_merge_uint_value(conf->ef, prev->ef, 32);
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 64 * 1024);
 
     if (conf->body_max == 0) {

@@ -309,8 +309,12 @@ ngx_milvuso_search(ngx_http_request_t *r, const float *query, ngx_uint_t k,
 
         ef = lcf->ef > k ? lcf->ef : k;
 
+        /* no filter at all is the fast path of the search */
         n_snap = mv_hnsw_search(&view->graph, pr->kern, pr->scratch, query, k,
-                                ef, &filter, mh);
+                                ef,
+                                (sf->category >= 0 || sf->n_excluded)
+                                ? &filter : NULL,
+                                mh);
 
         for (i = 0; i < n_snap; i++) {
             score = view->metric == MV_METRIC_L2 ? -mh[i].distance

@@ -50,6 +50,7 @@ http {{
     milvuso_zone bench:256m;
     milvuso_snapshot {run}/snapshots/current;
     milvuso_action_log {run}/actions;
+    {ef_line}
     client_body_buffer_size 64k;
     server {{
         listen 127.0.0.1:{port} reuseport backlog=4096;
@@ -89,7 +90,7 @@ request = function()
     local body = string.format(
         '{{"user_id":"user-%06d","item_id":"item-%06d","action_type":"%s"}}',
         n % {users}, (n * 7919) % {items}, types[n % 5 + 1])
-    return wrk.format(nil, nil, nil, body)
+    return wrk.format("POST", "/actions", nil, body)
 end
 """
 
@@ -138,6 +139,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--port", type=int, default=18080)
+    ap.add_argument("--ef", type=int, default=0,
+                    help="milvuso_ef for the searches (0: the default)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory")
@@ -158,8 +161,9 @@ def main():
         build_s = time.time() - t0
 
         with open(run + "/nginx.conf", "w") as f:
-            f.write(NGINX_CONF.format(module=os.path.abspath(a.module),
-                                      run=run, port=a.port))
+            f.write(NGINX_CONF.format(
+                module=os.path.abspath(a.module), run=run, port=a.port,
+                ef_line=("milvuso_ef %d;" % a.ef) if a.ef else ""))
         for name, text in (("rec-miss.lua", LUA_REC.format(
                                 users=a.users,
                                 prefix="/nocache/recommendations/")),
@@ -214,6 +218,7 @@ def main():
             "items": a.items, "dim": a.dim, "users": a.users,
             "connections": a.connections, "wrk_threads": a.threads,
             "seconds": a.seconds, "nginx_workers": 2,
+            "milvuso_ef": a.ef or "default",
             "snapshot_build_seconds": round(build_s, 1),
             "cases": results,
             "targets": {"rec-miss": 0.25, "rec-hit": 0.7, "actions": 0.5,
