@@ -1,0 +1,181 @@
+# GET /health and GET /metrics, with a good, a missing and a corrupt snapshot.
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use MilvusoTest;
+
+MilvusoTest::init();
+no_shuffle();
+
+# A synthetic model (2000 items, 200 users, 5 categories) ...
+my $dir = tmpdir();
+snapshot(out => "$dir/snaps", synthetic => 2000, dim => 16,
+         categories => 5, users => 200, seed => 1);
+$ENV{TEST_NGINX_SNAPDIR} = "$dir/snaps";
+
+# ... and a copy of its file with one byte flipped in the middle (inside a
+# checksummed section, so the reader must refuse it).
+our $corrupt_reason;
+{
+    my $file = readlink("$dir/snaps/current") // die "no current link";
+    mkdir "$dir/bad";
+    system('cp', "$dir/snaps/$file", "$dir/bad/snapshot.mvs") == 0 or die;
+    flip_byte("$dir/bad/snapshot.mvs");
+    my $out = `$ENV{TEST_NGINX_MILVUSO_WORKER} inspect $dir/bad/snapshot.mvs 2>&1`;
+    ($corrupt_reason) = $out =~ /invalid: (.*)/ or die "inspect accepted the corrupt copy: $out";
+    $corrupt_reason =~ s/^section \d+ \(([^)]*)\) //;    # e.g. "checksum mismatch"
+}
+$ENV{TEST_NGINX_BADSNAP} = "$dir/bad/snapshot.mvs";
+
+our $http_config = <<'_EOC_';
+    milvuso_zone     milvuso:4m;
+    milvuso_snapshot $TEST_NGINX_SNAPDIR/current;
+_EOC_
+
+our $config = <<'_EOC_';
+    location /recommendations/ { milvuso_recommend; }
+    location = /health         { milvuso_health; }
+    location = /metrics        { milvuso_metrics; }
+_EOC_
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: with a snapshot: status ok, generation and counts
+--- request
+GET /health
+--- response_headers_like
+Content-Type: application/json.*
+--- response_body_filters eval
+sub { push @MilvusoTest::RAW, $_[0];
+      my $j = json_decode($_[0]) or return "not json: $_[0]";
+      my $counts = json_encode($j);
+      CORE::join ' ', "status=$j->{status}",
+          "gen=" . ($j->{model_generation} // $j->{generation} // '-'),
+          ($counts =~ /\b2000\b/ ? 'items=2000' : 'items=?'),
+          ($counts =~ /\b200\b/ ? 'users=200' : 'users=?') }
+--- response_body chomp
+status=ok gen=1 items=2000 users=200
+--- after
+my $j = json_decode((bodies())[0]);
+my @keys = json_keys($j);
+ok(scalar(grep { /age/ } @keys), 'health tells the snapshot age');
+ok(scalar(grep { /zone/ } @keys), 'health tells the zone usage');
+
+
+
+=== TEST 2: a missing snapshot does not stop nginx: degraded
+--- http_config
+    milvuso_zone     milvuso:4m;
+    milvuso_snapshot /nonexistent/milvuso/current;
+--- request
+GET /health
+--- error_code_like: ^(?:200|503)$
+--- response_body_like: "status"\s*:\s*"degraded"
+--- no_error_log
+[emerg]
+[alert]
+
+
+
+=== TEST 3: without milvuso_snapshot at all: degraded
+--- http_config
+    milvuso_zone     milvuso:4m;
+--- request
+GET /health
+--- error_code_like: ^(?:200|503)$
+--- response_body_like: "status"\s*:\s*"degraded"
+
+
+
+=== TEST 4: a corrupt snapshot is refused with its reason: degraded
+--- http_config
+    milvuso_zone     milvuso:4m;
+    milvuso_snapshot $TEST_NGINX_BADSNAP;
+--- request
+GET /health
+--- error_code_like: ^(?:200|503)$
+--- response_body_like: "status"\s*:\s*"degraded"
+--- error_log eval
+[qr/\[(?:error|crit|warn)\] .*\Q$::corrupt_reason\E/]
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 5: a corrupt snapshot: recommendations for a known user are not served from it
+--- http_config
+    milvuso_zone     milvuso:4m;
+    milvuso_snapshot $TEST_NGINX_BADSNAP;
+--- request
+GET /recommendations/user-000001
+--- error_code: 503
+--- response_body_like: "error"\s*:\s*"no_model"
+--- error_log eval
+[qr/\Q$::corrupt_reason\E/]
+
+
+
+=== TEST 6: /metrics is Prometheus text with request counters by endpoint and status
+--- request eval
+["GET /health", "GET /recommendations/user-000001?num_recommendations=3",
+ "GET /recommendations/user-000001?num_recommendations=3",
+ "GET /recommendations/bad!id", "GET /metrics"]
+--- error_code eval
+[200, 200, 200, 400, 200]
+--- response_headers_like eval
+["", "", "", "", "Content-Type: text/plain.*"]
+--- response_body_like eval
+['"status"', '"recommendations"', '"recommendations"', '"invalid_id"',
+ '# TYPE milvuso_requests_total counter']
+--- after
+my $m = (bodies())[4];
+like($m, qr/^milvuso_requests_total\{(?=[^}]*endpoint="[^"]*health[^"]*")(?=[^}]*status="200")[^}]*\}\s+1$/m,
+     "metrics: 1 health request answered 200");
+like($m, qr/^milvuso_requests_total\{(?=[^}]*endpoint="[^"]*recommend[^"]*")(?=[^}]*status="200")[^}]*\}\s+2$/m,
+     "metrics: 2 recommendation requests answered 200");
+like($m, qr/^milvuso_requests_total\{(?=[^}]*endpoint="[^"]*recommend[^"]*")(?=[^}]*status="400")[^}]*\}\s+1$/m,
+     "metrics: 1 recommendation request answered 400");
+like($m, qr/^\# TYPE milvuso_\w*cache_hits\w* counter$/m, "metrics: cache hits TYPE");
+like($m, qr/^milvuso_\w*cache_hits\w*(?:\{[^}]*\})?\s+1$/m, "metrics: 1 cache hit");
+like($m, qr/^milvuso_\w*cache_misses\w*(?:\{[^}]*\})?\s+1$/m, "metrics: 1 cache miss");
+like($m, qr/^\# TYPE milvuso_\w+ histogram$/m, "metrics: a histogram");
+like($m, qr/^milvuso_\w+_bucket\{[^}]*le="[0-9.e+-]+"[^}]*\}\s+\d+$/m, "metrics: latency buckets");
+like($m, qr/^milvuso_\w+_bucket\{[^}]*le="\+Inf"[^}]*\}\s+\d+$/m, "metrics: +Inf bucket");
+like($m, qr/^milvuso_\w+_sum(?:\{[^}]*\})?\s+[0-9.e+-]+$/m, "metrics: histogram sum");
+like($m, qr/^milvuso_\w+_count(?:\{[^}]*\})?\s+\d+$/m, "metrics: histogram count");
+like($m, qr/^milvuso_\w*generation\w*(?:\{[^}]*\})?\s+1$/m, "metrics: snapshot generation 1");
+my @bad = grep { !/^(?:#.*|\w+(?:\{[^}]*\})? [-+0-9.eEInfa]+)$/ } split /\n/, $m;
+is_deeply(\@bad, [], "metrics: every line is a comment or a sample");
+
+
+
+=== TEST 7: /health answers only GET and HEAD
+--- request
+POST /health
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 405
+--- response_headers_like
+Allow: GET.*
+--- response_body_like: "error"\s*:\s*"method_not_allowed"
+
+
+
+=== TEST 8: a snapshot of another dimension than milvuso_dim is refused: degraded
+--- http_config
+    milvuso_zone     milvuso:4m;
+    milvuso_snapshot $TEST_NGINX_SNAPDIR/current;
+    milvuso_dim      8;
+--- request
+GET /health
+--- error_code_like: ^(?:200|503)$
+--- response_body_like: "status"\s*:\s*"degraded"
+--- error_log eval
+[qr/\[(?:error|crit|warn)\] .*\bdim/]
+--- no_error_log
+[alert]
+[emerg]

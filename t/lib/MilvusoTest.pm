@@ -1,0 +1,474 @@
+package MilvusoTest;
+
+# What the Test::Nginx suites of ngx_http_milvuso_module share.
+#
+# Running them (from the project root; .ci/install-test-nginx installs
+# Test::Nginx on Debian 12; `make nginx-test` does the same as):
+#
+#   TEST_NGINX_BINARY=/usr/sbin/nginx \
+#   TEST_NGINX_MILVUSO_MODULE=$PWD/build/nginx/objs/ngx_http_milvuso_module.so \
+#   TEST_NGINX_MILVUSO_WORKER=$PWD/build/milvuso-worker \
+#       prove -r t
+#
+#   use Test::Nginx::Socket;
+#   use lib ...;  use MilvusoTest;
+#   MilvusoTest::init();        # skips the file when the module is not built
+#
+# Environment:
+#   TEST_NGINX_MILVUSO_MODULE  absolute path of ngx_http_milvuso_module.so
+#   TEST_NGINX_MILVUSO_WORKER  absolute path of milvuso-worker
+#   TEST_NGINX_BINARY          the nginx to run (Debian's /usr/sbin/nginx)
+#
+# The block preprocessor installed by init():
+#   - puts `load_module $TEST_NGINX_MILVUSO_MODULE;` in front of every
+#     block's --- main_config;
+#   - gives blocks without --- http_config / --- config the file's defaults
+#     ($main::http_config, $main::config);
+#   - runs a block's --- setup section (Perl, package main) before nginx is
+#     (re)started or reloaded for the block (--- init runs after);
+#   - adds `--- no_error_log [error]` to blocks that say nothing about the
+#     error log (Test::Nginx already fails on [alert], [crit] and [emerg]);
+#   - sets $ENV{TEST_NGINX_ACTLOG} to a fresh directory (not created yet)
+#     for the block's milvuso_action_log;
+#   - arranges for a block's --- after section (Perl, package main) to run
+#     once, after the block's last response, with bodies() holding the raw
+#     response bodies of the block.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp ();
+use HTTP::Tiny;
+use JSON::PP ();
+use Test::More ();
+
+our @EXPORT = qw(worker module_path snapshot inspect write_jsonl tmpdir
+                 json_decode json_encode summary bodies read_actlog
+                 log_records crc32c http_get http_post wait_for
+                 actions_json item_json flip_byte publish_link now_rfc3339
+                 tiny_model no_log_records json_keys);
+
+our @RAW;          # raw bodies of the current block's responses
+
+my $JSON = JSON::PP->new->utf8(1)->canonical(1)->allow_nonref(1);
+
+sub json_decode { my $s = shift; return eval { $JSON->decode($s) } }
+sub json_encode { return $JSON->encode(shift) }
+
+sub module_path { return $ENV{TEST_NGINX_MILVUSO_MODULE} }
+sub worker      { return $ENV{TEST_NGINX_MILVUSO_WORKER} }
+
+sub init {
+    my $mod = module_path();
+    my $w = worker();
+    if (!defined $mod || !-f $mod) {
+        Test::More::plan(skip_all => 'TEST_NGINX_MILVUSO_MODULE does not name '
+                                   . 'ngx_http_milvuso_module.so');
+    }
+    if (!defined $w || !-x $w) {
+        Test::More::plan(skip_all => 'TEST_NGINX_MILVUSO_WORKER does not name '
+                                   . 'milvuso-worker');
+    }
+    Test::More::plan('no_plan');
+
+    # Test::Base evaluates `--- xxx eval` sections in Test::Base::Filter:
+    # make the helpers callable there too.
+    # and --- init sections in Test::Nginx::Util.
+    no strict 'refs';
+    for my $pkg ('Test::Base::Filter', 'Test::Nginx::Util') {
+        for my $f (@EXPORT) {
+            *{"${pkg}::$f"} = \&{"MilvusoTest::$f"}
+                unless defined &{"${pkg}::$f"};
+        }
+    }
+
+    Test::Nginx::Util::add_block_preprocessor(\&_preprocess);
+    Test::Nginx::Socket::add_response_body_check(\&_after_response);
+}
+
+sub _preprocess {
+    my $block = shift;
+    @RAW = ();
+
+    my $mc = $block->main_config // '';
+    $block->set_value('main_config',
+                      "load_module \$TEST_NGINX_MILVUSO_MODULE;\n$mc");
+
+    no warnings 'once';
+    if (!defined $block->http_config && defined $main::http_config) {
+        $block->set_value('http_config', $main::http_config);
+    }
+    if (!defined $block->config && defined $main::config) {
+        $block->set_value('config', $main::config);
+    }
+
+    # nginx also prints a refused configuration on stderr: keep prove's
+    # output clean, the error log holds the same line.
+    if (defined $block->must_die && !defined $block->suppress_stderr) {
+        $block->set_value('suppress_stderr', 1);
+    }
+
+    if (!defined $block->error_log && !defined $block->no_error_log
+        && !defined $block->must_die)
+    {
+        $block->set_value('no_error_log', "[error]\n");
+    }
+
+    # Every block gets a fresh, empty action-log directory.
+    $ENV{TEST_NGINX_ACTLOG} = tmpdir() . '/actlog';
+
+    my $setup = $block->setup;
+    if (defined $setup) {
+        package main;
+        eval $setup;
+        die "$0 " . $block->name . ": --- setup failed: $@" if $@;
+    }
+}
+
+sub _requests {
+    my $block = shift;
+    my $r = $block->request;
+    return ref $r eq 'ARRAY' ? scalar @$r : 1;
+}
+
+sub _after_response {
+    my ($block, $content, $req_idx, $repeated_req_idx, $dry_run) = @_;
+    push @RAW, $content unless defined $block->response_body_filters;
+    return if $req_idx != _requests($block) - 1;
+    my $after = $block->after;
+    return unless defined $after;
+    package main;
+    eval $after;
+    Test::More::fail($block->name . " - --- after died: $@") if $@;
+}
+
+# The raw bodies of the current block's responses, in order.
+sub bodies { return @RAW }
+
+# A response-body filter: the JSON answer reduced to one line that a
+# --- response_body_like can match, e.g.
+#   "source=index gen=1 n=2 items=item-a1,item-a2"   (recommendations)
+#   "gen=1 n=1 items=item-a2"                         (similar)
+#   "error=invalid_json"                              (errors)
+#   "status=accepted event_id=yes item_id=item-1"     (POST answers)
+sub summary {
+    my $body = shift;
+    push @RAW, $body;
+    my $j = json_decode($body);
+    return "not json: $body" unless ref $j eq 'HASH';
+    if (exists $j->{error}) {
+        # every error carries a non-empty text detail
+        my $d = $j->{detail};
+        return "error=$j->{error}" if defined $d && !ref $d && length $d;
+        return "error=$j->{error} (without detail)";
+    }
+    if (ref $j->{recommendations} eq 'ARRAY') {
+        my @r = @{ $j->{recommendations} };
+        my $sorted = _scores_sorted(\@r) ? '' : ' UNSORTED';
+        return sprintf "source=%s gen=%s n=%d items=%s%s",
+            $j->{source} // '-', $j->{model_generation} // '-', scalar @r,
+            join(',', map { $_->{item_id} // '?' } @r), $sorted;
+    }
+    if (ref $j->{similar} eq 'ARRAY') {
+        my @r = @{ $j->{similar} };
+        my $sorted = _scores_sorted(\@r) ? '' : ' UNSORTED';
+        return sprintf "gen=%s n=%d items=%s%s",
+            $j->{model_generation} // '-', scalar @r,
+            join(',', map { $_->{item_id} // '?' } @r), $sorted;
+    }
+    if (exists $j->{status}) {
+        my $s = "status=$j->{status}";
+        if (exists $j->{event_id}) {
+            my $ok = defined $j->{event_id} && !ref $j->{event_id}
+                     && length $j->{event_id};
+            $s .= ' event_id=' . ($ok ? 'yes' : 'no');
+        }
+        $s .= " item_id=$j->{item_id}" if exists $j->{item_id};
+        return $s;
+    }
+    return "json: $body";
+}
+
+# Every key name in a decoded JSON document, at any depth.
+sub json_keys {
+    my $j = shift;
+    return map { ($_, json_keys($j->{$_})) } keys %$j if ref $j eq 'HASH';
+    return map { json_keys($_) } @$j if ref $j eq 'ARRAY';
+    return ();
+}
+
+# Scores must not increase down a list (higher score = better match).
+sub _scores_sorted {
+    my $r = shift;
+    for my $i (1 .. $#$r) {
+        my ($a, $b) = ($r->[$i - 1]{score}, $r->[$i]{score});
+        next unless defined $a && defined $b;
+        return 0 if $b > $a + 1e-6;
+    }
+    return 1;
+}
+
+# ---- the worker ----------------------------------------------------------
+
+my @TMP;   # keeps File::Temp objects alive until the end
+
+sub tmpdir {
+    my $d = File::Temp->newdir('milvuso-tn-XXXXXX', TMPDIR => 1,
+                               CLEANUP => 1);
+    push @TMP, $d;
+    chmod 0755, "$d";
+    return "$d";
+}
+
+sub _run {
+    my @cmd = @_;
+    my $out = '';
+    open my $fh, '-|', @cmd or die "cannot run @cmd: $!";
+    { local $/; $out = <$fh> // '' }
+    close $fh;
+    die "@cmd failed (status $?):\n$out" if $?;
+    return $out;
+}
+
+# snapshot(out => DIR, synthetic => N, dim => ..., ...) or
+# snapshot(out => DIR, items => FILE, users => FILE, ...)
+sub snapshot {
+    my %o = @_;
+    my @args = (worker(), 'snapshot');
+    for my $k (sort keys %o) {
+        (my $opt = $k) =~ s/_/-/g;
+        push @args, "--$opt", $o{$k};
+    }
+    my $out = _run(@args);
+    return $out;
+}
+
+# inspect(PATH, '--search', 'item-000042', '--k', 5): the decoded --json.
+sub inspect {
+    my ($path, @more) = @_;
+    my $out = _run(worker(), 'inspect', $path, '--json', @more);
+    my $j = json_decode($out) or die "inspect output is not JSON: $out";
+    return $j;
+}
+
+sub write_jsonl {
+    my ($path, @objs) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh json_encode($_), "\n" for @objs;
+    close $fh or die "$path: $!";
+    return $path;
+}
+
+# Flips one byte (at the middle by default) of a file.
+sub flip_byte {
+    my ($path, $at) = @_;
+    open my $fh, '+<:raw', $path or die "$path: $!";
+    my $size = -s $fh;
+    $at //= int($size / 2);
+    seek $fh, $at, 0;
+    read $fh, my $b, 1;
+    seek $fh, $at, 0;
+    print $fh chr(ord($b) ^ 0xFF);
+    close $fh or die "$path: $!";
+}
+
+# Points DIR/current at FILE atomically (as the publisher does).
+sub publish_link {
+    my ($dir, $file) = @_;
+    my $tmp = "$dir/.current.tmp.$$";
+    unlink $tmp;
+    symlink $file, $tmp or die "symlink $tmp: $!";
+    rename $tmp, "$dir/current" or die "rename $tmp: $!";
+}
+
+# The UTC time SECONDS ago (default 0) in RFC 3339.
+sub now_rfc3339 {
+    my $ago = shift // 0;
+    my @t = gmtime(time - $ago);
+    return sprintf '%04d-%02d-%02dT%02d:%02d:%02dZ',
+        $t[5] + 1900, $t[4] + 1, $t[3], $t[2], $t[1], $t[0];
+}
+
+# The tiny hand-computable model (cosine, dim 4), published into DIR:
+#
+#   item     vector      category  popularity  cos to user-x = e1
+#   item-a1  [1,0,0,0]   cat-a     0.5          1
+#   item-a2  [2,1,0,0]   cat-a     0.4          0.894
+#   item-a3  [1,1,0,0]   cat-a     0.7          0.707
+#   item-b1  [1,0,3,0]   cat-b     0.6          0.316
+#   item-b2  [0,0,1,0]   cat-b     0.8          0
+#   item-b3  [-1,0,0,1]  cat-b     0.9         -0.707
+#
+#   users: user-x [1,0,0,0], user-y [0,0,1,0] (b2 1, b1 0.949, the rest 0),
+#          user-z [1,1,0.1,0] (a3 0.998, a2 0.944, a1 0.705, ...)
+#
+# Popularity order: b3 b2 a3 b1 a1 a2; in cat-a: a3 a1 a2; cat-b: b3 b2 b1.
+# Extra named arguments go to `milvuso-worker snapshot` (e.g. generation).
+our @TINY_ITEMS = (
+    [ 'item-a1', [ 1, 0, 0, 0 ],  'cat-a', 0.5 ],
+    [ 'item-a2', [ 2, 1, 0, 0 ],  'cat-a', 0.4 ],
+    [ 'item-a3', [ 1, 1, 0, 0 ],  'cat-a', 0.7 ],
+    [ 'item-b1', [ 1, 0, 3, 0 ],  'cat-b', 0.6 ],
+    [ 'item-b2', [ 0, 0, 1, 0 ],  'cat-b', 0.8 ],
+    [ 'item-b3', [ -1, 0, 0, 1 ], 'cat-b', 0.9 ],
+);
+our @TINY_USERS = (
+    [ 'user-x', [ 1, 0, 0, 0 ] ],
+    [ 'user-y', [ 0, 0, 1, 0 ] ],
+    [ 'user-z', [ 1, 1, 0.1, 0 ] ],
+);
+
+#
+# extra_items => [ITEM-HASH, ...] adds catalogue lines (e.g. deleted items).
+sub tiny_model {
+    my ($dir, %more) = @_;
+    my $extra = delete $more{extra_items} // [];
+    my $src = tmpdir();
+    write_jsonl("$src/items.jsonl", (map {
+        { item_id => $_->[0], embedding => $_->[1], category => $_->[2],
+          popularity_score => $_->[3], tags => ['t'],
+          created_at => '2024-01-01T00:00:00Z' }
+    } @TINY_ITEMS), @$extra);
+    write_jsonl("$src/users.jsonl", map {
+        { user_id => $_->[0], embedding => $_->[1] }
+    } @TINY_USERS);
+    mkdir $dir;
+    return snapshot(out => $dir, items => "$src/items.jsonl",
+                    users => "$src/users.jsonl", %more);
+}
+
+# ---- request bodies ------------------------------------------------------
+
+sub actions_json {
+    my ($user, $item, $type, %more) = @_;
+    return json_encode({ user_id => $user, item_id => $item,
+                         action_type => $type, %more });
+}
+
+sub item_json {
+    my ($id, $vec, %more) = @_;
+    return json_encode({ item_id => $id, embedding => $vec, %more });
+}
+
+# ---- the action log ------------------------------------------------------
+
+my @CRC_TABLE;
+sub crc32c {
+    my $data = shift;
+    if (!@CRC_TABLE) {
+        for my $i (0 .. 255) {
+            my $c = $i;
+            for (1 .. 8) {
+                $c = ($c & 1) ? (($c >> 1) ^ 0x82F63B78) : ($c >> 1);
+            }
+            $CRC_TABLE[$i] = $c;
+        }
+    }
+    my $crc = 0xFFFFFFFF;
+    for my $byte (unpack 'C*', $data) {
+        $crc = $CRC_TABLE[($crc ^ $byte) & 0xFF] ^ ($crc >> 8);
+    }
+    return $crc ^ 0xFFFFFFFF;
+}
+
+# Reads every segment (actions-*.log) of DIR in order.  Returns a hash:
+#   segments => [names], records => [{segment, offset, type, flags, len,
+#   crc_ok, payload, json}], damage => [descriptions of bytes that are not
+#   a record].
+sub read_actlog {
+    my $dir = shift;
+    my %r = (segments => [], records => [], damage => []);
+    opendir my $dh, $dir or return \%r;
+    my @segs = sort grep { /^actions-\d{20}\.log$/ } readdir $dh;
+    closedir $dh;
+    $r{segments} = \@segs;
+    for my $seg (@segs) {
+        open my $fh, '<:raw', "$dir/$seg" or die "$dir/$seg: $!";
+        my $data = do { local $/; <$fh> } // '';
+        close $fh;
+        my $off = 0;
+        while ($off < length $data) {
+            if (length($data) - $off < 16) {
+                push @{ $r{damage} }, "$seg\@$off: short header";
+                last;
+            }
+            my ($magic, $len, $type, $flags, $crc) =
+                unpack 'a4 V v v V', substr($data, $off, 16);
+            if ($magic ne "\xffMV\xfe") {
+                push @{ $r{damage} }, "$seg\@$off: bad magic";
+                last;
+            }
+            if ($off + 16 + $len > length $data) {
+                push @{ $r{damage} }, "$seg\@$off: payload cut short";
+                last;
+            }
+            my $payload = substr($data, $off + 16, $len);
+            my $calc = crc32c(substr($data, $off + 4, 8) . $payload);
+            push @{ $r{records} }, {
+                segment => $seg, offset => $off, type => $type,
+                flags => $flags, len => $len, crc_ok => ($calc == $crc),
+                payload => $payload, json => json_decode($payload),
+            };
+            $off += 16 + $len;
+        }
+    }
+    return \%r;
+}
+
+# The records of DIR (a list), failing the test on damage or a bad CRC.
+sub log_records {
+    my ($dir, $name) = @_;
+    my $log = read_actlog($dir);
+    Test::More::is_deeply($log->{damage}, [], "$name - log has no damage");
+    my @bad = grep { !$_->{crc_ok} || !$_->{json} || $_->{flags} != 0 }
+              @{ $log->{records} };
+    Test::More::is(scalar @bad, 0,
+                   "$name - every log record has a good CRC and JSON");
+    return @{ $log->{records} };
+}
+
+# The block's action log holds no record.
+sub no_log_records {
+    my $name = shift // 'log';
+    my $log = read_actlog($ENV{TEST_NGINX_ACTLOG});
+    Test::More::is(scalar @{ $log->{records} } + scalar @{ $log->{damage} },
+                   0, "$name - nothing was written to the action log");
+}
+
+# ---- plain HTTP (for loops Test::Nginx blocks cannot express) -------------
+
+sub _url {
+    my $path = shift;
+    no warnings "once";
+    my $port = $Test::Nginx::Util::ServerPortForClient;
+    return "http://127.0.0.1:$port$path";
+}
+
+sub http_get {
+    my $path = shift;
+    return HTTP::Tiny->new(timeout => 10)->get(_url($path));
+}
+
+sub http_post {
+    my ($path, $body, $type) = @_;
+    return HTTP::Tiny->new(timeout => 10)->post(_url($path), {
+        headers => { 'Content-Type' => $type // 'application/json' },
+        content => $body,
+    });
+}
+
+# Calls CODE every 100 ms until it returns true or SECONDS pass; returns
+# its last value.
+sub wait_for {
+    my ($seconds, $code) = @_;
+    my $deadline = time + $seconds;
+    my $v;
+    while (1) {
+        $v = $code->();
+        return $v if $v || time >= $deadline;
+        select undef, undef, undef, 0.1;
+    }
+}
+
+1;
