@@ -45,7 +45,8 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run unit \
-        unit-asan unit-scalar worker-check nginx-test test fuzz fuzz-smoke \
+        unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
+        fuzz-smoke \
         fuzz-corpus bench-ann bench-http bench-validate clean
 
 all: lib worker
@@ -160,6 +161,26 @@ nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
 	    prove -r t
 
+# A subset of the suites with nginx under valgrind memcheck: any valgrind
+# report (invalid access, uninitialised use, definite leak not in
+# t/valgrind.suppress) fails the target.
+VALGRIND_SUITES ?= t/020-actions.t t/030-items.t t/040-recommend.t
+nginx-valgrind: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure valgrind
+	@mkdir -p $(B)
+	TEST_NGINX_BINARY=/usr/sbin/nginx \
+	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
+	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
+	TEST_NGINX_USE_VALGRIND="--tool=memcheck --leak-check=full \
+	    --show-possibly-lost=no --num-callers=50 --error-exitcode=0 \
+	    --suppressions=$(CURDIR)/t/valgrind.suppress" \
+	    prove $(VALGRIND_SUITES) 2>$(B)/valgrind.log
+	@if grep -qE '^==[0-9]+== ' $(B)/valgrind.log; then \
+	    grep -E '^==[0-9]+== ' $(B)/valgrind.log | head -60; \
+	    echo "valgrind reported errors (full log: $(B)/valgrind.log)"; \
+	    exit 1; \
+	fi; echo "valgrind: no errors in $(VALGRIND_SUITES)"
+
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 
 FUZZ_CC     := clang
@@ -227,6 +248,7 @@ test: deps
 	$(MAKE) unit-asan
 	$(MAKE) worker-check
 	$(MAKE) nginx-test
+	$(MAKE) nginx-valgrind
 	$(MAKE) fuzz-smoke
 
 clean:
