@@ -201,11 +201,14 @@ ngx_milvuso_json_str(u_char *p, u_char *last, const char *s)
 {
     u_char  c;
 
-    if (p < last) {
-        *p++ = '"';
+    if (last - p < 2) {
+        return p;
     }
 
-    while (*s && p + 6 < last) {
+    *p++ = '"';
+
+    /* keep room for the longest escape (6) and the closing quote */
+    while (*s && last - p > 7) {
         c = (u_char) *s++;
 
         if (c == '"' || c == '\\') {
@@ -220,9 +223,7 @@ ngx_milvuso_json_str(u_char *p, u_char *last, const char *s)
         }
     }
 
-    if (p < last) {
-        *p++ = '"';
-    }
+    *p++ = '"';
 
     return p;
 }
@@ -375,6 +376,7 @@ ngx_milvuso_read_body(ngx_http_request_t *r,
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_milvuso_module);
 
     if (r->headers_in.content_length_n > (off_t) lcf->body_max) {
+        r->expect_tested = 1;   /* no "100 Continue" for a refused body */
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -389,6 +391,7 @@ ngx_milvuso_read_body(ngx_http_request_t *r,
     }
 
     if (!ngx_milvuso_is_json(r)) {
+        r->expect_tested = 1;
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -780,7 +783,7 @@ ngx_int_t
 ngx_milvuso_health_handler(ngx_http_request_t *r)
 {
     u_char                    *body, *p, *last;
-    size_t                     size, used;
+    size_t                     size, zsize, used;
     int64_t                    now;
     ngx_int_t                  rc;
     ngx_uint_t                 profiles, fresh, cached;
@@ -809,14 +812,19 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     v = pr->view;
     now = ngx_milvuso_now_ms();
 
-    ngx_milvuso_zone_usage(z, &size, &used, &profiles, &fresh, &cached);
+    ngx_milvuso_zone_usage(z, &zsize, &used, &profiles, &fresh, &cached);
 
-    body = ngx_pnalloc(r->pool, 4096);
+    /* room for the fixed fields, the escaped path and reason (at most 6
+       bytes per byte) and the numbers */
+    size = 1024 + 6 * (mcf->snapshot_path.len + mcf->zone_name.len
+                       + sizeof(pr->error));
+
+    body = ngx_pnalloc(r->pool, size);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    last = body + 4096;
+    last = body + size;
 
     p = ngx_slprintf(body, last, "{\"status\":\"%s\",",
                      v ? "ok" : "degraded");
@@ -824,28 +832,30 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     if (v) {
         mv_time_format(v->created_at_ms, created, sizeof(created));
 
+        p = ngx_slprintf(p, last, "\"model_generation\":%uL,"
+                         "\"snapshot\":{\"path\":", v->generation);
+        p = ngx_milvuso_json_str(p, last, (char *) mcf->snapshot_path.data);
         p = ngx_slprintf(p, last,
-                         "\"model_generation\":%uL,"
-                         "\"snapshot\":{\"path\":\"%V\",\"generation\":%uL,"
+                         ",\"generation\":%uL,"
                          "\"items\":%uD,\"users\":%uD,\"categories\":%uD,"
                          "\"dim\":%uD,\"metric\":\"%s\",\"created_at\":\"%s\","
                          "\"age_seconds\":%L},",
-                         v->generation, &mcf->snapshot_path, v->generation,
-                         v->n_items, v->n_users, v->n_categories, v->dim,
+                         v->generation, v->n_items, v->n_users,
+                         v->n_categories, v->dim,
                          v->metric == MV_METRIC_L2 ? "l2" : "cosine",
                          created,
                          (int64_t) (now - v->created_at_ms) / 1000);
 
     } else {
         p = ngx_slprintf(p, last, "\"model_generation\":null,\"reason\":");
-        p = ngx_milvuso_json_str(p, last - 100, (char *) pr->error);
-        *p++ = ',';
+        p = ngx_milvuso_json_str(p, last, (char *) pr->error);
+        p = ngx_slprintf(p, last, ",");
     }
 
     if (pr->view && pr->error[0]) {
         p = ngx_slprintf(p, last, "\"last_refused\":");
-        p = ngx_milvuso_json_str(p, last - 100, (char *) pr->error);
-        *p++ = ',';
+        p = ngx_milvuso_json_str(p, last, (char *) pr->error);
+        p = ngx_slprintf(p, last, ",");
     }
 
     p = ngx_slprintf(p, last,
@@ -855,7 +865,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      "\"action_log\":{\"enabled\":%s,\"records\":%uA,"
                      "\"errors\":%uA}}\n",
                      ngx_milvuso_dim(mcf), fresh, profiles, cached,
-                     &mcf->zone_name, size, used,
+                     &mcf->zone_name, zsize, used,
                      mcf->log_dir.len ? "true" : "false",
                      z->sh->log_records, z->sh->log_errors);
 

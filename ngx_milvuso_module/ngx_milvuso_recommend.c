@@ -26,6 +26,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <math.h>
+
 #include "ngx_milvuso.h"
 
 
@@ -149,9 +151,9 @@ ngx_milvuso_fresh_allow(void *data, const ngx_milvuso_fresh_t *f)
         }
     }
 
-    if (ff->view && ngx_milvuso_snapshot_includes(ff->view, f)) {
-        return 0;       /* the snapshot has it: served from the index */
-    }
+    /* no snapshot lookup here (we hold the zone's mutex): items a snapshot
+       includes were dropped when it was mapped, and a fresh copy that is
+       still here replaces the snapshot's copy in the merge */
 
     return 1;
 }
@@ -215,14 +217,37 @@ ngx_milvuso_merge(ngx_milvuso_hit_t *out, ngx_uint_t k,
 }
 
 
+/* A score as JSON prints it: finite, and small enough for "%.6f". */
+static double
+ngx_milvuso_score_value(float score)
+{
+    if (isnan(score)) {
+        return 0.0;
+    }
+
+    if (score > 1e12f) {
+        return 1e12;
+    }
+
+    if (score < -1e12f) {
+        return -1e12;
+    }
+
+    return (double) score;
+}
+
+
 static ngx_int_t
 ngx_milvuso_render(ngx_http_request_t *r, ngx_milvuso_hit_t *hits,
     ngx_uint_t n, ngx_str_t *out)
 {
     u_char      *p, *last;
+    double       score;
     size_t       size;
     ngx_uint_t   i;
 
+    /* per hit: the literals, two ids, a score of at most 21 characters
+       ("-1000000000000.000000"), a comma; plus the brackets */
     size = 2 + n * (sizeof("{\"item_id\":\"\",\"score\":,\"category\":\"\"},")
                     + 2 * MV_ID_MAX + 32);
 
@@ -237,25 +262,22 @@ ngx_milvuso_render(ngx_http_request_t *r, ngx_milvuso_hit_t *hits,
     *p++ = '[';
 
     for (i = 0; i < n; i++) {
-        if (i) {
-            *p++ = ',';
-        }
+        score = ngx_milvuso_score_value(hits[i].score);
 
-        p = ngx_slprintf(p, last, "{\"item_id\":\"%*s\",\"score\":%s%.6f",
+        p = ngx_slprintf(p, last, "%s{\"item_id\":\"%*s\",\"score\":%s%.6f",
+                         i ? "," : "",
                          (size_t) hits[i].id_len, hits[i].id,
-                         hits[i].score < 0 ? "-" : "",
-                         (double) (hits[i].score < 0 ? -hits[i].score
-                                                     : hits[i].score));
+                         score < 0 ? "-" : "", score < 0 ? -score : score);
 
         if (hits[i].cat_len) {
             p = ngx_slprintf(p, last, ",\"category\":\"%*s\"",
                              (size_t) hits[i].cat_len, hits[i].category);
         }
 
-        *p++ = '}';
+        p = ngx_slprintf(p, last, "}");
     }
 
-    *p++ = ']';
+    p = ngx_slprintf(p, last, "]");
 
     out->len = p - out->data;
 

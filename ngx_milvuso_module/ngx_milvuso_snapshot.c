@@ -50,13 +50,16 @@ typedef struct {
     char                 path[NGX_MAX_PATH];
     mv_snapshot_t       *result;
     mv_err_t             err;
+    uint64_t             dev;        /* the file the path named when the */
+    uint64_t             ino;        /* thread started, 0 when unknown */
 } ngx_milvuso_loader_t;
 
 
 static void ngx_milvuso_snapshot_load(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf);
 static void ngx_milvuso_snapshot_install(ngx_log_t *log,
-    ngx_milvuso_main_conf_t *mcf, mv_snapshot_t *s, mv_err_t *err);
+    ngx_milvuso_main_conf_t *mcf, mv_snapshot_t *s, mv_err_t *err,
+    uint64_t tried_dev, uint64_t tried_ino);
 static ngx_int_t ngx_milvuso_loader_start(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf);
 static void *ngx_milvuso_loader_main(void *arg);
@@ -171,7 +174,8 @@ ngx_milvuso_snapshot_poll(ngx_event_t *ev)
         ld->running = 0;
 
         if (!(ngx_exiting || ngx_quit || ngx_terminate)) {
-            ngx_milvuso_snapshot_install(ev->log, mcf, ld->result, &ld->err);
+            ngx_milvuso_snapshot_install(ev->log, mcf, ld->result, &ld->err,
+                                         ld->dev, ld->ino);
 
         } else {
             mv_snapshot_close(ld->result);
@@ -237,7 +241,16 @@ ngx_milvuso_loader_start(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
 static void *
 ngx_milvuso_loader_main(void *arg)
 {
+    struct stat            st;
     ngx_milvuso_loader_t  *ld = arg;
+
+    ld->dev = 0;
+    ld->ino = 0;
+
+    if (stat(ld->path, &st) == 0) {
+        ld->dev = st.st_dev;
+        ld->ino = st.st_ino;
+    }
 
     ld->result = mv_snapshot_open(ld->path, &ld->err);
 
@@ -296,7 +309,7 @@ ngx_milvuso_snapshot_load(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
 
     s = mv_snapshot_open((char *) mcf->snapshot_path.data, &err);
 
-    ngx_milvuso_snapshot_install(log, mcf, s, &err);
+    ngx_milvuso_snapshot_install(log, mcf, s, &err, st.st_dev, st.st_ino);
 }
 
 
@@ -307,20 +320,22 @@ ngx_milvuso_snapshot_load(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
  */
 static void
 ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
-    mv_snapshot_t *s, mv_err_t *err)
+    mv_snapshot_t *s, mv_err_t *err, uint64_t tried_dev, uint64_t tried_ino)
 {
     char                       reason[300];
     uint64_t                   dev, ino;
-    struct stat                st;
     ngx_milvuso_proc_t        *pr = &ngx_milvuso_proc;
     const mv_snapshot_view_t  *view;
 
     if (s == NULL) {
-        /* remember what was refused, so polling does not validate it again */
-        if (stat((char *) mcf->snapshot_path.data, &st) == 0) {
-            ngx_milvuso_refused_dev = st.st_dev;
-            ngx_milvuso_refused_ino = st.st_ino;
-        }
+        /*
+         * Remember the file that was tried (its identity before the open),
+         * so polling does not validate it again until the link names
+         * another file.  A transient failure (out of descriptors, say) on
+         * a good file also waits for the next publish: logged either way.
+         */
+        ngx_milvuso_refused_dev = tried_dev;
+        ngx_milvuso_refused_ino = tried_ino;
 
         ngx_milvuso_snapshot_fail(log, mcf, err->msg);
         return;
@@ -352,6 +367,8 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
         != MV_OK)
     {
         mv_snapshot_close(s);
+        ngx_milvuso_refused_dev = dev;
+        ngx_milvuso_refused_ino = ino;
         ngx_milvuso_snapshot_fail(log, mcf,
                                   "no memory for the search scratch");
         return;

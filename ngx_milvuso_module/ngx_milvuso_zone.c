@@ -29,6 +29,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <float.h>
 #include <math.h>
 
 #include "ngx_milvuso.h"
@@ -41,7 +42,8 @@ static void ngx_milvuso_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_milvuso_entry_t *ngx_milvuso_lookup(ngx_rbtree_t *tree,
     const u_char *key, size_t len, uint32_t hash);
-static void *ngx_milvuso_alloc_locked(ngx_milvuso_zone_ctx_t *z, size_t size);
+static void *ngx_milvuso_alloc_locked(ngx_milvuso_zone_ctx_t *z, size_t size,
+    ngx_uint_t cache_only);
 static ngx_int_t ngx_milvuso_evict_one_locked(ngx_milvuso_zone_ctx_t *z);
 static void ngx_milvuso_delete_locked(ngx_milvuso_zone_ctx_t *z,
     ngx_rbtree_t *tree, ngx_milvuso_entry_t *e, ngx_uint_t *count);
@@ -253,8 +255,14 @@ ngx_milvuso_evict_one_locked(ngx_milvuso_zone_ctx_t *z)
 }
 
 
+/*
+ * Allocates, evicting as needed.  cache_only: a cache entry may only push
+ * out other cache entries, never profiles or fresh items (a burst of large
+ * cache-busting lists must not wear down the real-time state).
+ */
 static void *
-ngx_milvuso_alloc_locked(ngx_milvuso_zone_ctx_t *z, size_t size)
+ngx_milvuso_alloc_locked(ngx_milvuso_zone_ctx_t *z, size_t size,
+    ngx_uint_t cache_only)
 {
     void        *p;
     ngx_uint_t   i;
@@ -264,6 +272,19 @@ ngx_milvuso_alloc_locked(ngx_milvuso_zone_ctx_t *z, size_t size)
         p = ngx_slab_alloc_locked(z->shpool, size);
         if (p) {
             return p;
+        }
+
+        if (cache_only) {
+            if (ngx_queue_empty(&z->sh->cache_lru)) {
+                break;
+            }
+
+            ngx_milvuso_delete_locked(z, &z->sh->cache,
+                ngx_queue_data(ngx_queue_last(&z->sh->cache_lru),
+                               ngx_milvuso_entry_t, queue),
+                &z->sh->n_cache);
+            (void) ngx_atomic_fetch_add(&z->sh->evictions, 1);
+            continue;
         }
 
         if (ngx_milvuso_evict_one_locked(z) != NGX_OK) {
@@ -308,7 +329,8 @@ ngx_milvuso_profile_add(ngx_milvuso_zone_ctx_t *z,
 
     } else {
         p = ngx_milvuso_alloc_locked(z, sizeof(ngx_milvuso_profile_t)
-                         + sh->profile_size * sizeof(ngx_milvuso_action_rec_t));
+                         + sh->profile_size * sizeof(ngx_milvuso_action_rec_t),
+                         0);
         if (p == NULL) {
             ngx_shmtx_unlock(&z->shpool->mutex);
             return NGX_ERROR;
@@ -432,8 +454,9 @@ ngx_milvuso_fresh_put(ngx_milvuso_zone_ctx_t *z, ngx_milvuso_main_conf_t *mcf,
             (void) ngx_atomic_fetch_add(&sh->evictions, 1);
         }
 
-        f = ngx_milvuso_alloc_locked(z, size);
+        f = ngx_milvuso_alloc_locked(z, size, 0);
         if (f == NULL) {
+            sh->fresh_version++;    /* something may have been dropped */
             ngx_shmtx_unlock(&z->shpool->mutex);
             return NGX_ERROR;
         }
@@ -571,6 +594,13 @@ ngx_milvuso_fresh_scan(ngx_milvuso_zone_ctx_t *z, const mv_kernels_t *kern,
         } else {
             h.score = f->norm > 0 ? kern->dot(query, f->vec, dim) / f->norm
                                   : 0.0f;
+        }
+
+        if (!isfinite(h.score)) {
+            /* huge values overflow the float arithmetic: rank them last
+               rather than let NaN break the order */
+            h.score = isnan(h.score) ? -FLT_MAX
+                                     : (h.score > 0 ? FLT_MAX : -FLT_MAX);
         }
 
         h.id_len = (uint8_t) f->e.key_len;
@@ -730,7 +760,8 @@ ngx_milvuso_cache_put(ngx_milvuso_zone_ctx_t *z, const u_char *key,
         ngx_milvuso_delete_locked(z, &z->sh->cache, &c->e, &z->sh->n_cache);
     }
 
-    c = ngx_milvuso_alloc_locked(z, sizeof(ngx_milvuso_cache_t) + body->len);
+    c = ngx_milvuso_alloc_locked(z, sizeof(ngx_milvuso_cache_t) + body->len,
+                                 1);
     if (c == NULL) {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return;

@@ -33,6 +33,18 @@ our $new1 = item_json('item-new-1', [1, 1, 0.1, 0], category => 'cat-a',
                       tags => ['smartphone', 'new'], popularity_score => 0.1,
                       created_at => '2024-01-01T12:00:00Z');
 
+# 100 items with the longest ids and categories, the largest popularity
+# and embeddings whose arithmetic overflows float: answers must stay valid
+# JSON with finite scores (a render that trusted its size estimate wrote
+# past its buffer here).
+our @huge = map {
+    my $id = sprintf("huge-%059d", $_);
+    my $cat = sprintf("cat-%060d", $_ % 3);
+    "POST /items\n" . item_json($id, [3e38, 3e38, 3e38, 3e38],
+                                  category => $cat,
+                                  popularity_score => 3.4e38)
+} 1 .. 100;
+
 sub items_logged {
     my @r = log_records($ENV{TEST_NGINX_ACTLOG}, shift);
     return map { { %{ $_->{json} }, _type => $_->{type} } } @r;
@@ -245,3 +257,31 @@ Content-Type: application/json
  "^gen=\\S+ n=1 items=fresh-3\$"]
 --- after
 is(scalar(items_logged('fresh_max')), 3, 'all three items are in the log');
+
+
+
+=== TEST 10: extreme values: longest ids, largest popularity, overflowing vectors
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_SNAPDIR/current;
+    milvuso_max_k      200;
+--- request eval
+[@::huge,
+ "GET /recommendations/nobody?num_recommendations=200",
+ "GET /similar/" . sprintf("huge-%059d", 7) . "?k=200",
+ "GET /recommendations/user-z?num_recommendations=200"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[(202) x 100, 200, 200, 200]
+--- after
+my @b = bodies();
+for my $i (100 .. 102) {
+    my $r = json_decode($b[$i]);
+    ok(defined $r, "answer $i is valid JSON");
+    my $list = $r->{recommendations} // $r->{similar} // [];
+    ok(scalar @$list > 0, "answer $i lists items");
+    my @bad = grep { !defined $_->{score} || $_->{score} != $_->{score}
+                     || abs($_->{score}) > 1e12 } @$list;
+    is(scalar @bad, 0, "answer $i has finite, bounded scores");
+}
