@@ -32,6 +32,8 @@ static ngx_int_t ngx_milvuso_read_body(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt done);
 static ngx_int_t ngx_milvuso_body_bytes(ngx_http_request_t *r, u_char **body,
     size_t *len);
+static ngx_int_t ngx_milvuso_body_or_error(ngx_http_request_t *r,
+    u_char **body, size_t *len);
 static void ngx_milvuso_actions_body(ngx_http_request_t *r);
 static void ngx_milvuso_items_body(ngx_http_request_t *r);
 static ngx_int_t ngx_milvuso_log_append(ngx_http_request_t *r,
@@ -482,6 +484,42 @@ ngx_milvuso_body_bytes(ngx_http_request_t *r, u_char **body, size_t *len)
 }
 
 
+/*
+ * The body of a write as one buffer, or the answer to give instead:
+ * NGX_DECLINED with body and len set when there is a non-empty body,
+ * otherwise what the error answer returned (413 for a chunked body over
+ * milvuso_body_max, 400 for an empty one, 500).
+ */
+static ngx_int_t
+ngx_milvuso_body_or_error(ngx_http_request_t *r, u_char **body, size_t *len)
+{
+    ngx_int_t                rc;
+    ngx_milvuso_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_milvuso_module);
+
+    rc = ngx_milvuso_body_bytes(r, body, len);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_milvuso_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large",
+                                      "at most %uz bytes are accepted",
+                                      lcf->body_max);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (*len == 0) {
+        return ngx_milvuso_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                      "the body is empty");
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static void
 ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf)
 {
@@ -572,31 +610,13 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
     ngx_int_t                 rc;
     mv_action_t               a;
     mv_event_error_t          e;
-    ngx_milvuso_loc_conf_t   *lcf;
     ngx_milvuso_main_conf_t  *mcf;
     char                      payload[512];
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_milvuso_module);
 
-    rc = ngx_milvuso_body_bytes(r, &body, &len);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_milvuso_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "body_too_large",
-                                    "at most %uz bytes are accepted",
-                                    lcf->body_max);
-        goto done;
-    }
-
-    if (rc != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    if (len == 0) {
-        rc = ngx_milvuso_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                    "the body is empty");
+    rc = ngx_milvuso_body_or_error(r, &body, &len);
+    if (rc != NGX_DECLINED) {
         goto done;
     }
 
@@ -674,30 +694,12 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
     ngx_int_t                 rc;
     mv_event_error_t          e;
     mv_item_event_t          *item;
-    ngx_milvuso_loc_conf_t   *lcf;
     ngx_milvuso_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_milvuso_module);
 
-    rc = ngx_milvuso_body_bytes(r, &body, &len);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_milvuso_send_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "body_too_large",
-                                    "at most %uz bytes are accepted",
-                                    lcf->body_max);
-        goto done;
-    }
-
-    if (rc != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    if (len == 0) {
-        rc = ngx_milvuso_send_error(r, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                    "the body is empty");
+    rc = ngx_milvuso_body_or_error(r, &body, &len);
+    if (rc != NGX_DECLINED) {
         goto done;
     }
 

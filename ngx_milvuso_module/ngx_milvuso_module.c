@@ -44,8 +44,8 @@ static char *ngx_milvuso_action_weights_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_milvuso_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_milvuso_check_max_k(ngx_conf_t *cf, void *post, void *data);
-static char *ngx_milvuso_check_ef(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_milvuso_check_1_10000(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_milvuso_check_dim(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_milvuso_check_fresh_max(ngx_conf_t *cf, void *post,
     void *data);
@@ -57,9 +57,8 @@ static ngx_int_t ngx_milvuso_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_conf_post_handler_pt  ngx_milvuso_max_k_post =
-    ngx_milvuso_check_max_k;
-static ngx_conf_post_handler_pt  ngx_milvuso_ef_post = ngx_milvuso_check_ef;
+static ngx_conf_post_handler_pt  ngx_milvuso_1_10000_post =
+    ngx_milvuso_check_1_10000;
 static ngx_conf_post_handler_pt  ngx_milvuso_dim_post = ngx_milvuso_check_dim;
 static ngx_conf_post_handler_pt  ngx_milvuso_fresh_max_post =
     ngx_milvuso_check_fresh_max;
@@ -128,14 +127,14 @@ static ngx_command_t  ngx_milvuso_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_milvuso_loc_conf_t, max_k),
-      &ngx_milvuso_max_k_post },
+      &ngx_milvuso_1_10000_post },
 
     { ngx_string("milvuso_ef"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_milvuso_loc_conf_t, ef),
-      &ngx_milvuso_ef_post },
+      &ngx_milvuso_1_10000_post },
 
     { ngx_string("milvuso_body_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -871,21 +870,9 @@ ngx_milvuso_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* milvuso_max_k and milvuso_ef: 1 .. 10000 (the search scratch's cap). */
 static char *
-ngx_milvuso_check_max_k(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_uint_t  *np = data;
-
-    if (*np < 1 || *np > 10000) {
-        return "must be between 1 and 10000";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_milvuso_check_ef(ngx_conf_t *cf, void *post, void *data)
+ngx_milvuso_check_1_10000(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_uint_t  *np = data;
 
