@@ -21,8 +21,9 @@
  *
  * Locking: everything in the zone is guarded by the slab pool's mutex (the
  * master releases it when a worker dies holding it).  Critical sections copy
- * data in or out and never call into the snapshot or the network; counters
- * are atomics updated without the lock.
+ * data in or out, score fresh items, or append one log record; the only
+ * snapshot reads under the lock are the id lookups that drop fresh items
+ * after a swap.  Counters are atomics updated without the lock.
  */
 #ifndef NGX_MILVUSO_H
 #define NGX_MILVUSO_H
@@ -41,7 +42,7 @@
 
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   1
+#define NGX_MILVUSO_LAYOUT_VERSION   2
 
 /* endpoints, for counters */
 #define NGX_MILVUSO_EP_ACTIONS       0
@@ -135,10 +136,10 @@ typedef struct {
     uint64_t               version_seq;     /* profile versions */
     uint64_t               log_seq;         /* action log's segment */
 
-    /* layout: a reload that changes one of these is refused */
+    /* layout: a reload that changes one of these is refused (the zone's
+       size is checked against the old cycle at configuration time) */
     ngx_uint_t             layout_version;
     ngx_uint_t             profile_size;
-    size_t                 zone_size;
 
     /* counters (atomics, no lock) */
     ngx_atomic_t           event_seq;
@@ -210,14 +211,12 @@ typedef struct {
     const mv_snapshot_view_t  *view;
     uint64_t                   dev;
     uint64_t                   ino;
-    int64_t                    loaded_ms;
     u_char                     error[256];  /* why the last attempt failed */
     ngx_uint_t                 failures;    /* attempts that failed */
     const mv_kernels_t        *kern;
     mv_hnsw_scratch_t         *scratch;
     mv_actlog_writer_t        *log;
     ngx_event_t                poll_ev;
-    ngx_uint_t                 swaps;
 } ngx_milvuso_proc_t;
 
 /* Per request. */
@@ -246,7 +245,8 @@ ngx_int_t ngx_milvuso_profile_add(ngx_milvuso_zone_ctx_t *z,
     ngx_milvuso_main_conf_t *mcf, const mv_action_t *a);
 ngx_int_t ngx_milvuso_profile_copy(ngx_milvuso_zone_ctx_t *z,
     const u_char *user, size_t len, ngx_milvuso_action_rec_t *out,
-    ngx_uint_t cap, ngx_uint_t *n, uint64_t *version);
+    ngx_uint_t cap, ngx_uint_t *n, uint64_t *version,
+    uint64_t *fresh_version);
 ngx_int_t ngx_milvuso_fresh_put(ngx_milvuso_zone_ctx_t *z,
     ngx_milvuso_main_conf_t *mcf, const mv_item_event_t *item,
     uint64_t log_pos);
@@ -260,7 +260,6 @@ void ngx_milvuso_hits_insert(ngx_milvuso_hit_t *hits, ngx_uint_t *n,
     ngx_uint_t k, const ngx_milvuso_hit_t *h);
 ngx_uint_t ngx_milvuso_fresh_drop_included(ngx_milvuso_zone_ctx_t *z,
     const mv_snapshot_view_t *view);
-uint64_t ngx_milvuso_fresh_version(ngx_milvuso_zone_ctx_t *z);
 ngx_int_t ngx_milvuso_cache_get(ngx_milvuso_zone_ctx_t *z, const u_char *key,
     size_t len, ngx_pool_t *pool, ngx_str_t *body, ngx_uint_t *source,
     ngx_uint_t *candidates);
@@ -293,6 +292,8 @@ ngx_int_t ngx_milvuso_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *fmt, ...);
 ngx_int_t ngx_milvuso_check_method(ngx_http_request_t *r,
     ngx_uint_t allowed);
+ngx_int_t ngx_milvuso_get_begin(ngx_http_request_t *r, ngx_uint_t endpoint,
+    ngx_milvuso_req_ctx_t **ctx);
 u_char *ngx_milvuso_json_str(u_char *p, u_char *last, const char *s);
 ngx_int_t ngx_milvuso_last_segment(ngx_http_request_t *r, ngx_str_t *id);
 ngx_milvuso_zone_ctx_t *ngx_milvuso_zone(ngx_http_request_t *r);

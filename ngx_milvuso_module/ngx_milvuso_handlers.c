@@ -39,6 +39,8 @@ static void ngx_milvuso_items_body(ngx_http_request_t *r);
 static ngx_int_t ngx_milvuso_log_append(ngx_http_request_t *r,
     uint16_t type, const char *payload, size_t len, uint64_t *pos);
 static void ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf);
+static ngx_int_t ngx_milvuso_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, u_char *body, size_t len);
 static ngx_uint_t ngx_milvuso_status_index(ngx_uint_t status);
 static void ngx_milvuso_count(ngx_http_request_t *r, ngx_uint_t status);
 
@@ -153,9 +155,14 @@ ngx_milvuso_count(ngx_http_request_t *r, ngx_uint_t status)
 }
 
 
-ngx_int_t
-ngx_milvuso_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
-    size_t len)
+/*
+ * Counts the answer (endpoint, status, latency) and sends body as the whole
+ * response with the given content type.  What it returns is what a content
+ * handler returns.
+ */
+static ngx_int_t
+ngx_milvuso_send(ngx_http_request_t *r, ngx_uint_t status, const char *type,
+    u_char *body, size_t len)
 {
     ngx_int_t    rc;
     ngx_buf_t   *b;
@@ -165,7 +172,8 @@ ngx_milvuso_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -194,6 +202,14 @@ ngx_milvuso_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_milvuso_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
+    size_t len)
+{
+    return ngx_milvuso_send(r, status, "application/json", body, len);
 }
 
 
@@ -304,6 +320,41 @@ ngx_milvuso_check_method(ngx_http_request_t *r, ngx_uint_t allowed)
                                   "method_not_allowed",
                                   "%V is not allowed here, use %V",
                                   &r->method_name, &h->value);
+}
+
+
+/*
+ * The start of every GET endpoint: the request context (*ctx when ctx is
+ * not NULL), GET and HEAD only (405 otherwise), the body discarded.
+ * NGX_DECLINED to go on; anything else is what the handler returns.
+ */
+ngx_int_t
+ngx_milvuso_get_begin(ngx_http_request_t *r, ngx_uint_t endpoint,
+    ngx_milvuso_req_ctx_t **ctx)
+{
+    ngx_int_t               rc;
+    ngx_milvuso_req_ctx_t  *c;
+
+    c = ngx_milvuso_req_ctx(r, endpoint);
+    if (c == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx) {
+        *ctx = c;
+    }
+
+    rc = ngx_milvuso_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -795,17 +846,8 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     const mv_snapshot_view_t  *v;
     char                       created[32];
 
-    if (ngx_milvuso_req_ctx(r, NGX_MILVUSO_EP_HEALTH) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_milvuso_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
+    rc = ngx_milvuso_get_begin(r, NGX_MILVUSO_EP_HEALTH, NULL);
     if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
         return rc;
     }
 
@@ -891,17 +933,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "", "cache", "index", "profile", "popular"
     };
 
-    if (ngx_milvuso_req_ctx(r, NGX_MILVUSO_EP_METRICS) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_milvuso_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
+    rc = ngx_milvuso_get_begin(r, NGX_MILVUSO_EP_METRICS, NULL);
     if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
         return rc;
     }
 
@@ -1032,41 +1065,7 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
                  : (int64_t) 0,
         pr->failures);
 
-    r->headers_out.status = NGX_HTTP_OK;
-
-    ngx_milvuso_count(r, NGX_HTTP_OK);
-
-    {
-        ngx_buf_t    *buf;
-        ngx_chain_t   out;
-
-        r->headers_out.content_length_n = p - body;
-        ngx_str_set(&r->headers_out.content_type,
-                    "text/plain; version=0.0.4; charset=utf-8");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-        if (r->method == NGX_HTTP_HEAD) {
-            r->header_only = 1;
-        }
-
-        rc = ngx_http_send_header(r);
-        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-            return rc;
-        }
-
-        buf = ngx_calloc_buf(r->pool);
-        if (buf == NULL) {
-            return NGX_ERROR;
-        }
-
-        buf->pos = body;
-        buf->last = p;
-        buf->memory = 1;
-        buf->last_buf = 1;
-
-        out.buf = buf;
-        out.next = NULL;
-
-        return ngx_http_output_filter(r, &out);
-    }
+    return ngx_milvuso_send(r, NGX_HTTP_OK,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                            body, p - body);
 }

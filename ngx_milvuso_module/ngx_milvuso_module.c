@@ -28,7 +28,6 @@ static void *ngx_milvuso_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_milvuso_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_milvuso_preconfiguration(ngx_conf_t *cf);
-static ngx_int_t ngx_milvuso_postconfiguration(ngx_conf_t *cf);
 
 static ngx_uint_t ngx_milvuso_zone_resized(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
@@ -191,7 +190,7 @@ static ngx_command_t  ngx_milvuso_commands[] = {
 
 static ngx_http_module_t  ngx_milvuso_module_ctx = {
     ngx_milvuso_preconfiguration,          /* preconfiguration */
-    ngx_milvuso_postconfiguration,         /* postconfiguration */
+    NULL,                                  /* postconfiguration */
 
     ngx_milvuso_create_main_conf,          /* create main configuration */
     ngx_milvuso_init_main_conf,            /* init main configuration */
@@ -409,13 +408,6 @@ ngx_milvuso_preconfiguration(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_milvuso_postconfiguration(ngx_conf_t *cf)
-{
     return NGX_OK;
 }
 

@@ -4,7 +4,7 @@
  *
  * A recommendation, in order:
  *   1. the user's real-time profile is copied out of the zone (with its
- *      version) and the fresh-item version is read;
+ *      version), and the fresh-item version read under the same lock;
  *   2. the L1 cache is asked with a key made of the user, k, the filters,
  *      the model generation and both versions, so any action or new item
  *      makes the next request miss;
@@ -385,18 +385,8 @@ ngx_milvuso_recommend_handler(ngx_http_request_t *r)
     ngx_milvuso_proc_t         *pr = &ngx_milvuso_proc;
     const mv_snapshot_view_t   *view;
 
-    ctx = ngx_milvuso_req_ctx(r, NGX_MILVUSO_EP_RECOMMEND);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_milvuso_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
+    rc = ngx_milvuso_get_begin(r, NGX_MILVUSO_EP_RECOMMEND, &ctx);
     if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
         return rc;
     }
 
@@ -465,9 +455,8 @@ ngx_milvuso_recommend_handler(ngx_http_request_t *r)
     }
 
     (void) ngx_milvuso_profile_copy(z, user.data, user.len, actions,
-                                    z->profile_size, &n_actions, &pversion);
-
-    fversion = ngx_milvuso_fresh_version(z);
+                                    z->profile_size, &n_actions, &pversion,
+                                    &fversion);
     generation = view ? view->generation : 0;
     ctx->generation = generation;
     ctx->has_generation = view != NULL;
@@ -749,18 +738,8 @@ ngx_milvuso_similar_handler(ngx_http_request_t *r)
     ngx_milvuso_proc_t         *pr = &ngx_milvuso_proc;
     const mv_snapshot_view_t   *view;
 
-    ctx = ngx_milvuso_req_ctx(r, NGX_MILVUSO_EP_SIMILAR);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_milvuso_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD);
+    rc = ngx_milvuso_get_begin(r, NGX_MILVUSO_EP_SIMILAR, &ctx);
     if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
         return rc;
     }
 

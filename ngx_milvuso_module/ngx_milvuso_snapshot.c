@@ -387,9 +387,7 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
     pr->view = view;
     pr->dev = dev;
     pr->ino = ino;
-    pr->loaded_ms = ngx_milvuso_now_ms();
     pr->error[0] = '\0';
-    pr->swaps++;
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "milvuso: snapshot generation %uL mapped from \"%V\" "

@@ -108,7 +108,6 @@ ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->sh->layout_version = NGX_MILVUSO_LAYOUT_VERSION;
     ctx->sh->profile_size = ctx->profile_size;
-    ctx->sh->zone_size = shm_zone->shm.size;
 
     len = sizeof(" in milvuso zone \"\"") + shm_zone->shm.name.len;
 
@@ -365,10 +364,15 @@ ngx_milvuso_profile_add(ngx_milvuso_zone_ctx_t *z,
 }
 
 
+/*
+ * Copies the user's actions, oldest first, and reads the profile's and the
+ * fresh items' versions, all under one lock.  NGX_DECLINED (n and version
+ * 0, fresh_version set) when the user has no profile.
+ */
 ngx_int_t
 ngx_milvuso_profile_copy(ngx_milvuso_zone_ctx_t *z, const u_char *user,
     size_t len, ngx_milvuso_action_rec_t *out, ngx_uint_t cap, ngx_uint_t *n,
-    uint64_t *version)
+    uint64_t *version, uint64_t *fresh_version)
 {
     uint32_t                hash;
     ngx_uint_t              i, start, size;
@@ -381,6 +385,8 @@ ngx_milvuso_profile_copy(ngx_milvuso_zone_ctx_t *z, const u_char *user,
     hash = ngx_milvuso_key_hash(user, len);
 
     ngx_shmtx_lock(&z->shpool->mutex);
+
+    *fresh_version = sh->fresh_version;
 
     p = (ngx_milvuso_profile_t *) ngx_milvuso_lookup(&sh->profiles, user, len,
                                                      hash);
@@ -651,19 +657,6 @@ ngx_milvuso_fresh_drop_included(ngx_milvuso_zone_ctx_t *z,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return dropped;
-}
-
-
-uint64_t
-ngx_milvuso_fresh_version(ngx_milvuso_zone_ctx_t *z)
-{
-    uint64_t  v;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-    v = z->sh->fresh_version;
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return v;
 }
 
 
