@@ -6,8 +6,8 @@
  * EXACT_BASE_BLOCK rows.  One cblas_sgemm per (query block, base block)
  * pair computes every inner product of the pair into a score block
  * (queries x base rows, row-major), sized to stay in the outer caches.  The
- * scores become distances (cosine: 1 - q.x; L2: |q|^2 - 2 q.x + |x|^2,
- * clamped at 0) and feed one bounded max-heap of size min(k, n) per query;
+ * scores become distances (cosine: 1 - q.x; inner product: -q.x; L2:
+ * |q|^2 - 2 q.x + |x|^2, clamped at 0) and feed one bounded max-heap of size min(k, n) per query;
  * the heap's root is the worst kept candidate, so a new one costs a single
  * comparison unless it enters.  Order is (distance, id) so ties go to the
  * smaller id.  At the end each heap is sorted in place (heapsort) and
@@ -133,7 +133,7 @@ mv_exact_topk(const float *base, size_t n, size_t dim, mv_metric_t metric,
     if (k == 0) {
         return mv_err_set(err, "exact top-k: k must be at least 1");
     }
-    if (metric != MV_METRIC_L2 && metric != MV_METRIC_COSINE) {
+    if (!mv_metric_valid(metric)) {
         return mv_err_set(err, "exact top-k: unknown metric %d",
                           (int) metric);
     }
@@ -206,7 +206,7 @@ mv_exact_topk(const float *base, size_t n, size_t dim, mv_metric_t metric,
                     score = scores[q * nb + j];
                     d = metric == MV_METRIC_L2
                         ? query_norms[q] - 2.0f * score + base_norms[j]
-                        : 1.0f - score;
+                        : metric == MV_METRIC_IP ? -score : 1.0f - score;
                     if (isnan(d)) {
                         d = INFINITY;
                     } else if (d < 0.0f && metric == MV_METRIC_L2) {

@@ -21,7 +21,8 @@ extern "C" {
  * For each of nq queries (row-major nq x dim), finds the k base vectors
  * (row-major n x dim) of smallest distance under metric (for
  * MV_METRIC_COSINE both sides must already be normalised; distance =
- * 1 - dot).  Writes ids[q * k + r] and dist[q * k + r] best first; when
+ * 1 - dot; for MV_METRIC_IP distance = -dot, of the vectors as given).
+ * Writes ids[q * k + r] and dist[q * k + r] best first; when
  * n < k the tail is filled with id UINT32_MAX and distance INFINITY.  Ties
  * are broken by the smaller id; a NaN distance ranks as INFINITY.  dist may
  * be NULL.  L2 is computed as |q|^2 - 2 q.x + |x|^2, so near-duplicates get

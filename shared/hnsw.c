@@ -20,6 +20,15 @@
  * The SQ8 quantiser starts as the range [-1, 1] (where normalised vectors
  * live) and is re-trained on all vectors each time the index doubles from
  * 256 nodes on, or explicitly by mv_hnsw_train_quantizer.
+ *
+ * Metrics.  Only cosine vectors are normalised on the way in; L2 and inner
+ * product vectors are stored as given (an inner product's norms are part of
+ * the score).  Nothing here assumes a distance is >= 0: the heuristic only
+ * compares distances (it is hnswlib's, which uses it for its 'ip' space
+ * too), and an inner product's distance -dot is negative for most good
+ * neighbours.  Under the inner product a node need not be its own nearest
+ * neighbour; insert and update exclude the node itself from its candidates
+ * either way.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -141,7 +150,7 @@ mv_hnsw_check_params(const mv_hnsw_params_t *p, mv_err_t *err)
         return mv_err_set(err, "hnsw: dim %u out of range 1..65536", p->dim);
     }
 
-    if (p->metric != MV_METRIC_COSINE && p->metric != MV_METRIC_L2) {
+    if (!mv_metric_valid(p->metric)) {
         return mv_err_set(err, "hnsw: unknown metric %d", (int) p->metric);
     }
 

@@ -21,8 +21,9 @@
  *   upper     node i owns upper_links[upper_offsets[i] .. upper_offsets[i+1]),
  *             which is level(i) blocks of (1 + M) u32: a count, then M links.
  *             level(i) = (upper_offsets[i+1] - upper_offsets[i]) / (M + 1).
- *   vectors   n x dim float32, L2-normalised for the cosine metric.  Search
- *             re-ranks its final candidates with these exact values.
+ *   vectors   n x dim float32, L2-normalised for the cosine metric, as
+ *             given for L2 and the inner product.  Search re-ranks its
+ *             final candidates with these exact values.
  *
  * Build: levels are drawn with multiplier 1/ln(M); M0 = 2M; neighbours are
  * chosen with the paper's heuristic (keep a candidate only if it is closer to

@@ -31,7 +31,8 @@ struct mv_hnsw_scratch {
     uint16_t          epoch;
     mv_pool_entry_t  *pool;             /* ef_cap: the walk's beam */
     mv_pool_entry_t  *res;              /* ef_cap: accepted results */
-    float            *q;                /* dim_cap: the (normalised) query */
+    float            *q;                /* dim_cap: the query (normalised for
+                                           cosine) */
     float            *qa;               /* dim_cap: SQ8 query, see vec.h */
     float            *qb;               /* dim_cap: SQ8 weights (L2) */
     uint32_t          batch[2 * MV_HNSW_MAX_M];
@@ -44,6 +45,7 @@ typedef struct mv_query {
     const float            *q;          /* dim floats, normalised for cosine */
     int                     codes;      /* 1: distances from SQ8 codes */
     float                   bias;       /* SQ8 dot constant */
+    float                   offset;     /* SQ8 dot distances: 1 cosine, 0 ip */
     const float            *qa;
     const float            *qb;
 } mv_query_t;
@@ -94,6 +96,7 @@ mv_query_distance(const mv_query_t *qc, uint32_t id)
 {
     const mv_hnsw_graph_t  *g = qc->g;
     const uint8_t          *code;
+    float                   d;
 
     if (qc->codes) {
         code = g->codes + (size_t) id * g->code_stride;
@@ -102,7 +105,10 @@ mv_query_distance(const mv_query_t *qc, uint32_t id)
             return qc->kern->l2sq_u8(qc->qa, qc->qb, code, g->dim);
         }
 
-        return 1.0f - qc->bias - qc->kern->dot_u8(qc->qa, code, g->dim);
+        /* cosine: 1 - dot; the inner product: -dot (offset 0), NaN from
+           an overflow ranked last as in mv_distance */
+        d = qc->offset - qc->bias - qc->kern->dot_u8(qc->qa, code, g->dim);
+        return isnan(d) ? INFINITY : d;
     }
 
     return mv_distance(qc->kern, g->metric, qc->q,

@@ -162,6 +162,7 @@ mv_query_prepare(mv_query_t *qc, const mv_hnsw_graph_t *g,
     qc->q = q;
     qc->codes = use_codes && g->codes != NULL;
     qc->bias = 0.0f;
+    qc->offset = g->metric == MV_METRIC_COSINE ? 1.0f : 0.0f;
     qc->qa = s->qa;
     qc->qb = s->qb;
 

@@ -41,7 +41,7 @@ validate_shape(const mv_hnsw_graph_t *g, mv_err_t *err)
 {
     size_t  stride;
 
-    if (g->metric != MV_METRIC_COSINE && g->metric != MV_METRIC_L2) {
+    if (!mv_metric_valid(g->metric)) {
         return mv_err_set(err, "hnsw: unknown metric %d", (int) g->metric);
     }
     if (g->dim == 0) {

@@ -24,7 +24,9 @@
  * direction is undefined); with one side dropped the other is used alone,
  * whatever alpha is.  With both present, q = (1 - alpha) u/|u| + alpha
  * p/|p|.  The result may be written over either input (each component is
- * read before it is written).
+ * read before it is written).  MV_BLEND_USER_NORM computes |u| q as
+ * (1 - alpha) u + alpha |u| p/|p|, so alpha 0 (or no profile) gives back
+ * u's own values, not a rounded u/|u| * |u|.
  */
 #include <math.h>
 #include <string.h>
@@ -107,18 +109,22 @@ mv_profile_vector(const mv_profile_term_t *terms, size_t n, uint32_t dim,
 
 /*
  * q = (1 - alpha) u/|u| + alpha p/|p| into out[dim], a side dropped when
- * NULL or near zero, normalised when asked.  out may be user_vec or
+ * NULL or near zero, then scaled as asked.  out may be user_vec or
  * profile_vec.  Returns MV_OK, or MV_ERR when no side is left, alpha is not
- * in [0, 1], or q is near zero or not finite.
+ * in [0, 1], the scale is unknown, or q is near zero or not finite.
  */
 int
 mv_profile_blend(const float *user_vec, const float *profile_vec,
-    uint32_t dim, float alpha, int normalise, float *out)
+    uint32_t dim, float alpha, int scale, float *out)
 {
     double    nu = 0.0, np = 0.0, wu = 0.0, wp = 0.0, n2, x;
     uint32_t  j;
+    int       keep_nu;
 
-    if (out == NULL || dim == 0 || !(alpha >= 0.0f && alpha <= 1.0f)) {
+    if (out == NULL || dim == 0 || !(alpha >= 0.0f && alpha <= 1.0f)
+        || (scale != MV_BLEND_PLAIN && scale != MV_BLEND_UNIT
+            && scale != MV_BLEND_USER_NORM))
+    {
         return MV_ERR;
     }
 
@@ -152,13 +158,19 @@ mv_profile_blend(const float *user_vec, const float *profile_vec,
         wu = 1.0;               /* the model vector alone */
     }
 
+    /* |u| q when asked and u is there: u's own scale, u exactly at alpha 0
+       (and |u| p/|p| at alpha 1) */
+    keep_nu = scale == MV_BLEND_USER_NORM && nu != 0.0;
+
     for (j = 0; j < dim; j++) {
         x = 0.0;
         if (wu != 0.0) {
-            x += wu * (double) user_vec[j] / nu;
+            x += keep_nu ? wu * (double) user_vec[j]
+                         : wu * (double) user_vec[j] / nu;
         }
         if (wp != 0.0) {
-            x += wp * (double) profile_vec[j] / np;
+            x += keep_nu ? wp * nu * (double) profile_vec[j] / np
+                         : wp * (double) profile_vec[j] / np;
         }
         out[j] = (float) x;
     }
@@ -168,7 +180,7 @@ mv_profile_blend(const float *user_vec, const float *profile_vec,
         return MV_ERR;
     }
 
-    if (normalise) {
+    if (scale == MV_BLEND_UNIT) {
         x = sqrt(n2);
         for (j = 0; j < dim; j++) {
             out[j] = (float) ((double) out[j] / x);

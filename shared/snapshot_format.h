@@ -16,7 +16,8 @@
  *    20  u32 header CRC-32C (of the whole header with this field zeroed)
  *    24  u64 file size                32  u64 generation
  *    40  i64 created_at_ms            48  u32 dim
- *    52  u32 metric                   56  u32 n_items
+ *    52  u32 metric (mv_metric_t: 1 cosine, 2 l2, 3 ip)
+ *                                     56  u32 n_items
  *    60  u32 n_users                  64  u32 n_categories
  *    68  u32 M   72 u32 M0   76 u32 max level   80 u32 entry
  *    84  u32 level-0 stride           88  u32 code stride (0: no codes)
@@ -33,7 +34,8 @@
  *   1 item ids        u32 offsets[n + 1], then the id bytes (offsets[n] of
  *                     them; the section length fixes the byte count)
  *   2 item slots      u32 slots[mv_idtable_capacity(n)]
- *   3 item vectors    f32 [n][dim], unit norm for cosine
+ *   3 item vectors    f32 [n][dim], unit norm for cosine, as given (finite)
+ *                     for l2 and ip
  *   4 item meta       mv_item_meta_t [n]
  *   5 category ids    as 1
  *   6 category slots  as 2

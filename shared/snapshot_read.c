@@ -329,7 +329,7 @@ check_header(snap_check_t *c)
         return mv_err_set(c->err, "dim %u not in 1..%d", h->dim,
                           MV_SNAP_MAX_DIM);
     }
-    if (h->metric != MV_METRIC_COSINE && h->metric != MV_METRIC_L2) {
+    if (!mv_metric_valid((int) h->metric)) {
         return mv_err_set(c->err, "unknown metric %u", h->metric);
     }
     if (h->n_items > MV_SNAP_MAX_COUNT || h->n_users > MV_SNAP_MAX_COUNT

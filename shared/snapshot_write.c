@@ -295,7 +295,7 @@ check_input(const mv_snapshot_input_t *in, const mv_hnsw_graph_t *g,
         return mv_err_set(err, "dim %u not in 1..%d", in->dim,
                           MV_SNAP_MAX_DIM);
     }
-    if (in->metric != MV_METRIC_COSINE && in->metric != MV_METRIC_L2) {
+    if (!mv_metric_valid(in->metric)) {
         return mv_err_set(err, "unknown metric %d", (int) in->metric);
     }
     if (in->n_items > MV_SNAP_MAX_COUNT || in->n_users > MV_SNAP_MAX_COUNT

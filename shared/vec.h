@@ -12,7 +12,11 @@
  *
  * Metrics.  MV_METRIC_COSINE: vectors are stored L2-normalised and the
  * distance is 1 - dot(q, x).  MV_METRIC_L2: the distance is the squared
- * Euclidean distance.  Every "distance" in libmilvuso is lower-is-better.
+ * Euclidean distance.  MV_METRIC_IP (maximum inner product): vectors are
+ * stored as given, norms included (they carry information, e.g. an item's
+ * popularity in a matrix factorisation), and the distance is -dot(q, x).
+ * Every "distance" in libmilvuso is lower-is-better; only L2's and cosine's
+ * are >= 0 (cosine's up to rounding), an inner product's may be negative.
  *
  * SQ8.  A vector x is coded per dimension as c[j] = round((x[j] - min[j]) /
  * scale[j]) clamped to 0..255 (scale[j] = (max[j] - min[j]) / 255, or 1 where
@@ -22,11 +26,15 @@
  *   l2sq_u8(qs, w, c)    = sum_j w[j] * (qs[j] - c[j])^2
  * with qw[j] = q[j] * scale[j] (plus the constant sum_j q[j] * min[j]) for
  * the dot product and qs[j] = (q[j] - min[j]) / scale[j], w[j] = scale[j]^2
- * for L2.  mv_sq8_* below prepare those query-side arrays.
+ * for L2.  mv_sq8_* below prepare those query-side arrays.  The dot form
+ * estimates dot(q, decode(c)) for any ranges, so cosine (1 - estimate) and
+ * inner product (-estimate) share it; only the quantiser's ranges differ
+ * (cosine's stay within [-1, 1], an inner product's are the data's).
  */
 #ifndef MV_VEC_H
 #define MV_VEC_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,8 +44,44 @@ extern "C" {
 
 typedef enum mv_metric {
     MV_METRIC_COSINE = 1,
-    MV_METRIC_L2 = 2
+    MV_METRIC_L2 = 2,
+    MV_METRIC_IP = 3
 } mv_metric_t;
+
+/* 1 for a metric this library knows (the values above), 0 otherwise. */
+static inline int
+mv_metric_valid(int metric)
+{
+    return metric == MV_METRIC_COSINE || metric == MV_METRIC_L2
+           || metric == MV_METRIC_IP;
+}
+
+/* "cosine", "l2", "ip", or "unknown". */
+static inline const char *
+mv_metric_name(int metric)
+{
+    switch (metric) {
+    case MV_METRIC_COSINE:
+        return "cosine";
+    case MV_METRIC_L2:
+        return "l2";
+    case MV_METRIC_IP:
+        return "ip";
+    default:
+        return "unknown";
+    }
+}
+
+/*
+ * The similarity score a distance stands for, higher is better: 1 - d for
+ * cosine (the cosine similarity), -d for L2 (minus the squared distance)
+ * and for the inner product (the dot product itself).
+ */
+static inline float
+mv_metric_score(mv_metric_t metric, float distance)
+{
+    return metric == MV_METRIC_COSINE ? 1.0f - distance : -distance;
+}
 
 typedef struct mv_kernels {
     const char *name;            /* "scalar", "avx2", "avx512" */
@@ -76,13 +120,29 @@ float mv_normalize(float *v, size_t dim);
 /* Returns 1 when all dim values are finite numbers, 0 otherwise. */
 int mv_all_finite(const float *v, size_t dim);
 
-/* Distance of the metric, computed exactly with kernels k. */
+/*
+ * Distance of the metric, computed exactly with kernels k.  Finite vectors
+ * of huge values can make an inner product's float sum overflow to +Inf and
+ * -Inf at once, i.e. NaN: that distance is INFINITY (ranked last, as in
+ * mv_exact_topk) so that it cannot upset a sorted list.  (Cosine works on
+ * unit vectors and L2 sums non-negative terms: neither makes NaN from
+ * finite input.)
+ */
 static inline float
 mv_distance(const mv_kernels_t *k, mv_metric_t metric, const float *a,
     const float *b, size_t dim)
 {
-    return metric == MV_METRIC_L2 ? k->l2sq(a, b, dim)
-                                  : 1.0f - k->dot(a, b, dim);
+    float  d;
+
+    switch (metric) {
+    case MV_METRIC_L2:
+        return k->l2sq(a, b, dim);
+    case MV_METRIC_IP:
+        d = -k->dot(a, b, dim);
+        return isnan(d) ? INFINITY : d;
+    default:
+        return 1.0f - k->dot(a, b, dim);
+    }
 }
 
 /*

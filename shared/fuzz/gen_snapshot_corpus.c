@@ -1,9 +1,13 @@
 /*
  * gen_snapshot_corpus.c -- writes the seed corpus of fuzz_snapshot: a few
- * tiny valid snapshots covering both metrics, with and without SQ8 codes,
+ * tiny valid snapshots covering every metric (cosine, l2, ip: the inner
+ * product's vectors as drawn, not normalised), with and without SQ8 codes,
  * deleted items, items without a category, users and stream positions, and
  * the empty catalogue.  Run by `make fuzz-corpus` whenever the format
  * changes, so the fuzzer starts from files the current reader accepts.
+ * (Every run draws new id hash seeds, so files already in the corpus come
+ * out with different bytes: a new seed shape alone can be copied in by
+ * itself.)
  *
  *   gen_snapshot_corpus DIR
  */
@@ -163,6 +167,8 @@ main(int argc, char **argv)
         { "empty", 0, 2, MV_METRIC_COSINE, 0, 0, 0, 2 },
         { "single", 1, 2, MV_METRIC_L2, 1, 1, 1, 2 },
         { "cosine-40", 40, 2, MV_METRIC_COSINE, 1, 4, 2, 2 },
+        { "ip-sq8-16", 16, 5, MV_METRIC_IP, 1, 3, 2, 2 },
+        { "ip-plain-9", 9, 3, MV_METRIC_IP, 0, 2, 1, 2 },
     };
     size_t  i;
     int     rc = 0;

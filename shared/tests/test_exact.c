@@ -1,6 +1,6 @@
 /*
  * test_exact.c -- exact top-K: equal to a naive double-precision sort for
- * both metrics (several block boundaries crossed), the n < k fill, ties
+ * every metric (several block boundaries crossed), the n < k fill, ties
  * broken by the smaller id, k == 0 rejected, NULL dist accepted.
  */
 #include <setjmp.h>
@@ -55,7 +55,8 @@ naive_sorted(const float *base, size_t n, size_t dim, mv_metric_t metric,
                 acc += (double) query[j] * base[i * dim + j];
             }
         }
-        hits[i].dist = metric == MV_METRIC_L2 ? acc : 1.0 - acc;
+        hits[i].dist = metric == MV_METRIC_L2 ? acc
+                       : metric == MV_METRIC_IP ? -acc : 1.0 - acc;
         hits[i].id = (uint32_t) i;
     }
     qsort(hits, n, sizeof(ref_hit_t), ref_hit_cmp);
@@ -75,12 +76,20 @@ check_against_naive(size_t n, size_t dim, size_t nq, size_t k,
     float     *dist = malloc(nq * k * sizeof(float));
     ref_hit_t *ref;
     double     tolerance;
-    size_t     q, r, i;
+    size_t     q, r, i, j;
     mv_err_t   err;
 
     assert_true(base && queries && ids && dist);
     mv_synth_clustered(base, n, dim, 20, 0.3f, seed, NULL);
     mv_synth_clustered(queries, nq, dim, 20, 0.3f, seed + 1, NULL);
+    if (metric == MV_METRIC_IP) {
+        /* norms from 0.5 to 3 times the drawn ones: they must count */
+        for (i = 0; i < n; i++) {
+            for (j = 0; j < dim; j++) {
+                base[i * dim + j] *= 0.5f + (float) (i % 6) * 0.5f;
+            }
+        }
+    }
     if (metric == MV_METRIC_COSINE) {
         for (i = 0; i < n; i++) {
             mv_normalize(base + i * dim, dim);
@@ -93,7 +102,8 @@ check_against_naive(size_t n, size_t dim, size_t nq, size_t k,
     assert_int_equal(mv_exact_topk(base, n, dim, metric, queries, nq, k,
                                    ids, dist, &err), MV_OK);
 
-    tolerance = metric == MV_METRIC_L2 ? 1e-3 * dim : 1e-5;
+    tolerance = metric == MV_METRIC_L2 ? 1e-3 * dim
+                : metric == MV_METRIC_IP ? 1e-4 * dim : 1e-5;
     for (q = 0; q < nq; q++) {
         ref = naive_sorted(base, n, dim, metric, queries + q * dim);
         for (r = 0; r < k && r < n; r++) {
@@ -137,6 +147,42 @@ test_cosine_matches_naive(void **state)
 
     check_against_naive(1000, 64, 10, 10, MV_METRIC_COSINE, 4);
     check_against_naive(4500, 17, 260, 5, MV_METRIC_COSINE, 5);
+}
+
+
+static void
+test_ip_matches_naive(void **state)
+{
+    (void) state;
+
+    check_against_naive(1000, 16, 10, 10, MV_METRIC_IP, 6);
+    /* Crosses a base block (4096) and a query block (256) boundary. */
+    check_against_naive(4500, 17, 260, 5, MV_METRIC_IP, 7);
+}
+
+
+/* The inner product ranks by q.x as given: a longer vector wins. */
+static void
+test_ip_by_dot_product(void **state)
+{
+    float    base[4 * 2] = { 1, 0,  2, 1,  -1, 0,  0, 3 };
+    float    query[2] = { 1, 0 };
+    uint32_t ids[4];
+    float    dist[4];
+
+    (void) state;
+
+    assert_int_equal(mv_exact_topk(base, 4, 2, MV_METRIC_IP, query, 1, 4,
+                                   ids, dist, NULL), MV_OK);
+    /* q.x: 1, 2, -1, 0 */
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 0);
+    assert_int_equal(ids[2], 3);
+    assert_int_equal(ids[3], 2);
+    assert_true(dist[0] == -2.0f && dist[1] == -1.0f && dist[2] == 0.0f
+                && dist[3] == 1.0f);
+    assert_int_equal(mv_exact_topk(base, 4, 2, (mv_metric_t) 4, query, 1, 4,
+                                   ids, dist, NULL), MV_ERR);
 }
 
 
@@ -234,6 +280,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_l2_matches_naive),
         cmocka_unit_test(test_cosine_matches_naive),
+        cmocka_unit_test(test_ip_matches_naive),
+        cmocka_unit_test(test_ip_by_dot_product),
         cmocka_unit_test(test_fill_when_n_below_k),
         cmocka_unit_test(test_ties_by_smaller_id),
         cmocka_unit_test(test_k_zero_is_error),

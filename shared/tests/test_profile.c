@@ -305,6 +305,94 @@ test_blend(void **state)
 }
 
 
+/*
+ * The inner product's blend keeps the model vector's scale: u itself
+ * without a profile (the scores are then the model's own dot products),
+ * |u| times the blend with one, the unit blend for a profile alone.
+ */
+static void
+test_blend_user_norm(void **state)
+{
+    static const float  u[3] = { 3.0f, 4.0f, 0.0f };     /* |u| = 5 */
+    static const float  p[3] = { 0.0f, 0.0f, 2.0f };     /* |p| = 2 */
+    static const float  odd[3] = { 0.3f, -1.7f, 1e-3f };
+    float               q[3], tmp[3];
+    double              want[3];
+    size_t              j;
+
+    (void) state;
+
+    /* No profile, or alpha 0: u bit for bit. */
+    assert_int_equal(mv_profile_blend(odd, NULL, 3, 0.4f, MV_BLEND_USER_NORM,
+                                      q), MV_OK);
+    assert_memory_equal(q, odd, sizeof(q));
+    assert_int_equal(mv_profile_blend(odd, p, 3, 0.0f, MV_BLEND_USER_NORM,
+                                      q), MV_OK);
+    assert_memory_equal(q, odd, sizeof(q));
+
+    /* alpha 0.5: 5 * ((0.3, 0.4, 0) + (0, 0, 0.5)) */
+    assert_int_equal(mv_profile_blend(u, p, 3, 0.5f, MV_BLEND_USER_NORM, q),
+                     MV_OK);
+    want[0] = 1.5;
+    want[1] = 2.0;
+    want[2] = 2.5;
+    assert_vec_near(q, want, 3);
+
+    /* alpha 1: the profile's direction at u's scale */
+    assert_int_equal(mv_profile_blend(u, p, 3, 1.0f, MV_BLEND_USER_NORM, q),
+                     MV_OK);
+    want[0] = 0.0;
+    want[1] = 0.0;
+    want[2] = 5.0;
+    assert_vec_near(q, want, 3);
+
+    /* No model vector (or a zero one): p / |p| as for the other metrics */
+    assert_int_equal(mv_profile_blend(NULL, p, 3, 0.3f, MV_BLEND_USER_NORM,
+                                      q), MV_OK);
+    want[0] = 0.0;
+    want[1] = 0.0;
+    want[2] = 1.0;
+    assert_vec_near(q, want, 3);
+    memset(tmp, 0, sizeof(tmp));
+    assert_int_equal(mv_profile_blend(tmp, p, 3, 0.3f, MV_BLEND_USER_NORM,
+                                      q), MV_OK);
+    assert_vec_near(q, want, 3);
+
+    /* Same direction as MV_BLEND_PLAIN, |u| times longer. */
+    assert_int_equal(mv_profile_blend(u, p, 3, 0.25f, MV_BLEND_PLAIN, tmp),
+                     MV_OK);
+    assert_int_equal(mv_profile_blend(u, p, 3, 0.25f, MV_BLEND_USER_NORM, q),
+                     MV_OK);
+    for (j = 0; j < 3; j++) {
+        want[j] = 5.0 * tmp[j];
+    }
+    assert_vec_near(q, want, 3);
+
+    /* In place, cancelling, overflow, unknown scale */
+    memcpy(tmp, u, sizeof(tmp));
+    assert_int_equal(mv_profile_blend(tmp, p, 3, 0.5f, MV_BLEND_USER_NORM,
+                                      tmp), MV_OK);
+    want[0] = 1.5;
+    want[1] = 2.0;
+    want[2] = 2.5;
+    assert_vec_near(tmp, want, 3);
+    tmp[0] = -6.0f;
+    tmp[1] = -8.0f;
+    tmp[2] = 0.0f;
+    assert_int_equal(mv_profile_blend(u, tmp, 3, 0.5f, MV_BLEND_USER_NORM, q),
+                     MV_ERR);
+    tmp[0] = 3e38f;                 /* |u| = 4.2e38 > FLT_MAX */
+    tmp[1] = 3e38f;
+    tmp[2] = 0.0f;
+    assert_int_equal(mv_profile_blend(tmp, p, 3, 0.5f, MV_BLEND_USER_NORM, q),
+                     MV_OK);        /* (1.5e38, 1.5e38, 2.1e38) */
+    assert_int_equal(mv_profile_blend(tmp, p, 3, 0.9f, MV_BLEND_USER_NORM, q),
+                     MV_ERR);       /* 0.9 * 4.2e38 overflows float */
+    assert_int_equal(mv_profile_blend(u, p, 3, 0.5f, 3, q), MV_ERR);
+    assert_int_equal(mv_profile_blend(u, p, 3, 0.5f, -1, q), MV_ERR);
+}
+
+
 /* The two steps together, the way a query is built. */
 static void
 test_profile_then_blend(void **state)
@@ -354,6 +442,7 @@ main(void)
         cmocka_unit_test(test_decay),
         cmocka_unit_test(test_negative_and_cancel),
         cmocka_unit_test(test_blend),
+        cmocka_unit_test(test_blend_user_norm),
         cmocka_unit_test(test_profile_then_blend),
     };
 

@@ -165,7 +165,8 @@ count_files(const char *dir)
 
 
 /*
- * Builds a catalogue: clustered vectors (normalised for cosine), every 7th
+ * Builds a catalogue: clustered vectors (normalised for cosine, norms spread
+ * for the inner product), every 7th
  * item deleted, categories round robin with some items uncategorised,
  * popularities with ties, an HNSW graph over the items.
  */
@@ -193,6 +194,17 @@ fixture_make(fixture_t *f, uint32_t n_items, uint32_t dim, mv_metric_t metric,
     mv_synth_clustered(f->user_vectors, n_users, dim, 8, 0.3f, 43, NULL);
     if (metric == MV_METRIC_COSINE) {
         normalise_rows(f->item_vectors, n_items, dim);
+    }
+    if (metric == MV_METRIC_IP) {
+        /* norms spread 0.5x .. 4x: nothing may normalise them; and item 17
+           all zeros: no direction, but a fine inner product (always 0) */
+        for (i = 0; i < n_items; i++) {
+            for (uint32_t j = 0; j < dim; j++) {
+                f->item_vectors[(size_t) i * dim + j] *= i == 17 ? 0.0f
+                                                         : 0.5f
+                                                           + 0.5f * (i % 8);
+            }
+        }
     }
 
     f->meta = calloc((size_t) n_items + 1, sizeof(mv_item_meta_t));
@@ -606,6 +618,93 @@ test_roundtrip_l2_plain(void **state)
 }
 
 
+static void expect_write_fails(fixture_t *f, const char *substring);
+
+
+/* The inner product: vectors written and read back exactly as given. */
+static void
+test_roundtrip_ip(void **state)
+{
+    fixture_t                  f;
+    mv_snapshot_t             *snap;
+    const mv_snapshot_view_t  *v;
+    mv_err_t                   err;
+    int                        sq8;
+
+    (void) state;
+
+    for (sq8 = 0; sq8 < 2; sq8++) {
+        fixture_make(&f, 250, 9, MV_METRIC_IP, sq8, 12, 4);
+        assert_memory_equal(f.graph.vectors, f.item_vectors,
+                            250 * 9 * sizeof(float));
+
+        roundtrip(&f);      /* item vectors bit for bit, same searches */
+
+        snap = mv_snapshot_open(f.path, &err);
+        assert_non_null(snap);
+        v = mv_snapshot_view(snap);
+        assert_int_equal(v->metric, MV_METRIC_IP);
+        assert_int_equal(v->graph.metric, MV_METRIC_IP);
+        mv_snapshot_close(snap);
+        fixture_free(&f);
+    }
+}
+
+
+/*
+ * The metric field: 1, 2 and 3 are known, anything else refused.  A cosine
+ * file is also a valid inner-product file (unit vectors are vectors), but
+ * an inner-product file is no cosine file: its vectors are not unit norm.
+ */
+static void
+test_metric_field(void **state)
+{
+    fixture_t           f, ip;
+    mv_snapshot_view_t  v;
+    uint8_t            *b;
+    uint32_t            bad[] = { 0, 4, 5, 0x80000003u, UINT32_MAX };
+    size_t              i;
+
+    (void) state;
+    fixture_make(&f, 40, 6, MV_METRIC_COSINE, 1, 3, 2);
+    fixture_write(&f);
+
+    b = copy_of(&f);
+    header_of(b)->metric = MV_METRIC_IP;
+    fixup_crcs(b, f.len);
+    assert_int_equal(mv_snapshot_validate(b, f.len, &v, NULL), MV_OK);
+    assert_int_equal(v.metric, MV_METRIC_IP);
+    assert_int_equal(v.graph.metric, MV_METRIC_IP);
+    free(b);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        b = copy_of(&f);
+        header_of(b)->metric = bad[i];
+        expect_refused(&f, b, 1, "unknown metric");
+    }
+
+    fixture_make(&ip, 40, 6, MV_METRIC_IP, 0, 3, 2);
+    fixture_write(&ip);
+    assert_int_equal(mv_snapshot_validate(ip.buf, ip.len, &v, NULL), MV_OK);
+    b = copy_of(&ip);
+    header_of(b)->metric = MV_METRIC_COSINE;
+    expect_refused(&ip, b, 1, "is not 1 (cosine metric)");
+
+    /* ... but finite it must be */
+    b = copy_of(&ip);
+    ((float *) (void *) section_of(b, MV_SNAP_ITEM_VECTORS))[7] = INFINITY;
+    expect_refused(&ip, b, 1, "item 1: vector value 1 is not finite");
+
+    /* and the writer refuses metric 4 */
+    assert_int_equal(unlink(ip.path), 0);
+    ip.in.metric = (mv_metric_t) 4;
+    expect_write_fails(&ip, "unknown metric 4");
+
+    fixture_free(&ip);
+    fixture_free(&f);
+}
+
+
 static void
 test_roundtrip_empty(void **state)
 {
@@ -744,7 +843,7 @@ test_header_fields(void **state)
         { HOFF(dim), 4, 0, 0, 1, "dim 0 not in 1..65536" },
         { HOFF(dim), 4, 1u << 20, 0, 1, "dim 1048576 not in" },
         { HOFF(dim), 4, 1, 1, 1, "hnsw: code stride 16 != expected 32" },
-        { HOFF(metric), 4, 3, 0, 1, "unknown metric 3" },
+        { HOFF(metric), 4, 4, 0, 1, "unknown metric 4" },
         { HOFF(metric), 4, 0, 0, 1, "unknown metric 0" },
         { HOFF(n_items), 4, 1, 1, 1,
           "section 3 (item vectors) length 19200 != expected 19264" },
@@ -1459,6 +1558,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_cosine_sq8,
                                         setup_default, teardown_fixture),
         cmocka_unit_test(test_roundtrip_l2_plain),
+        cmocka_unit_test(test_roundtrip_ip),
+        cmocka_unit_test(test_metric_field),
         cmocka_unit_test(test_roundtrip_empty),
         cmocka_unit_test(test_roundtrip_single),
         cmocka_unit_test(test_writer_normalises),

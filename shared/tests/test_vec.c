@@ -443,6 +443,54 @@ test_distance_helper(void **state)
     assert_true(mv_distance(k, MV_METRIC_L2, a, b, 3) == 2.0f);
     assert_true(mv_distance(k, MV_METRIC_COSINE, a, b, 3) == 1.0f);
     assert_true(mv_distance(k, MV_METRIC_COSINE, a, a, 3) == 0.0f);
+    assert_true(mv_distance(k, MV_METRIC_IP, a, b, 3) == 0.0f);
+    assert_true(mv_distance(k, MV_METRIC_IP, a, a, 3) == -1.0f);
+}
+
+
+/* The inner product: vectors as given, distance -dot, which may be < 0. */
+static void
+test_distance_inner_product(void **state)
+{
+    float  q[4] = { 1.0f, 2.0f, 0.0f, -1.0f };
+    float  x[4] = { 3.0f, 0.5f, 7.0f, 2.0f };      /* q.x = 2 */
+    float  y[4] = { -3.0f, 0.0f, 0.0f, 0.0f };     /* q.y = -3 */
+    float  big[4] = { 3e38f, -3e38f, 0.0f, 0.0f };
+    float  huge_q[4] = { 10.0f, 10.0f, 0.0f, 0.0f };
+    const mv_kernels_t *k = mv_kernels_best();
+    const char *names[] = { "scalar", "avx2", "avx512" };
+    size_t i;
+
+    (void) state;
+
+    for (i = 0; i < 3; i++) {
+        k = mv_kernels_by_name(names[i]);
+        if (k == NULL) {
+            continue;
+        }
+        assert_true(mv_distance(k, MV_METRIC_IP, q, x, 4) == -2.0f);
+        assert_true(mv_distance(k, MV_METRIC_IP, q, y, 4) == 3.0f);
+        /* a twice longer vector is twice as good: norms count */
+        assert_true(mv_distance(k, MV_METRIC_IP, q, q, 4) == -6.0f);
+        /* +Inf + -Inf in the float sum: ranked last, not NaN */
+        assert_true(isinf(mv_distance(k, MV_METRIC_IP, huge_q, big, 4))
+                    && mv_distance(k, MV_METRIC_IP, huge_q, big, 4) > 0);
+    }
+
+    assert_true(mv_metric_valid(MV_METRIC_COSINE));
+    assert_true(mv_metric_valid(MV_METRIC_L2));
+    assert_true(mv_metric_valid(MV_METRIC_IP));
+    assert_false(mv_metric_valid(0));
+    assert_false(mv_metric_valid(4));
+    assert_false(mv_metric_valid(-1));
+    assert_string_equal(mv_metric_name(MV_METRIC_COSINE), "cosine");
+    assert_string_equal(mv_metric_name(MV_METRIC_L2), "l2");
+    assert_string_equal(mv_metric_name(MV_METRIC_IP), "ip");
+    assert_string_equal(mv_metric_name(4), "unknown");
+    assert_true(mv_metric_score(MV_METRIC_COSINE, 0.25f) == 0.75f);
+    assert_true(mv_metric_score(MV_METRIC_L2, 2.0f) == -2.0f);
+    assert_true(mv_metric_score(MV_METRIC_IP, -2.0f) == 2.0f);
+    assert_true(mv_metric_score(MV_METRIC_IP, 3.0f) == -3.0f);
 }
 
 
@@ -460,6 +508,7 @@ main(void)
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_all_finite),
         cmocka_unit_test(test_distance_helper),
+        cmocka_unit_test(test_distance_inner_product),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
