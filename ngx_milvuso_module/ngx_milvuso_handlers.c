@@ -886,7 +886,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                          "\"age_seconds\":%L},",
                          v->generation, v->n_items, v->n_users,
                          v->n_categories, v->dim,
-                         v->metric == MV_METRIC_L2 ? "l2" : "cosine",
+                         mv_metric_name(v->metric),
                          created,
                          (int64_t) (now - v->created_at_ms) / 1000);
 

@@ -69,6 +69,7 @@ static ngx_uint_t ngx_milvuso_search(ngx_http_request_t *r,
     ngx_milvuso_fresh_filter_t *ff, ngx_milvuso_hit_t *out,
     ngx_uint_t *candidates);
 static int ngx_milvuso_cmp_u32(const void *a, const void *b);
+static int ngx_milvuso_blend_scale(void);
 
 
 static ngx_int_t
@@ -103,6 +104,29 @@ ngx_milvuso_cmp_u32(const void *a, const void *b)
     uint32_t  x = *(const uint32_t *) a, y = *(const uint32_t *) b;
 
     return (x > y) - (x < y);
+}
+
+
+/*
+ * How the query blend is scaled under the loaded metric (shared/profile.h):
+ * a unit vector for cosine; for the inner product the model's user vector
+ * as it is (scores are then the model's own dot products), the profile
+ * scaled to its norm.
+ */
+static int
+ngx_milvuso_blend_scale(void)
+{
+    switch (ngx_milvuso_metric()) {
+
+    case MV_METRIC_COSINE:
+        return MV_BLEND_UNIT;
+
+    case MV_METRIC_IP:
+        return MV_BLEND_USER_NORM;
+
+    default:
+        return MV_BLEND_PLAIN;
+    }
 }
 
 
@@ -339,8 +363,8 @@ ngx_milvuso_search(ngx_http_request_t *r, const float *query, ngx_uint_t k,
                                 mh);
 
         for (i = 0; i < n_snap; i++) {
-            score = view->metric == MV_METRIC_L2 ? -mh[i].distance
-                                                 : 1.0f - mh[i].distance;
+            /* cosine similarity, minus squared L2, or the dot product */
+            score = mv_metric_score(view->metric, mh[i].distance);
             ngx_milvuso_snap_hit(view, mh[i].id, score, &snap[i]);
         }
     }
@@ -622,8 +646,7 @@ ngx_milvuso_recommend_handler(ngx_http_request_t *r)
             q = NULL;
 
         } else if (mv_profile_blend(uvec, pvec, dim, mcf->profile_weight,
-                                    ngx_milvuso_metric() == MV_METRIC_COSINE,
-                                    q)
+                                    ngx_milvuso_blend_scale(), q)
                    != MV_OK)
         {
             q = NULL;
@@ -801,6 +824,9 @@ ngx_milvuso_similar_handler(ngx_http_request_t *r)
                    dim * sizeof(float));
     }
 
+    /* cosine compares directions; L2 and the inner product take the
+       item's vector as it is (for the inner product its norm is part of
+       every score) */
     if (ngx_milvuso_metric() == MV_METRIC_COSINE) {
         (void) mv_normalize(vec, dim);
     }

@@ -597,6 +597,10 @@ ngx_milvuso_fresh_scan(ngx_milvuso_zone_ctx_t *z, const mv_kernels_t *kern,
         } else if (metric == MV_METRIC_L2) {
             h.score = -kern->l2sq(query, f->vec, dim);
 
+        } else if (metric == MV_METRIC_IP) {
+            /* stored as posted: the item's norm is part of its score */
+            h.score = kern->dot(query, f->vec, dim);
+
         } else {
             h.score = f->norm > 0 ? kern->dot(query, f->vec, dim) / f->norm
                                   : 0.0f;

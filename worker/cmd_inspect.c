@@ -232,7 +232,7 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     printf("created: %s\n", mvw_format_rfc3339(v->created_at_ms, t,
                                                   sizeof(t)));
     printf("dim: %u\n", v->dim);
-    printf("metric: %s\n", v->metric == MV_METRIC_L2 ? "l2" : "cosine");
+    printf("metric: %s\n", mv_metric_name(v->metric));
     printf("items: %u\n", v->n_items);
     printf("deleted: %u\n", r->n_deleted);
     printf("users: %u\n", v->n_users);
@@ -331,8 +331,7 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     cJSON_AddNumberToObject(root, "created_at_ms",
                             (double) v->created_at_ms);
     cJSON_AddNumberToObject(root, "dim", v->dim);
-    cJSON_AddStringToObject(root, "metric",
-                            v->metric == MV_METRIC_L2 ? "l2" : "cosine");
+    cJSON_AddStringToObject(root, "metric", mv_metric_name(v->metric));
 
     x = cJSON_AddObjectToObject(root, "counts");
     cJSON_AddNumberToObject(x, "items", v->n_items);

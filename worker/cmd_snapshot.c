@@ -14,7 +14,9 @@
  * cosine), so the item section and the graph agree bit for bit.  User
  * vectors are normalised for cosine too (a query's length does not matter
  * under cosine, and readers may then compare them directly).  A zero
- * vector has no direction, so it is refused under cosine.
+ * vector has no direction, so it is refused under cosine.  Under l2 and ip
+ * (maximum inner product, for models whose score is dot(user, item) and
+ * whose norms carry meaning) every vector is kept exactly as given.
  *
  * The default generation is one more than the newest snapshot-*.mvs in the
  * directory; an explicit --generation must be newer than that, because
@@ -72,7 +74,8 @@ mvw_cmd_snapshot_usage(FILE *out)
         "  --out DIR             directory to publish into (required)\n"
         "  --keep N              snapshot files to keep (default 3)\n"
         "  --generation G        default: newest in DIR + 1\n"
-        "  --metric cosine|l2    default cosine\n"
+        "  --metric cosine|l2|ip default cosine (ip: maximum inner\n"
+        "                        product, vectors kept as given)\n"
         "  --M M                 HNSW links per node (default 16)\n"
         "  --ef-construction EF  HNSW build beam (default 200)\n"
         "  --seed S              HNSW levels and synthetic data (default 42)\n"
@@ -163,9 +166,11 @@ parse_opts(int argc, char **argv, opts_t *o)
                 o->metric = MV_METRIC_COSINE;
             } else if (strcmp(optarg, "l2") == 0) {
                 o->metric = MV_METRIC_L2;
+            } else if (strcmp(optarg, "ip") == 0) {
+                o->metric = MV_METRIC_IP;
             } else {
-                return usage_error("--metric wants cosine or l2, not '%s'",
-                                   optarg);
+                return usage_error("--metric wants cosine, l2 or ip, "
+                                   "not '%s'", optarg);
             }
             break;
         case O_M:
@@ -442,7 +447,7 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
            "build %.3f s (index %.3f s)\n",
            path, (unsigned long long) generation, c->n_items, n_deleted,
            c->n_categories, c->n_users, c->dim,
-           o->metric == MV_METRIC_L2 ? "l2" : "cosine", o->M,
+           mv_metric_name(o->metric), o->M,
            o->sq8 ? "on" : "off", t_done - t_start, t_index - t_start);
     rc = MVW_EXIT_OK;
 

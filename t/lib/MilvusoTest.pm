@@ -304,7 +304,8 @@ sub now_rfc3339 {
 #          user-z [1,1,0.1,0] (a3 0.998, a2 0.944, a1 0.705, ...)
 #
 # Popularity order: b3 b2 a3 b1 a1 a2; in cat-a: a3 a1 a2; cat-b: b3 b2 b1.
-# Extra named arguments go to `milvuso-worker snapshot` (e.g. generation).
+# Extra named arguments go to `milvuso-worker snapshot` (e.g. generation,
+# or metric => 'ip': t/045-inner-product.t lists that model's dot products).
 our @TINY_ITEMS = (
     [ 'item-a1', [ 1, 0, 0, 0 ],  'cat-a', 0.5 ],
     [ 'item-a2', [ 2, 1, 0, 0 ],  'cat-a', 0.4 ],

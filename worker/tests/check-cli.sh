@@ -137,6 +137,29 @@ check "inspect JSONL snapshot" eval 'rc_is 0 && has "^items: 5$" && has "^delete
 run "$W" inspect "$C" --search book-1 --k 10
 check "search skips deleted and self" eval 'rc_is 0 && [ "$(printf "%s\n" "$OUT" | grep -c "^hit ")" = 3 ] && has "^hit 1 book-2 " && ! has "^hit .* gone "'
 
+# ---- inner product: vectors as given, ranked by dot product --------------------
+
+I="$T/ip"
+cat > "$T/ip-items.jsonl" <<'EOF2'
+{"item_id": "q", "embedding": [1, 0, 0]}
+{"item_id": "near", "embedding": [0.9, 0.1, 0]}
+{"item_id": "long", "embedding": [3, 1, 0]}
+{"item_id": "zero", "embedding": [0, 0, 0]}
+{"item_id": "away", "embedding": [-2, 0, 1]}
+EOF2
+run "$W" snapshot --out "$I" --items "$T/ip-items.jsonl" --metric ip
+check "ip snapshot published (a zero vector is fine)" eval 'rc_is 0 && has "generation 1: 5 items \(0 deleted\), 0 categories, 0 users, dim 3 ip"'
+run "$W" inspect "$I"
+check "inspect ip" eval 'rc_is 0 && has "^metric: ip$" && has "sq8 on"'
+run "$W" inspect "$I" --json
+check "inspect --json ip" eval 'rc_is 0 && [ "$(printf "%s" "$OUT" | json_field metric)" = ip ]'
+run "$W" inspect "$I" --search q --k 4
+check "ip search: the longer vector first, distance -dot" eval 'rc_is 0 && has "^hit 1 long distance -3\.000000 " && has "^hit 2 near distance -0\.900000 " && has "^hit 3 zero distance -?0\.000000 " && has "^hit 4 away distance 2\.000000 "'
+run "$W" snapshot --out "$T/cos" --items "$T/ip-items.jsonl"
+check "the same catalogue under cosine refuses the zero vector" eval 'rc_is 1 && has "ip-items.jsonl:4: \"embedding\" is all zeros"'
+run "$W" snapshot --out "$T/x" --synthetic 10 --metric dot
+check "snapshot bad --metric exits 2" eval 'rc_is 2 && has "--metric wants cosine, l2 or ip"'
+
 # ---- bad catalogues: FILE:LINE, nothing published ------------------------------
 
 B="$T/bad"
