@@ -81,7 +81,8 @@ void usage() {
         "  --fvecs FILE          base vectors from an .fvecs file\n"
         "  --query-fvecs FILE    queries from an .fvecs file (else the last Q\n"
         "                        base vectors are held out as queries)\n"
-        "  --metric cosine|l2    (default cosine)\n"
+        "  --metric cosine|l2|ip (default cosine; ip: maximum inner product,\n"
+        "                        synthetic base norms spread 0.25x..4x)\n"
         "  --M M                 graph degree (default 16)\n"
         "  --ef-construction E   (default 200)\n"
         "  --ef LIST             search ef sweep, comma separated\n"
@@ -141,7 +142,8 @@ Options parse_args(int argc, char **argv) {
             std::string v = val();
             if (v == "cosine") o.metric = MV_METRIC_COSINE;
             else if (v == "l2") o.metric = MV_METRIC_L2;
-            else die("--metric must be cosine or l2");
+            else if (v == "ip") o.metric = MV_METRIC_IP;
+            else die("--metric must be cosine, l2 or ip");
         }
         else if (a == "--M") o.M = static_cast<uint32_t>(parse_size(val(), "--M"));
         else if (a == "--ef-construction")
@@ -254,6 +256,17 @@ Dataset make_dataset(const Options &o) {
                   ds.base.begin());
         std::copy(all.begin() + static_cast<std::ptrdiff_t>(ds.n * ds.dim), all.end(),
                   ds.queries.begin());
+        // Inner product: base norms spread log-uniformly over 0.25x..4x, as
+        // item norms spread with popularity in a matrix factorisation (the
+        // clustered points alone have nearly equal norms).
+        if (o.metric == MV_METRIC_IP) {
+            mv_rng_t rng;
+            mv_rng_seed(&rng, o.seed + 1);
+            for (size_t i = 0; i < ds.n; i++) {
+                float s = static_cast<float>(std::exp2(4.0 * mv_rng_uniform(&rng) - 2.0));
+                for (size_t j = 0; j < ds.dim; j++) ds.base[i * ds.dim + j] *= s;
+            }
+        }
     }
     if (ds.n > UINT32_MAX - 1) die("too many base vectors");
     if (o.metric == MV_METRIC_COSINE) {
@@ -357,7 +370,8 @@ public:
     HnswlibLib(const Options &o) : o_(o) {}
     const char *name() const override { return "hnswlib"; }
     void build(const Dataset &ds) override {
-        if (o_.metric == MV_METRIC_COSINE)
+        // hnswlib's 'ip' space serves both: cosine data is normalised here
+        if (o_.metric == MV_METRIC_COSINE || o_.metric == MV_METRIC_IP)
             space_ = std::make_unique<hnswlib::InnerProductSpace>(ds.dim);
         else
             space_ = std::make_unique<hnswlib::L2Space>(ds.dim);
@@ -392,8 +406,8 @@ public:
         omp_set_num_threads(1);
         index_ = std::make_unique<faiss::IndexHNSWFlat>(
             static_cast<int>(ds.dim), static_cast<int>(o_.M),
-            o_.metric == MV_METRIC_COSINE ? faiss::METRIC_INNER_PRODUCT
-                                          : faiss::METRIC_L2);
+            o_.metric == MV_METRIC_L2 ? faiss::METRIC_L2
+                                      : faiss::METRIC_INNER_PRODUCT);
         index_->hnsw.efConstruction = static_cast<int>(o_.ef_construction);
         index_->add(static_cast<faiss::Index::idx_t>(ds.n), ds.base.data());
     }
@@ -613,7 +627,7 @@ std::string make_json(const Dataset &ds, const Options &o, const std::vector<Lib
     std::ostringstream j;
     j << "{\"dataset\":{\"name\":" << json_str(ds.name) << ",\"n\":" << ds.n
       << ",\"dim\":" << ds.dim << ",\"queries\":" << ds.nq
-      << ",\"metric\":" << json_str(o.metric == MV_METRIC_COSINE ? "cosine" : "l2");
+      << ",\"metric\":" << json_str(mv_metric_name(o.metric));
     if (o.fvecs.empty())
         j << ",\"clusters\":" << o.clusters << ",\"spread\":" << json_num(o.spread)
           << ",\"seed\":" << o.seed;
@@ -652,7 +666,7 @@ void print_table(FILE *f, const Dataset &ds, const Options &o, const std::vector
     std::fprintf(f, "dataset %s: n=%zu dim=%zu queries=%zu metric=%s M=%u efC=%u "
                  "threads=%u kernels=%s\n\n",
                  ds.name.c_str(), ds.n, ds.dim, ds.nq,
-                 o.metric == MV_METRIC_COSINE ? "cosine" : "l2", o.M, o.ef_construction,
+                 mv_metric_name(o.metric), o.M, o.ef_construction,
                  o.threads, mv_kernels_best()->name);
     std::fprintf(f, "%-9s %6s %10s %11s %9s\n", "library", "ef", "recall@10", "QPS", "us/query");
     for (auto &r : rs)
@@ -755,7 +769,7 @@ int main(int argc, char **argv) {
         std::string libs;
         for (auto &r : results) libs += (libs.empty() ? "" : " ") + r.name;
         std::string title = ds.name + " " + std::to_string(ds.n) + "x" + std::to_string(ds.dim) +
-                            " " + (o.metric == MV_METRIC_COSINE ? "cosine" : "l2") +
+                            " " + mv_metric_name(o.metric) +
                             ", M=" + std::to_string(o.M) + ", efC=" +
                             std::to_string(o.ef_construction) + ", " +
                             std::to_string(o.threads) + " thread(s)";
