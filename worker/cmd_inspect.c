@@ -42,6 +42,7 @@ typedef struct opts {
     const char  *search;
     uint32_t     k;
     uint32_t     ef;
+    int          all_items;
 } opts_t;
 
 /* What the printers need besides the view. */
@@ -71,6 +72,8 @@ mvw_cmd_inspect_usage(FILE *out)
         "  --search ITEM_ID  also list the k items nearest to ITEM_ID\n"
         "  --k K             neighbours to list (default 10, at most 1000)\n"
         "  --ef EF           search beam (default max(64, K + 1))\n"
+        "  --all-items       list every item (id, category, popularity,\n"
+        "                    deleted), not a sample\n"
         "  -h, --help        this text\n");
 }
 
@@ -86,12 +89,13 @@ usage_error(const char *fmt, const char *arg)
 static int
 parse_opts(int argc, char **argv, opts_t *o)
 {
-    enum { O_JSON = 256, O_SEARCH, O_K, O_EF };
+    enum { O_JSON = 256, O_SEARCH, O_K, O_EF, O_ALL };
     static const struct option  longopts[] = {
         { "json",   no_argument,       NULL, O_JSON },
         { "search", required_argument, NULL, O_SEARCH },
         { "k",      required_argument, NULL, O_K },
         { "ef",     required_argument, NULL, O_EF },
+        { "all-items", no_argument,    NULL, O_ALL },
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -108,6 +112,9 @@ parse_opts(int argc, char **argv, opts_t *o)
             return MVW_EXIT_OK;
         case O_JSON:
             o->json = 1;
+            break;
+        case O_ALL:
+            o->all_items = 1;
             break;
         case O_SEARCH:
             o->search = optarg;
@@ -254,8 +261,9 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     }
     printf("validate_ms: %.3f\n", r->validate_ms);
 
-    printf("sample items:\n");
-    n = v->n_items < SAMPLE_ITEMS ? v->n_items : SAMPLE_ITEMS;
+    printf("%s:\n", o->all_items ? "items" : "sample items");
+    n = v->n_items < SAMPLE_ITEMS || o->all_items ? v->n_items
+                                                  : SAMPLE_ITEMS;
     for (i = 0; i < n; i++) {
         printf("  %s  category %s  popularity %g%s\n",
                id_str(&v->items, i, a), category_str(v, i, b),
@@ -367,8 +375,9 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     cJSON_AddNumberToObject(root, "validate_ms", r->validate_ms);
 
     sample = cJSON_AddObjectToObject(root, "sample");
-    arr = cJSON_AddArrayToObject(sample, "items");
-    n = v->n_items < SAMPLE_ITEMS ? v->n_items : SAMPLE_ITEMS;
+    arr = cJSON_AddArrayToObject(o->all_items ? root : sample, "items");
+    n = v->n_items < SAMPLE_ITEMS || o->all_items ? v->n_items
+                                                  : SAMPLE_ITEMS;
     for (i = 0; i < n; i++) {
         cJSON_AddItemToArray(arr, item_json(v, i));
     }

@@ -2,11 +2,13 @@
  * main.c -- milvuso-worker's entry point: global options and dispatch.
  *
  *   milvuso-worker [--help | --version]
+ *   milvuso-worker --config FILE --worker-type all|trainer|feature [...]
  *   milvuso-worker COMMAND [options]      (COMMAND --help for its options)
  *
- * Commands live in a table (worker.h); main() owns nothing but argv.  The
- * daemon modes (--worker-type trainer|feature|all) will be one more entry
- * when they exist; until then the usage lists only what is built.
+ * Commands live in a table (worker.h); main() owns nothing but argv.  A
+ * first argument that is one of the daemon's options (--config,
+ * --worker-type, --foreground, --print-config) starts the daemon
+ * (daemon.c) with the whole command line.
  *
  * setlocale() is never called, so the process stays in the "C" locale and
  * number parsing and printing (ours and cJSON's) use '.' everywhere.
@@ -22,6 +24,16 @@ static const mvw_command_t  commands[] = {
       mvw_cmd_snapshot, mvw_cmd_snapshot_usage },
     { "inspect",  "validate a snapshot and describe it",
       mvw_cmd_inspect, mvw_cmd_inspect_usage },
+    { "train",    "train the model on an interactions file and publish "
+                  "it",
+      mvw_cmd_train, mvw_cmd_train_usage },
+    { "eval",     "split, train and rank: P/R/NDCG/MAP/HR@K, coverage, "
+                  "diversity, novelty against baselines",
+      mvw_cmd_eval, mvw_cmd_eval_usage },
+};
+
+static const char *const  daemon_options[] = {
+    "--config", "--worker-type", "--foreground", "--print-config"
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -31,7 +43,10 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: milvuso-worker COMMAND [options]\n"
+            "usage: milvuso-worker --config FILE --worker-type "
+            "all|trainer|feature\n"
+            "                      [--foreground] [--print-config]\n"
+            "       milvuso-worker COMMAND [options]\n"
             "       milvuso-worker --help | --version\n"
             "\n"
             "commands:\n");
@@ -64,6 +79,16 @@ main(int argc, char **argv)
     if (strcmp(cmd, "--version") == 0) {
         printf("milvuso-worker %s\n", MVW_VERSION);
         return MVW_EXIT_OK;
+    }
+
+    for (size_t i = 0; i < sizeof(daemon_options) / sizeof(char *); i++) {
+        size_t  len = strlen(daemon_options[i]);
+
+        if (strncmp(cmd, daemon_options[i], len) == 0
+            && (cmd[len] == '\0' || cmd[len] == '='))
+        {
+            return mvw_cmd_daemon(argc, argv);
+        }
     }
 
     for (size_t i = 0; i < N_COMMANDS; i++) {

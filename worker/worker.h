@@ -38,6 +38,19 @@ void mvw_cmd_snapshot_usage(FILE *out);
 int mvw_cmd_inspect(int argc, char **argv);
 void mvw_cmd_inspect_usage(FILE *out);
 
+/* `milvuso-worker train`: train on a file and publish (cmd_train.c). */
+int mvw_cmd_train(int argc, char **argv);
+void mvw_cmd_train_usage(FILE *out);
+
+/* `milvuso-worker eval`: offline evaluation (cmd_eval.c). */
+int mvw_cmd_eval(int argc, char **argv);
+void mvw_cmd_eval_usage(FILE *out);
+
+/* The daemon: --config FILE --worker-type T (daemon.c).  argv[0] is the
+   program; options start at argv[1]. */
+int mvw_cmd_daemon(int argc, char **argv);
+void mvw_cmd_daemon_usage(FILE *out);
+
 /*
  * Parses s as a whole decimal number in [min, max] (no sign, no spaces, no
  * trailing characters).  Returns 0 and sets *out, or -1 leaving *out alone.

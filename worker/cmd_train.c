@@ -1,0 +1,199 @@
+/*
+ * cmd_train.c -- `milvuso-worker train`: train the model on a whole
+ * interactions file with the daemon's model code (mvw_trainer_fit) and
+ * publish it as a snapshot that nginx serves and that the daemon can
+ * resume from.
+ *
+ *   milvuso-worker train --data u.data --out DIR [--format movielens]
+ *       [--config FILE] [--set KEY=VALUE ...] [--generation N]
+ *
+ * Items get their summed interaction weight as popularity (so cold users
+ * get the most-interacted items), no category, and created_at = their
+ * first interaction.  The snapshot carries no stream position: a daemon
+ * started on it reads its action log from the beginning.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "logging.h"
+#include "offline.h"
+#include "worker.h"
+
+typedef struct train_opts {
+    mvw_offline_opts_t   off;
+    const char          *out;
+    uint64_t             generation;
+    int                  verbose;
+} train_opts_t;
+
+
+void
+mvw_cmd_train_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: milvuso-worker train --data FILE --out DIR [options]\n"
+        "\n"
+        "Trains the model on every interaction of FILE and publishes it\n"
+        "into DIR (snapshot-<generation>.mvs and the `current` link).\n"
+        "\n"
+        "options:\n"
+        MVW_OFFLINE_USAGE
+        "  --out DIR          publish directory (created if missing)\n"
+        "  --generation N     generation number (default: one more than\n"
+        "                     DIR's current, or 1)\n"
+        "  --verbose          per-epoch loss on stderr\n"
+        "  -h, --help         this text\n");
+}
+
+
+static int
+on_epoch(void *ctx, uint32_t epoch, double mean_loss)
+{
+    if (*(int *) ctx) {
+        fprintf(stderr, "epoch %u: loss %.5f\n", epoch, mean_loss);
+    }
+    return 0;
+}
+
+
+static int
+parse_opts(int argc, char **argv, train_opts_t *o)
+{
+    enum { O_OUT = 256, O_GEN, O_VERBOSE };
+    static const struct option  longopts[] = {
+        MVW_OFFLINE_LONGOPTS,
+        { "out",        required_argument, NULL, O_OUT },
+        { "generation", required_argument, NULL, O_GEN },
+        { "verbose",    no_argument,       NULL, O_VERBOSE },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int  c, rc;
+
+    memset(o, 0, sizeof(*o));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            mvw_cmd_train_usage(stdout);
+            return MVW_EXIT_OK;
+        case O_OUT:
+            o->out = optarg;
+            break;
+        case O_GEN:
+            if (mvw_parse_u64(optarg, 1, UINT64_MAX, &o->generation) != 0) {
+                return mvw_usage_error("train", mvw_cmd_train_usage,
+                                       "--generation wants a number >= 1, "
+                                       "not '%s'", optarg);
+            }
+            break;
+        case O_VERBOSE:
+            o->verbose = 1;
+            break;
+        default:
+            if (c >= MVW_OFFLINE_OPT_DATA && c <= MVW_OFFLINE_OPT_SET) {
+                rc = mvw_offline_opt(&o->off, c, optarg, "train",
+                                     mvw_cmd_train_usage);
+                if (rc != 0) {
+                    return rc;
+                }
+                break;
+            }
+            fprintf(stderr, "\n");
+            mvw_cmd_train_usage(stderr);
+            return MVW_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        return mvw_usage_error("train", mvw_cmd_train_usage,
+                               "unexpected argument '%s'", argv[optind]);
+    }
+    if (o->off.data == NULL || o->out == NULL) {
+        return mvw_usage_error("train", mvw_cmd_train_usage, "%s",
+                               "--data and --out are required");
+    }
+    return -1;
+}
+
+
+int
+mvw_cmd_train(int argc, char **argv)
+{
+    train_opts_t          o;
+    mvw_config_t         *cfg;
+    mvw_dataset_t         d;
+    mvw_load_opts_t       lo;
+    mvw_trainer_params_t  tp;
+    mvw_trainer_t        *t = NULL;
+    mvw_trainer_stats_t   st;
+    float                 weights[MV_ACTION_TYPES];
+    char                  path[4200];
+    mv_err_t              err;
+    int64_t               t0;
+    int                   rc, status = MVW_EXIT_FAIL;
+
+    rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) {
+        return rc;
+    }
+
+    mvw_dataset_init(&d);
+    cfg = malloc(sizeof(*cfg));
+    if (cfg == NULL) {
+        fprintf(stderr, "milvuso-worker train: out of memory\n");
+        return MVW_EXIT_FAIL;
+    }
+    if (mvw_offline_config(&o.off, cfg, &err) != MV_OK) {
+        fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
+        goto done;
+    }
+
+    for (int i = 0; i < MV_ACTION_TYPES; i++) {
+        weights[i] = (float) cfg->training.action_weights[i];
+    }
+    memset(&lo, 0, sizeof(lo));
+    lo.format = o.off.format;
+    lo.action_weights = weights;
+    lo.weight_from_rating = o.off.weight_from_rating;
+    if (mvw_dataset_load_opts(&d, o.off.data, &lo, &err) != MV_OK) {
+        fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
+        goto done;
+    }
+
+    mvw_trainer_params_from_config(cfg, &tp);
+    tp.half_life_ms = 0.0;
+    t = mvw_trainer_new(&tp, &err);
+    t0 = mvw_mono_ms();
+    if (t == NULL
+        || mvw_trainer_fit(t, &d, cfg->training.epochs, on_epoch,
+                           &o.verbose, &err) != MV_OK)
+    {
+        fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
+        goto done;
+    }
+    mvw_trainer_set_generation(t, o.generation ? o.generation - 1
+                                               : mvw_trainer_current_generation(
+                                                     o.out));
+    if (mvw_trainer_publish(t, o.out, NULL, 0, mvw_now_ms(), path,
+                            sizeof(path), &err) != MV_OK)
+    {
+        fprintf(stderr, "milvuso-worker train: publish: %s\n", err.msg);
+        goto done;
+    }
+
+    mvw_trainer_stats(t, &st);
+    printf("published %s: generation %llu, %u items, %u users, %zu "
+           "interactions, %u epochs in %.2f s\n", path,
+           (unsigned long long) st.generation, st.n_items, st.n_users, d.n,
+           cfg->training.epochs, (double) (mvw_mono_ms() - t0) / 1000.0);
+    status = MVW_EXIT_OK;
+
+done:
+    mvw_trainer_free(t);
+    mvw_dataset_free(&d);
+    free(cfg);
+    return status;
+}

@@ -1,0 +1,701 @@
+/*
+ * daemon.c -- `milvuso-worker --config FILE --worker-type all|trainer|feature`:
+ * the long-running worker that follows the action stream, trains, and
+ * publishes snapshots.
+ *
+ * One thread, one loop:
+ *
+ *   restore   newest valid snapshot in worker.snapshot_dir (`current`, or
+ *             when that is unusable the newest snapshot-*.mvs that
+ *             validates): model, catalogue, generation, stream positions
+ *   open      the source (source.h) at those positions
+ *   loop      read and apply records (at most training.batch_size or
+ *             BATCH_MS at a time); publish when publish_every records are pending or
+ *             publish_interval has passed with any pending; sleep
+ *             poll_interval when the stream is idle
+ *   stop      on SIGTERM / SIGINT: publish what is pending, write the
+ *             metrics once more, exit 0
+ *
+ * Exactly once.  A snapshot holds the model and the stream position after
+ * the last record the model includes, published atomically together.
+ * After a crash (kill -9 at any moment) the restart resumes from the
+ * newest published snapshot: records after its position were not in it,
+ * so they are applied now, once; records before it are not read again.
+ * Work done after the last publish is lost and redone, never doubled.
+ *
+ * One writer: the worker holds an exclusive flock on
+ * snapshot_dir/.milvuso-worker.lock for its lifetime, so a second worker
+ * on the same directory refuses to start instead of interleaving
+ * generations.
+ *
+ * Roles.  On the embedded action log the stream carries both item and
+ * action records and there is no training_examples stream to hand
+ * examples over, so the feature role (catalogue, popularity, joins) runs
+ * inside the trainer: `all` and `trainer` are the same process here, and
+ * `feature` alone is refused with that explanation.  Over Kafka the roles
+ * split across processes (its own issue).
+ *
+ * The worker's counters go to the log at every publish and, when
+ * worker.metrics_file is set, to that file in Prometheus text format
+ * (written to a temp file and renamed, so a scraper never reads half).
+ *
+ * The only process-wide state is the signal flag, as signal handlers need.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "logging.h"
+#include "offline.h"
+#include "snapshot.h"
+#include "source.h"
+#include "trainer.h"
+#include "worker.h"
+
+#define BATCH_MS        50
+#define METRICS_MS      5000
+#define ERROR_LOG_MS    10000
+
+static volatile sig_atomic_t  stop_signal;
+
+typedef struct daemon_opts {
+    const char  *config;
+    const char  *worker_type;
+    int          foreground;
+    int          print_config;
+} daemon_opts_t;
+
+typedef struct daemon {
+    mvw_config_t          cfg;
+    mvw_log_t             log;
+    mvw_trainer_t        *trainer;
+    mvw_source_t         *source;
+    int                   lock_fd;
+
+    int64_t               last_publish_mono;
+    uint64_t              records_since_publish;
+    int64_t               last_metrics_mono;
+    uint64_t              last_metrics_updates;
+    double                updates_per_s;
+
+    mvw_log_limit_t       lim_source;
+    mvw_log_limit_t       lim_record;
+    mvw_log_limit_t       lim_publish;
+} daemon_t;
+
+
+void
+mvw_cmd_daemon_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: milvuso-worker --config FILE --worker-type all|trainer|"
+        "feature\n"
+        "                      [--foreground] [--print-config]\n"
+        "\n"
+        "Follows the action stream (worker.action_log), trains the model\n"
+        "online and publishes snapshots into worker.snapshot_dir.\n"
+        "\n"
+        "  --config FILE       TOML configuration (conf/milvuso.toml);\n"
+        "                      MILVUSO_<SECTION>_<KEY> variables override it\n"
+        "  --worker-type T     all | trainer (the same on the embedded log)\n"
+        "                      | feature (needs the Kafka transport)\n"
+        "  --foreground        stay attached to the terminal (default:\n"
+        "                      detach and run as a daemon)\n"
+        "  --print-config      print the effective configuration and exit\n"
+        "\n"
+        "SIGTERM or SIGINT: publish what is pending, then exit 0.\n");
+}
+
+
+static void
+on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+
+static int
+install_signals(void)
+{
+    struct sigaction  sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0
+        || sigaction(SIGINT, &sa, NULL) != 0)
+    {
+        return -1;
+    }
+    sa.sa_handler = SIG_IGN;
+    return sigaction(SIGPIPE, &sa, NULL) != 0 ? -1 : 0;
+}
+
+
+/* Detaches from the terminal: fork, setsid, fork, stdin from /dev/null. */
+static int
+detach(void)
+{
+    pid_t  pid;
+    int    fd;
+
+    pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    if (setsid() < 0) {
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+
+static int
+name_is_snapshot(const char *name)
+{
+    size_t  len = strlen(name);
+
+    return len > 13 && strncmp(name, "snapshot-", 9) == 0
+           && strcmp(name + len - 4, ".mvs") == 0;
+}
+
+
+static int
+cmp_names_desc(const void *a, const void *b)
+{
+    return -strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+
+/*
+ * Opens the snapshot to resume from: `current`, or when it is missing or
+ * invalid the newest snapshot-*.mvs that validates.  Returns NULL when the
+ * directory has none (a first start) -- *found tells whether any file was
+ * there at all, so that "every snapshot is broken" is an error, not a
+ * fresh start.
+ */
+static mv_snapshot_t *
+open_newest(daemon_t *d, int *found)
+{
+    const char     *dir = d->cfg.worker.snapshot_dir;
+    char            path[MVW_CONFIG_PATH_MAX + 64];
+    mv_snapshot_t  *s;
+    mv_err_t        err;
+    DIR            *dh;
+    struct dirent  *de;
+    char          **names = NULL;
+    size_t          n = 0, cap = 0;
+
+    *found = 0;
+    snprintf(path, sizeof(path), "%s/current", dir);
+    s = mv_snapshot_open(path, &err);
+    if (s != NULL) {
+        *found = 1;
+        return s;
+    }
+    if (access(path, F_OK) == 0) {
+        *found = 1;
+        mvw_log(&d->log, MVW_LOG_WARN, "%s is unusable (%s); looking for "
+                "an older generation", path, err.msg);
+    }
+
+    dh = opendir(dir);
+    if (dh == NULL) {
+        return NULL;
+    }
+    while ((de = readdir(dh)) != NULL) {
+        if (!name_is_snapshot(de->d_name)) {
+            continue;
+        }
+        if (n == cap) {
+            char  **q = realloc(names, (cap ? cap * 2 : 16) * sizeof(*q));
+
+            if (q == NULL) {
+                break;
+            }
+            names = q;
+            cap = cap ? cap * 2 : 16;
+        }
+        names[n] = strdup(de->d_name);
+        if (names[n] != NULL) {
+            n++;
+        }
+    }
+    closedir(dh);
+
+    qsort(names, n, sizeof(*names), cmp_names_desc);
+    for (size_t i = 0; i < n && s == NULL; i++) {
+        *found = 1;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        s = mv_snapshot_open(path, &err);
+        if (s == NULL) {
+            mvw_log(&d->log, MVW_LOG_WARN, "%s is unusable: %s", path,
+                    err.msg);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+    return s;
+}
+
+
+static int
+write_metrics(daemon_t *d)
+{
+    const char           *path = d->cfg.worker.metrics_file;
+    char                  tmp[MVW_CONFIG_PATH_MAX + 16];
+    mvw_trainer_stats_t   st;
+    mvw_source_stats_t    ss;
+    FILE                 *f;
+    int                   ok;
+
+    if (path[0] == '\0') {
+        return 0;
+    }
+
+    mvw_trainer_stats(d->trainer, &st);
+    mvw_source_stats(d->source, &ss);
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        return -1;
+    }
+
+#define COUNTER(name, help, v)                                              \
+    fprintf(f, "# HELP milvuso_worker_" name " " help "\n"                  \
+               "# TYPE milvuso_worker_" name " counter\n"                   \
+               "milvuso_worker_" name " %llu\n", (unsigned long long) (v))
+#define GAUGE(name, help, fmt, v)                                           \
+    fprintf(f, "# HELP milvuso_worker_" name " " help "\n"                  \
+               "# TYPE milvuso_worker_" name " gauge\n"                     \
+               "milvuso_worker_" name " " fmt "\n", v)
+
+    COUNTER("records_total", "stream records read", ss.records);
+    COUNTER("actions_total", "action records applied", st.actions);
+    COUNTER("items_total", "item records applied", st.items);
+    COUNTER("invalid_records_total", "records refused", st.invalid);
+    COUNTER("not_positive_total", "actions with weight <= 0",
+            st.not_positive);
+    COUNTER("skipped_bytes_total", "damaged log bytes skipped",
+            ss.skipped_bytes);
+    COUNTER("updates_total", "optimiser steps, replay included",
+            st.updates);
+    COUNTER("replayed_total", "replayed examples", st.replayed);
+    COUNTER("publishes_total", "snapshots published", st.publishes);
+    GAUGE("updates_per_second", "optimiser steps per second", "%.1f",
+          d->updates_per_s);
+    GAUGE("loss", "moving average of the training loss", "%.6g",
+          st.loss_ema);
+    GAUGE("users", "users in the model", "%u", st.n_users);
+    GAUGE("items", "items in the model", "%u", st.n_items);
+    GAUGE("generation", "last published generation", "%llu",
+          (unsigned long long) st.generation);
+    GAUGE("last_publish_timestamp_seconds", "when it was published",
+          "%.3f", (double) st.last_publish_ms / 1000.0);
+    GAUGE("last_publish_duration_seconds", "how long it took", "%.3f",
+          st.last_publish_s);
+    GAUGE("pending_records", "records applied since the last publish",
+          "%llu", (unsigned long long) d->records_since_publish);
+#undef COUNTER
+#undef GAUGE
+
+    ok = fflush(f) == 0 && !ferror(f);
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+update_rate(daemon_t *d, int64_t now)
+{
+    mvw_trainer_stats_t  st;
+    int64_t              dt = now - d->last_metrics_mono;
+
+    mvw_trainer_stats(d->trainer, &st);
+    if (dt > 0) {
+        d->updates_per_s = (double) (st.updates - d->last_metrics_updates)
+                           * 1000.0 / (double) dt;
+    }
+    d->last_metrics_mono = now;
+    d->last_metrics_updates = st.updates;
+}
+
+
+static int
+publish(daemon_t *d)
+{
+    mv_stream_pos_t       pos[MV_SNAPSHOT_MAX_POSITIONS];
+    size_t                n;
+    char                  path[MVW_CONFIG_PATH_MAX + 64];
+    mvw_trainer_stats_t   st;
+    mv_err_t              err;
+
+    n = mvw_source_positions(d->source, pos, MV_SNAPSHOT_MAX_POSITIONS);
+    if (mvw_trainer_publish(d->trainer, d->cfg.worker.snapshot_dir, pos, n,
+                            mvw_now_ms(), path, sizeof(path), &err)
+        != MV_OK)
+    {
+        mvw_log_every(&d->log, &d->lim_publish, ERROR_LOG_MS, MVW_LOG_ERROR,
+                      "publish into %s failed: %s",
+                      d->cfg.worker.snapshot_dir, err.msg);
+        return -1;
+    }
+
+    mvw_trainer_stats(d->trainer, &st);
+    mvw_log(&d->log, MVW_LOG_INFO, "published generation %llu (%u items, "
+            "%u users, %u re-inserted, %llu records since the last, "
+            "%.3f s) as %s",
+            (unsigned long long) st.generation, st.n_items, st.n_users,
+            st.last_reinserted,
+            (unsigned long long) d->records_since_publish,
+            st.last_publish_s, path);
+    d->records_since_publish = 0;
+    d->last_publish_mono = mvw_mono_ms();
+    write_metrics(d);
+    return 0;
+}
+
+
+/* Reads and applies records for at most BATCH_MS; returns how many. */
+static size_t
+drain(daemon_t *d)
+{
+    mvw_record_t  rec;
+    mv_err_t      err;
+    int64_t       start = mvw_mono_ms();
+    size_t        n = 0;
+    int           rc;
+
+    while (!stop_signal) {
+        rc = mvw_source_next(d->source, &rec, &err);
+        if (rc == 0) {
+            break;
+        }
+        if (rc < 0) {
+            mvw_log_every(&d->log, &d->lim_source, ERROR_LOG_MS,
+                          MVW_LOG_ERROR, "reading %s: %s",
+                          d->cfg.worker.action_log, err.msg);
+            break;
+        }
+
+        if (mvw_trainer_apply(d->trainer, rec.type, rec.payload, rec.len,
+                              mvw_now_ms(), &err) != MV_OK)
+        {
+            mvw_log_every(&d->log, &d->lim_record, ERROR_LOG_MS,
+                          MVW_LOG_WARN, "record skipped: %s", err.msg);
+        }
+        d->records_since_publish++;
+        n++;
+
+        if (n >= d->cfg.training.batch_size
+            || (n % 256 == 0 && mvw_mono_ms() - start >= BATCH_MS))
+        {
+            break;
+        }
+    }
+    return n;
+}
+
+
+static int
+due(const daemon_t *d, int64_t now)
+{
+    const mvw_config_t  *c = &d->cfg;
+
+    if (d->records_since_publish == 0) {
+        return 0;
+    }
+    if (c->worker.publish_every > 0
+        && d->records_since_publish >= c->worker.publish_every)
+    {
+        return 1;
+    }
+    return now - d->last_publish_mono
+           >= (int64_t) (c->worker.publish_interval * 1000.0);
+}
+
+
+static void
+sleep_ms(double ms)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = (time_t) (ms / 1000.0);
+    ts.tv_nsec = (long) ((ms - (double) ts.tv_sec * 1000.0) * 1e6);
+    nanosleep(&ts, NULL);          /* a signal cuts it short: fine */
+}
+
+
+static int
+take_lock(daemon_t *d)
+{
+    char  path[MVW_CONFIG_PATH_MAX + 32];
+
+    if (mkdir(d->cfg.worker.snapshot_dir, 0755) != 0 && errno != EEXIST) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "mkdir %s: %s",
+                d->cfg.worker.snapshot_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/.milvuso-worker.lock",
+             d->cfg.worker.snapshot_dir);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lock_fd < 0) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "open %s: %s", path,
+                strerror(errno));
+        return -1;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "another worker publishes into %s "
+                "(%s is locked)", d->cfg.worker.snapshot_dir, path);
+        return -1;
+    }
+    return 0;
+}
+
+
+static int
+start(daemon_t *d)
+{
+    mvw_trainer_params_t   tp;
+    mv_snapshot_t         *snap;
+    const mv_snapshot_view_t  *v = NULL;
+    mv_err_t               err;
+    int                    found;
+
+    mvw_trainer_params_from_config(&d->cfg, &tp);
+    d->trainer = mvw_trainer_new(&tp, &err);
+    if (d->trainer == NULL) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "trainer: %s", err.msg);
+        return -1;
+    }
+
+    snap = open_newest(d, &found);
+    if (snap == NULL && found) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "no usable snapshot in %s, but "
+                "some exist: refusing to start from scratch over them "
+                "(move them away to start afresh)",
+                d->cfg.worker.snapshot_dir);
+        return -1;
+    }
+    if (snap != NULL) {
+        v = mv_snapshot_view(snap);
+        if (mvw_trainer_restore(d->trainer, v, &err) != MV_OK) {
+            mvw_log(&d->log, MVW_LOG_ERROR, "cannot resume from generation "
+                    "%llu: %s", (unsigned long long) v->generation, err.msg);
+            mv_snapshot_close(snap);
+            return -1;
+        }
+        mvw_log(&d->log, MVW_LOG_INFO, "resumed from generation %llu (%u "
+                "items, %u users)", (unsigned long long) v->generation,
+                v->n_items, v->n_users);
+    } else {
+        mvw_log(&d->log, MVW_LOG_INFO, "no snapshot in %s: starting an "
+                "empty model", d->cfg.worker.snapshot_dir);
+    }
+
+    d->source = mvw_source_actlog_open(d->cfg.worker.action_log,
+                                       v ? v->positions : NULL,
+                                       v ? v->n_positions : 0, &err);
+    mv_snapshot_close(snap);
+    if (d->source == NULL) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "action log %s: %s",
+                d->cfg.worker.action_log, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+
+static int
+run(daemon_t *d)
+{
+    int64_t  now;
+    size_t   n;
+
+    d->last_publish_mono = mvw_mono_ms();
+    d->last_metrics_mono = d->last_publish_mono;
+
+    while (!stop_signal) {
+        n = drain(d);
+        now = mvw_mono_ms();
+
+        if (due(d, now)) {
+            publish(d);
+        }
+        if (now - d->last_metrics_mono >= METRICS_MS) {
+            update_rate(d, now);
+            write_metrics(d);
+        }
+        if (n == 0 && !stop_signal) {
+            sleep_ms(d->cfg.worker.poll_interval * 1000.0);
+        }
+    }
+
+    mvw_log(&d->log, MVW_LOG_INFO, "signal %d: stopping", (int) stop_signal);
+    if (d->records_since_publish > 0 && publish(d) != 0) {
+        write_metrics(d);
+        return MVW_EXIT_FAIL;
+    }
+    write_metrics(d);
+    return MVW_EXIT_OK;
+}
+
+
+static int
+parse_args(int argc, char **argv, daemon_opts_t *o)
+{
+    static const struct option  longopts[] = {
+        { "config",       required_argument, NULL, 'c' },
+        { "worker-type",  required_argument, NULL, 't' },
+        { "foreground",   no_argument,       NULL, 'f' },
+        { "print-config", no_argument,       NULL, 'p' },
+        { "help",         no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int  c;
+
+    memset(o, 0, sizeof(*o));
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 't': o->worker_type = optarg; break;
+        case 'f': o->foreground = 1; break;
+        case 'p': o->print_config = 1; break;
+        case 'h':
+            mvw_cmd_daemon_usage(stdout);
+            return 1;
+        default:
+            return mvw_usage_error("", mvw_cmd_daemon_usage,
+                                   "bad option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return mvw_usage_error("", mvw_cmd_daemon_usage,
+                               "unexpected argument '%s'", argv[optind]);
+    }
+    if (o->worker_type == NULL && !o->print_config) {
+        return mvw_usage_error("", mvw_cmd_daemon_usage, "%s",
+                               "--worker-type is required");
+    }
+    return 0;
+}
+
+
+int
+mvw_cmd_daemon(int argc, char **argv)
+{
+    extern char   **environ;
+    daemon_opts_t   o;
+    daemon_t       *d;
+    mv_err_t        err;
+    int             rc;
+
+    rc = parse_args(argc, argv, &o);
+    if (rc != 0) {
+        return rc == 1 ? MVW_EXIT_OK : rc;
+    }
+
+    d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        fprintf(stderr, "milvuso-worker: out of memory\n");
+        return MVW_EXIT_FAIL;
+    }
+    d->lock_fd = -1;
+
+    if (mvw_config_load(&d->cfg, o.config, environ, &err) != MV_OK) {
+        fprintf(stderr, "milvuso-worker: %s\n", err.msg);
+        free(d);
+        return MVW_EXIT_FAIL;
+    }
+    if (o.print_config) {
+        mvw_config_print(&d->cfg, stdout);
+        free(d);
+        return MVW_EXIT_OK;
+    }
+
+    if (strcmp(o.worker_type, "all") != 0
+        && strcmp(o.worker_type, "trainer") != 0)
+    {
+        if (strcmp(o.worker_type, "feature") == 0) {
+            fprintf(stderr, "milvuso-worker: --worker-type feature runs "
+                    "alone only over Kafka (it hands training examples "
+                    "to [kafka] training_topic); on the embedded action "
+                    "log run --worker-type all (or trainer, the same "
+                    "here): it joins the catalogue itself\n");
+            free(d);
+            return MVW_EXIT_FAIL;
+        }
+        free(d);
+        return mvw_usage_error("", mvw_cmd_daemon_usage,
+                               "unknown worker type '%s'", o.worker_type);
+    }
+    if (d->cfg.kafka.enabled) {
+        fprintf(stderr, "milvuso-worker: [kafka] enabled = true, but this "
+                "build has only the embedded action log transport\n");
+        free(d);
+        return MVW_EXIT_FAIL;
+    }
+
+    d->log.out = stderr;
+    d->log.level = d->cfg.worker.log_level;
+
+    if (install_signals() != 0 || (!o.foreground && detach() != 0)) {
+        fprintf(stderr, "milvuso-worker: cannot start: %s\n",
+                strerror(errno));
+        free(d);
+        return MVW_EXIT_FAIL;
+    }
+
+    rc = MVW_EXIT_FAIL;
+    if (take_lock(d) == 0 && start(d) == 0) {
+        mvw_log(&d->log, MVW_LOG_INFO, "worker %s following %s, publishing "
+                "into %s (pid %d)", o.worker_type, d->cfg.worker.action_log,
+                d->cfg.worker.snapshot_dir, (int) getpid());
+        rc = run(d);
+    }
+
+    mvw_source_free(d->source);
+    mvw_trainer_free(d->trainer);
+    if (d->lock_fd >= 0) {
+        close(d->lock_fd);
+    }
+    free(d);
+    return rc;
+}

@@ -1,0 +1,906 @@
+/*
+ * trainer.c -- the online trainer: catalogue, model, replay and publishing
+ * (see trainer.h for the behaviour).
+ *
+ * Per-item arrays grow together (items_grow) before a new item is interned,
+ * so a failed allocation leaves the catalogue as it was: a record is
+ * either applied whole or refused.  The only step that cannot be undone is
+ * the learning itself, which comes last.
+ *
+ * Publishing builds the snapshot input from the live arrays (pointers into
+ * the id maps and the model, no copies of vectors), brings the kept HNSW up
+ * to date first: items marked dirty since the last publish are re-linked
+ * with mv_hnsw_update, items added since are inserted, and with SQ8 the
+ * quantiser is re-fitted to the current value ranges (cheap, O(n dim)),
+ * because learned vectors drift out of the range the codes were fitted to.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actlog.h"
+#include "dataset.h"
+#include "learn.h"
+#include "sampler.h"
+#include "trainer.h"
+
+#define REBUILD_MIN        1024     /* new events between sampler rebuilds */
+#define LOSS_EMA_ALPHA     0.001
+
+struct mvw_trainer {
+    mvw_trainer_params_t   p;
+    mvw_mf_t              *mf;
+    mvw_sampler_t          sampler;
+    mvw_learner_t          learner;
+    mv_rng_t               rng;              /* replay draws */
+
+    mvw_idmap_t            users;
+    mvw_idmap_t            items;
+    mvw_idmap_t            categories;
+
+    uint32_t               items_cap;
+    uint32_t              *item_category;
+    uint32_t              *item_flags;
+    double                *item_pop;
+    int64_t               *item_pop_ms;      /* t_ref of item_pop */
+    int64_t               *item_created_ms;
+    uint8_t               *item_dirty;
+    double                *counts;           /* sampler input scratch */
+
+    mv_hnsw_t             *hnsw;
+
+    mvw_interaction_t     *ring;             /* replay window */
+    size_t                 ring_len;
+    size_t                 ring_head;
+
+    uint64_t               since_rebuild;
+    float                 *vec;              /* one item embedding */
+    mv_item_event_t        item_ev;          /* big: kept here */
+
+    mvw_trainer_stats_t    st;
+};
+
+
+void
+mvw_trainer_params_default(mvw_trainer_params_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    mvw_mf_params_default(&p->mf);
+    p->mf.dim = 64;
+    p->mf.loss = MVW_MF_SOFTMAX;
+    p->mf.optim = MVW_OPTIM_ADAM;
+    p->mf.lr = 0.05f;
+    p->mf.l2 = 0.0f;
+    p->mf.item_bias = 1;
+    p->mf.seed = 42;
+    p->neg_ratio = 4.0;
+    p->sampler_power = MVW_SAMPLER_POWER;
+    mvw_action_weights_default(p->action_weights);
+    p->replay_ratio = 1.0;
+    p->replay_window = 100000;
+    p->half_life_ms = 7.0 * 86400 * 1000;
+    p->metric = MV_METRIC_IP;
+    p->hnsw_m = 16;
+    p->hnsw_ef_construction = 200;
+    p->sq8 = 1;
+    p->keep = 3;
+    p->seed = 42;
+}
+
+
+mvw_trainer_t *
+mvw_trainer_new(const mvw_trainer_params_t *p, mv_err_t *err)
+{
+    mvw_trainer_t  *t;
+
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        mv_err_set(err, "out of memory");
+        return NULL;
+    }
+
+    t->p = *p;
+    mvw_idmap_init(&t->users);
+    mvw_idmap_init(&t->items);
+    mvw_idmap_init(&t->categories);
+    mvw_sampler_init(&t->sampler);
+    mv_rng_seed(&t->rng, p->seed ^ 0x9e3779b97f4a7c15ull);
+
+    t->mf = mvw_mf_new(&p->mf, err);
+    if (t->mf == NULL) {
+        goto failed;
+    }
+    if (mvw_learner_init(&t->learner, t->mf, &t->sampler, p->neg_ratio,
+                         p->seed, err) != MV_OK)
+    {
+        mvw_mf_free(t->mf);
+        t->mf = NULL;
+        goto failed;
+    }
+
+    t->vec = malloc(p->mf.dim * sizeof(float));
+    if (t->vec == NULL) {
+        mv_err_set(err, "out of memory");
+        goto failed;
+    }
+    if (p->replay_window > 0) {
+        t->ring = malloc(p->replay_window * sizeof(*t->ring));
+        if (t->ring == NULL) {
+            mv_err_set(err, "out of memory for a replay window of %zu",
+                       p->replay_window);
+            goto failed;
+        }
+    }
+
+    return t;
+
+failed:
+    mvw_trainer_free(t);
+    return NULL;
+}
+
+
+void
+mvw_trainer_free(mvw_trainer_t *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    if (t->mf != NULL) {
+        mvw_learner_free(&t->learner);
+        mvw_mf_free(t->mf);
+    }
+    mvw_sampler_free(&t->sampler);
+    mvw_idmap_free(&t->users);
+    mvw_idmap_free(&t->items);
+    mvw_idmap_free(&t->categories);
+    free(t->item_category);
+    free(t->item_flags);
+    free(t->item_pop);
+    free(t->item_pop_ms);
+    free(t->item_created_ms);
+    free(t->item_dirty);
+    free(t->counts);
+    mv_hnsw_free(t->hnsw);
+    free(t->ring);
+    free(t->vec);
+    free(t);
+}
+
+
+/* Makes room for n items in every per-item array. */
+static int
+items_grow(mvw_trainer_t *t, size_t n, mv_err_t *err)
+{
+    size_t   cap = t->items_cap ? t->items_cap : 256;
+    void    *q;
+
+    if (n <= t->items_cap) {
+        return MV_OK;
+    }
+    while (cap < n) {
+        cap *= 2;
+    }
+    if (cap > UINT32_MAX) {
+        return mv_err_set(err, "too many items");
+    }
+
+#define GROW(field)                                                         \
+    q = realloc(t->field, cap * sizeof(*t->field));                         \
+    if (q == NULL) {                                                        \
+        return mv_err_set(err, "out of memory for %zu items", cap);         \
+    }                                                                       \
+    t->field = q;
+
+    GROW(item_category)
+    GROW(item_flags)
+    GROW(item_pop)
+    GROW(item_pop_ms)
+    GROW(item_created_ms)
+    GROW(item_dirty)
+    GROW(counts)
+#undef GROW
+
+    t->items_cap = (uint32_t) cap;
+    return MV_OK;
+}
+
+
+static double
+decay(const mvw_trainer_t *t, double value, int64_t from_ms, int64_t to_ms)
+{
+    if (t->p.half_life_ms <= 0.0 || to_ms <= from_ms) {
+        return value;
+    }
+    return value * exp2(-(double) (to_ms - from_ms) / t->p.half_life_ms);
+}
+
+
+double
+mvw_trainer_popularity(const mvw_trainer_t *t, uint32_t i, int64_t now_ms)
+{
+    return decay(t, t->item_pop[i], t->item_pop_ms[i], now_ms);
+}
+
+
+static void
+add_popularity(mvw_trainer_t *t, uint32_t i, double w, int64_t time_ms)
+{
+    if (time_ms >= t->item_pop_ms[i]) {
+        t->item_pop[i] = decay(t, t->item_pop[i], t->item_pop_ms[i], time_ms)
+                         + w;
+        t->item_pop_ms[i] = time_ms;
+    } else {
+        t->item_pop[i] += decay(t, w, time_ms, t->item_pop_ms[i]);
+    }
+}
+
+
+/*
+ * Interns item id, creating its row (vector from vec, or the initialiser
+ * when NULL) when new.  Sets *idx and *added.
+ */
+static int
+intern_item(mvw_trainer_t *t, const char *id, const float *vec,
+    int64_t time_ms, uint32_t *idx, int *added, mv_err_t *err)
+{
+    int64_t   found = mvw_idmap_find(&t->items, id, strlen(id));
+    uint32_t  i;
+
+    *added = 0;
+    if (found >= 0) {
+        *idx = (uint32_t) found;
+        return MV_OK;
+    }
+
+    /* The model row comes first.  If interning then fails, the row stays
+       as a spare that the next new item takes over (the model may have
+       one row more than the catalogue, never fewer). */
+    i = t->items.n;
+    if (items_grow(t, (size_t) i + 1, err) != MV_OK) {
+        return MV_ERR;
+    }
+    if (mvw_mf_n_items(t->mf) == i) {
+        if (mvw_mf_add_items(t->mf, 1, vec, err) != MV_OK) {
+            return MV_ERR;
+        }
+    } else if (vec != NULL && mvw_mf_set_item(t->mf, i, vec, err) != MV_OK) {
+        return MV_ERR;
+    }
+    if (mvw_idmap_intern(&t->items, id, strlen(id), idx, added, err)
+        != MV_OK)
+    {
+        return MV_ERR;
+    }
+
+    t->item_category[i] = MV_CATEGORY_NONE;
+    t->item_flags[i] = 0;
+    t->item_pop[i] = 0.0;
+    t->item_pop_ms[i] = time_ms;
+    t->item_created_ms[i] = time_ms;
+    t->item_dirty[i] = 1;
+    t->counts[i] = 0.0;
+    t->st.new_items++;
+    return MV_OK;
+}
+
+
+/* Interns user id, creating its row when new (same spare-row rule). */
+static int
+intern_user(mvw_trainer_t *t, const char *id, uint32_t *idx, mv_err_t *err)
+{
+    int64_t   found = mvw_idmap_find(&t->users, id, strlen(id));
+    int       added;
+
+    if (found >= 0) {
+        *idx = (uint32_t) found;
+        return MV_OK;
+    }
+    if (mvw_mf_n_users(t->mf) == t->users.n
+        && mvw_mf_add_users(t->mf, 1, NULL, err) != MV_OK)
+    {
+        return MV_ERR;
+    }
+    if (mvw_idmap_intern(&t->users, id, strlen(id), idx, &added, err)
+        != MV_OK)
+    {
+        return MV_ERR;
+    }
+    t->st.new_users++;
+    return MV_OK;
+}
+
+
+static int
+category_of(mvw_trainer_t *t, const char *name, uint32_t *idx, mv_err_t *err)
+{
+    int  added;
+
+    if (name[0] == '\0') {
+        *idx = MV_CATEGORY_NONE;
+        return MV_OK;
+    }
+    return mvw_idmap_intern(&t->categories, name, strlen(name), idx, &added,
+                            err);
+}
+
+
+/* Rebuilds the negative sampler over every item's current popularity. */
+static int
+rebuild_sampler(mvw_trainer_t *t, mv_err_t *err)
+{
+    uint32_t  n = t->items.n;
+
+    /* power 0 is uniform over every live item, never-seen ones included
+       (0^0 = 1): an item nothing has pushed down would otherwise keep its
+       initial score, above every item the logistic loss has trained */
+    for (uint32_t i = 0; i < n; i++) {
+        t->counts[i] = (t->item_flags[i] & MV_ITEM_DELETED) ? 0.0
+                       : t->p.sampler_power == 0.0 ? 1.0
+                       : t->item_pop[i];
+    }
+    if (mvw_sampler_build(&t->sampler, t->counts, n, t->p.sampler_power,
+                          err) != MV_OK)
+    {
+        return MV_ERR;
+    }
+    t->since_rebuild = 0;
+    return MV_OK;
+}
+
+
+static int
+apply_item(mvw_trainer_t *t, const char *payload, size_t len,
+    int64_t now_ms, mv_err_t *err)
+{
+    mv_item_event_t   *ev = &t->item_ev;
+    mv_event_error_t   e;
+    uint32_t           dim = t->p.mf.dim, i, cat;
+    int                added;
+
+    if (mv_item_parse(payload, len, now_ms, dim, t->vec, dim, ev, &e)
+        != MV_OK)
+    {
+        return mv_err_set(err, "item record refused: %s: %s", e.error,
+                          e.detail);
+    }
+    if (t->p.mf.item_bias) {
+        t->vec[dim - 1] = 0.0f;             /* the bias starts at 0 */
+    }
+    if (category_of(t, ev->category, &cat, err) != MV_OK) {
+        return MV_ERR;
+    }
+    if (intern_item(t, ev->item_id, t->vec, ev->created_at_ms, &i, &added,
+                    err) != MV_OK)
+    {
+        return MV_ERR;
+    }
+
+    /* A new item takes its declared popularity and creation time; a
+       repeated post updates the category and time, and keeps what the
+       stream has taught about the item (vector, popularity). */
+    if (ev->category[0] != '\0') {
+        t->item_category[i] = cat;
+    }
+    t->item_created_ms[i] = ev->created_at_ms;
+    if (added) {
+        t->item_pop[i] = ev->popularity;
+    }
+    t->item_flags[i] &= ~MV_ITEM_DELETED;
+    t->item_dirty[i] = 1;
+    t->st.items++;
+    return MV_OK;
+}
+
+
+static void
+mark_touched(mvw_trainer_t *t, uint32_t item)
+{
+    t->item_dirty[item] = 1;
+    for (size_t k = 0; k < t->learner.n_last; k++) {
+        t->item_dirty[t->learner.negs[k]] = 1;
+    }
+}
+
+
+static void
+learn(mvw_trainer_t *t, uint32_t user, uint32_t item, float weight)
+{
+    double  loss, whole, n;
+
+    loss = mvw_learn_one(&t->learner, user, item, weight);
+    mark_touched(t, item);
+    t->st.updates++;
+    t->st.loss_ema = t->st.updates == 1 ? loss
+                     : (1.0 - LOSS_EMA_ALPHA) * t->st.loss_ema
+                       + LOSS_EMA_ALPHA * loss;
+
+    if (t->ring == NULL) {
+        return;
+    }
+
+    t->ring[t->ring_head].user = user;
+    t->ring[t->ring_head].item = item;
+    t->ring[t->ring_head].weight = weight;
+    t->ring[t->ring_head].time_ms = 0;
+    t->ring_head = (t->ring_head + 1) % t->p.replay_window;
+    if (t->ring_len < t->p.replay_window) {
+        t->ring_len++;
+    }
+
+    whole = floor(t->p.replay_ratio);
+    n = whole;
+    if (t->p.replay_ratio > whole
+        && mv_rng_uniform(&t->rng) < t->p.replay_ratio - whole)
+    {
+        n += 1.0;
+    }
+    for (; n > 0.5; n -= 1.0) {
+        const mvw_interaction_t  *x;
+
+        x = &t->ring[mv_rng_next(&t->rng) % t->ring_len];
+        mvw_learn_one(&t->learner, x->user, x->item, x->weight);
+        mark_touched(t, x->item);
+        t->st.updates++;
+        t->st.replayed++;
+    }
+}
+
+
+static int
+apply_action(mvw_trainer_t *t, const char *payload, size_t len,
+    int64_t now_ms, mv_err_t *err)
+{
+    mv_action_t        a;
+    mv_event_error_t   e;
+    uint32_t           u, i;
+    int                added;
+    float              w;
+
+    if (mv_action_parse(payload, len, now_ms, &a, &e) != MV_OK) {
+        return mv_err_set(err, "action record refused: %s: %s", e.error,
+                          e.detail);
+    }
+
+    w = t->p.action_weights[a.type];
+    if (!(w > 0.0f)) {
+        t->st.actions++;
+        t->st.not_positive++;
+        return MV_OK;
+    }
+
+    /* Everything that can fail comes before anything that cannot be
+       undone: the rows exist (a new user or item stays created if a later
+       step failed, which is harmless: ids are not counts). */
+    if (intern_user(t, a.user_id, &u, err) != MV_OK
+        || intern_item(t, a.item_id, NULL, a.timestamp_ms, &i, &added, err)
+           != MV_OK)
+    {
+        return MV_ERR;
+    }
+    if (t->sampler.n == 0 || t->since_rebuild >= REBUILD_MIN
+                             + t->items.n / 16)
+    {
+        if (rebuild_sampler(t, err) != MV_OK) {
+            return MV_ERR;
+        }
+    }
+
+    add_popularity(t, i, w, a.timestamp_ms);
+    t->since_rebuild++;
+    t->st.actions++;
+    learn(t, u, i, w);
+    return MV_OK;
+}
+
+
+int
+mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
+    size_t len, int64_t now_ms, mv_err_t *err)
+{
+    int  rc;
+
+    switch (type) {
+    case MV_RECORD_ACTION:
+        rc = apply_action(t, payload, len, now_ms, err);
+        break;
+    case MV_RECORD_ITEM:
+        rc = apply_item(t, payload, len, now_ms, err);
+        break;
+    default:
+        rc = mv_err_set(err, "unknown record type %u", (unsigned) type);
+    }
+
+    if (rc != MV_OK) {
+        t->st.invalid++;
+        return MV_ERR;
+    }
+    t->st.pending++;
+    return MV_OK;
+}
+
+
+int
+mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
+    mv_err_t *err)
+{
+    uint32_t          dim = t->p.mf.dim;
+    mv_hnsw_params_t  hp;
+    const char       *s;
+    size_t            len;
+    uint32_t          idx;
+    int               added;
+
+    if (t->items.n != 0 || t->users.n != 0) {
+        return mv_err_set(err, "restore into a trainer that has data");
+    }
+    if (v->dim != dim) {
+        return mv_err_set(err, "snapshot has dim %u, the configuration "
+                          "says %u", v->dim, dim);
+    }
+    if (v->metric != t->p.metric) {
+        return mv_err_set(err, "snapshot has metric %d, the configuration "
+                          "says %d", (int) v->metric, (int) t->p.metric);
+    }
+
+    for (uint32_t c = 0; c < v->n_categories; c++) {
+        s = mv_idtable_get(&v->categories, c, &len);
+        if (mvw_idmap_intern(&t->categories, s, len, &idx, &added, err)
+            != MV_OK)
+        {
+            return MV_ERR;
+        }
+    }
+
+    if (items_grow(t, v->n_items, err) != MV_OK
+        || mvw_mf_add_items(t->mf, v->n_items, v->item_vectors, err) != MV_OK)
+    {
+        return MV_ERR;
+    }
+    for (uint32_t i = 0; i < v->n_items; i++) {
+        s = mv_idtable_get(&v->items, i, &len);
+        if (mvw_idmap_intern(&t->items, s, len, &idx, &added, err) != MV_OK)
+        {
+            return MV_ERR;
+        }
+        t->item_category[i] = v->item_meta[i].category;
+        t->item_flags[i] = v->item_meta[i].flags;
+        t->item_pop[i] = v->item_meta[i].popularity;
+        t->item_pop_ms[i] = v->created_at_ms;
+        t->item_created_ms[i] = v->item_meta[i].created_at_ms;
+        t->item_dirty[i] = 0;
+    }
+
+    if (mvw_mf_add_users(t->mf, v->n_users, v->user_vectors, err) != MV_OK) {
+        return MV_ERR;
+    }
+    for (uint32_t u = 0; u < v->n_users; u++) {
+        s = mv_idtable_get(&v->users, u, &len);
+        if (mvw_idmap_intern(&t->users, s, len, &idx, &added, err) != MV_OK)
+        {
+            return MV_ERR;
+        }
+        if (t->p.mf.item_bias) {
+            float  *row = mvw_mf_user(t->mf, u);
+
+            memcpy(t->vec, row, dim * sizeof(float));
+            t->vec[dim - 1] = 1.0f;
+            if (mvw_mf_set_user(t->mf, u, t->vec, err) != MV_OK) {
+                return MV_ERR;
+            }
+        }
+    }
+
+    /* The graph is kept when its shape matches the configuration; a
+       changed M or SQ8 setting rebuilds it at the first publish. */
+    memset(&hp, 0, sizeof(hp));
+    hp.dim = dim;
+    hp.metric = t->p.metric;
+    hp.M = t->p.hnsw_m;
+    hp.ef_construction = t->p.hnsw_ef_construction;
+    hp.seed = t->p.seed;
+    hp.sq8 = t->p.sq8;
+    if (v->n_items > 0 && v->graph.M == hp.M
+        && (v->graph.codes != NULL) == (hp.sq8 != 0))
+    {
+        t->hnsw = mv_hnsw_from_graph(&v->graph, &hp, err);
+        if (t->hnsw == NULL) {
+            return MV_ERR;
+        }
+    } else {
+        for (uint32_t i = 0; i < v->n_items; i++) {
+            t->item_dirty[i] = 1;
+        }
+    }
+
+    t->st.generation = v->generation;
+    return rebuild_sampler(t, err);
+}
+
+
+/* Brings the kept graph up to date with the model's item vectors. */
+static int
+sync_index(mvw_trainer_t *t, mv_err_t *err)
+{
+    uint32_t          n = t->items.n, have, moved = 0;
+    mv_hnsw_params_t  hp;
+
+    if (t->hnsw == NULL) {
+        memset(&hp, 0, sizeof(hp));
+        hp.dim = t->p.mf.dim;
+        hp.metric = t->p.metric;
+        hp.M = t->p.hnsw_m;
+        hp.ef_construction = t->p.hnsw_ef_construction;
+        hp.seed = t->p.seed;
+        hp.sq8 = t->p.sq8;
+        t->hnsw = mv_hnsw_new(&hp, n, err);
+        if (t->hnsw == NULL) {
+            return MV_ERR;
+        }
+    }
+
+    have = (uint32_t) mv_hnsw_size(t->hnsw);
+    if (t->p.sq8 && n > 0) {
+        mv_hnsw_train_quantizer(t->hnsw, mvw_mf_item(t->mf, 0), n);
+    }
+    for (uint32_t i = 0; i < have && i < n; i++) {
+        if (t->item_dirty[i]) {
+            if (mv_hnsw_update(t->hnsw, i, mvw_mf_item(t->mf, i), err)
+                != MV_OK)
+            {
+                return MV_ERR;
+            }
+            moved++;
+        }
+    }
+    for (uint32_t i = have; i < n; i++) {
+        if (mv_hnsw_add(t->hnsw, mvw_mf_item(t->mf, i), err) == UINT32_MAX) {
+            return MV_ERR;
+        }
+        moved++;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (mv_hnsw_set_deleted(t->hnsw, i,
+                                (t->item_flags[i] & MV_ITEM_DELETED) != 0,
+                                err) != MV_OK)
+        {
+            return MV_ERR;
+        }
+        t->item_dirty[i] = 0;
+    }
+
+    t->st.last_reinserted = moved;
+    return MV_OK;
+}
+
+
+int
+mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
+    const mv_stream_pos_t *positions, size_t n_pos, int64_t now_ms,
+    char *path_out, size_t path_out_len, mv_err_t *err)
+{
+    mv_snapshot_input_t   in;
+    mv_hnsw_graph_t       g;
+    mv_item_meta_t       *meta = NULL;
+    const char          **item_ids = NULL, **user_ids = NULL;
+    const char          **cat_names = NULL;
+    uint32_t              ni = t->items.n, nu = t->users.n;
+    uint32_t              nc = t->categories.n;
+    struct timespec       t0, t1;
+    int                   rc = MV_ERR;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    if (n_pos > MV_SNAPSHOT_MAX_POSITIONS) {
+        return mv_err_set(err, "%zu stream positions, at most %d", n_pos,
+                          MV_SNAPSHOT_MAX_POSITIONS);
+    }
+    if (sync_index(t, err) != MV_OK) {
+        return MV_ERR;
+    }
+
+    meta = calloc(ni ? ni : 1, sizeof(*meta));
+    item_ids = malloc((ni ? ni : 1) * sizeof(char *));
+    user_ids = malloc((nu ? nu : 1) * sizeof(char *));
+    cat_names = malloc((nc ? nc : 1) * sizeof(char *));
+    if (meta == NULL || item_ids == NULL || user_ids == NULL
+        || cat_names == NULL)
+    {
+        mv_err_set(err, "out of memory");
+        goto done;
+    }
+
+    for (uint32_t i = 0; i < ni; i++) {
+        double  pop = mvw_trainer_popularity(t, i, now_ms);
+
+        item_ids[i] = mvw_idmap_get(&t->items, i);
+        meta[i].category = t->item_category[i];
+        meta[i].flags = t->item_flags[i];
+        meta[i].popularity = isfinite(pop) && pop < 3e38 ? (float) pop
+                             : 3e38f;
+        meta[i].created_at_ms = t->item_created_ms[i];
+    }
+    for (uint32_t u = 0; u < nu; u++) {
+        user_ids[u] = mvw_idmap_get(&t->users, u);
+    }
+    for (uint32_t c = 0; c < nc; c++) {
+        cat_names[c] = mvw_idmap_get(&t->categories, c);
+    }
+
+    mv_hnsw_graph(t->hnsw, &g);
+
+    memset(&in, 0, sizeof(in));
+    in.generation = t->st.generation + 1;
+    in.created_at_ms = now_ms;
+    in.dim = t->p.mf.dim;
+    in.metric = t->p.metric;
+    in.n_items = ni;
+    in.item_ids = item_ids;
+    in.item_vectors = ni ? mvw_mf_item(t->mf, 0) : NULL;
+    in.item_meta = meta;
+    in.n_categories = nc;
+    in.category_names = cat_names;
+    in.graph = &g;
+    in.n_users = nu;
+    in.user_ids = user_ids;
+    in.user_vectors = nu ? mvw_mf_user(t->mf, 0) : NULL;
+    in.n_positions = (uint32_t) n_pos;
+    in.positions = positions;
+
+    if (mv_snapshot_publish(dir, &in, t->p.keep, path_out, path_out_len,
+                            err) != MV_OK)
+    {
+        goto done;
+    }
+
+    /* the published popularity is the new reference: same values on a
+       restore from this file */
+    for (uint32_t i = 0; i < ni; i++) {
+        t->item_pop[i] = meta[i].popularity;
+        t->item_pop_ms[i] = now_ms > t->item_pop_ms[i] ? now_ms
+                            : t->item_pop_ms[i];
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    t->st.generation++;
+    t->st.publishes++;
+    t->st.pending = 0;
+    t->st.last_publish_ms = now_ms;
+    t->st.last_publish_s = (double) (t1.tv_sec - t0.tv_sec)
+                           + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    rc = MV_OK;
+
+done:
+    free(meta);
+    free(item_ids);
+    free(user_ids);
+    free(cat_names);
+    return rc;
+}
+
+
+void
+mvw_trainer_stats(const mvw_trainer_t *t, mvw_trainer_stats_t *st)
+{
+    *st = t->st;
+    st->n_users = t->users.n;
+    st->n_items = t->items.n;
+}
+
+
+mvw_mf_t *
+mvw_trainer_model(mvw_trainer_t *t)
+{
+    return t->mf;
+}
+
+
+int64_t
+mvw_trainer_find_item(const mvw_trainer_t *t, const char *id)
+{
+    return mvw_idmap_find(&t->items, id, strlen(id));
+}
+
+
+int64_t
+mvw_trainer_find_user(const mvw_trainer_t *t, const char *id)
+{
+    return mvw_idmap_find(&t->users, id, strlen(id));
+}
+
+
+int
+mvw_trainer_fit(mvw_trainer_t *t, const mvw_dataset_t *d, uint32_t epochs,
+    int (*progress)(void *ctx, uint32_t epoch, double mean_loss), void *ctx,
+    mv_err_t *err)
+{
+    uint32_t  idx;
+    int       added;
+
+    if (t->items.n != 0 || t->users.n != 0) {
+        return mv_err_set(err, "offline training needs an empty trainer");
+    }
+
+    if (items_grow(t, d->items.n, err) != MV_OK
+        || mvw_mf_add_items(t->mf, d->items.n, NULL, err) != MV_OK
+        || mvw_mf_add_users(t->mf, d->users.n, NULL, err) != MV_OK)
+    {
+        return MV_ERR;
+    }
+    for (uint32_t i = 0; i < d->items.n; i++) {
+        const char  *id = mvw_idmap_get(&d->items, i);
+
+        if (mvw_idmap_intern(&t->items, id, strlen(id), &idx, &added, err)
+            != MV_OK)
+        {
+            return MV_ERR;
+        }
+        t->item_category[i] = MV_CATEGORY_NONE;
+        t->item_flags[i] = 0;
+        t->item_pop[i] = 0.0;
+        t->item_pop_ms[i] = 0;
+        t->item_created_ms[i] = 0;
+        t->item_dirty[i] = 1;
+    }
+    for (uint32_t u = 0; u < d->users.n; u++) {
+        const char  *id = mvw_idmap_get(&d->users, u);
+
+        if (mvw_idmap_intern(&t->users, id, strlen(id), &idx, &added, err)
+            != MV_OK)
+        {
+            return MV_ERR;
+        }
+    }
+
+    /* popularity = the sum of weights, undecayed (a dataset is not a
+       live stream); created_at = the item's first interaction */
+    for (size_t k = 0; k < d->n; k++) {
+        const mvw_interaction_t  *x = &d->x[k];
+
+        t->item_pop[x->item] += x->weight;
+        if (t->item_created_ms[x->item] == 0
+            || x->time_ms < t->item_created_ms[x->item])
+        {
+            t->item_created_ms[x->item] = x->time_ms;
+        }
+    }
+
+    if (rebuild_sampler(t, err) != MV_OK) {
+        return MV_ERR;
+    }
+    t->learner.lr_decay = t->p.lr_decay;
+    if (mvw_learn_fit(&t->learner, d->x, d->n, epochs, progress, ctx, err)
+        != MV_OK)
+    {
+        return MV_ERR;
+    }
+    t->st.updates += t->learner.steps;
+    return MV_OK;
+}
+
+
+void
+mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g)
+{
+    t->st.generation = g;
+}
+
+
+uint64_t
+mvw_trainer_current_generation(const char *dir)
+{
+    char            path[4200];
+    mv_snapshot_t  *s;
+    uint64_t        g;
+
+    snprintf(path, sizeof(path), "%s/current", dir);
+    s = mv_snapshot_open(path, NULL);
+    if (s == NULL) {
+        return 0;
+    }
+    g = mv_snapshot_view(s)->generation;
+    mv_snapshot_close(s);
+    return g;
+}
