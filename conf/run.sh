@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # run.sh MODULE_SO WORKER_BIN RUN_DIR [LISTEN] -- the embedded default that
-# `make run` starts: a seeded synthetic catalogue (10k items in 20
-# categories, 1k users, d=64) published as generation 1 when the data
-# directory has no snapshot yet, then nginx in the foreground with
-# conf/nginx.conf rendered for this checkout.  Ctrl-C stops nginx.
+# `make run` starts:
+#   1. a seeded synthetic catalogue (10k items in 20 categories, 1k users,
+#      d=64, inner product) published as generation 1 when the data
+#      directory has no snapshot yet;
+#   2. milvuso-worker --worker-type all on conf/milvuso.toml, with the
+#      paths pointed into RUN_DIR by MILVUSO_* variables: it follows the
+#      action log nginx writes, trains, and publishes new generations;
+#   3. nginx in the foreground with conf/nginx.conf rendered for this
+#      checkout; it swaps to each new generation (check=).
+# Ctrl-C stops both (the worker publishes what is pending first).  Logs:
+# RUN_DIR/error.log, access.log, worker.log; worker metrics: worker.prom.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -23,18 +30,47 @@ mkdir -p "$run" "$data/snapshots" "$data/actions"
 if [ ! -e "$data/snapshots/current" ]; then
     echo "run: seeding a synthetic catalogue into $data/snapshots"
     "$worker" snapshot --out "$data/snapshots" --synthetic 10000 --dim 64 \
-        --categories 20 --users 1000 --seed 1 --generation 1
+        --categories 20 --users 1000 --seed 1 --generation 1 --metric ip
 fi
 
 sed -e "s|@MODULE@|$module|g" -e "s|@RUN@|$run|g" -e "s|@DATA@|$data|g" \
     -e "s|@LISTEN@|$listen|g" "$here/nginx.conf" >"$run/nginx.conf"
 
-# the worker processes run as nginx's default user: let them write the log
+# the nginx worker processes run as nginx's default user: let them write
+# the log
 if [ "$(id -u)" = 0 ]; then
     chown -R nobody "$data/actions" 2>/dev/null || true
     chmod 755 "$run" "$data" "$data/snapshots"
 fi
 
 /usr/sbin/nginx -e "$run/error.log" -c "$run/nginx.conf" -t
-echo "run: nginx on http://$listen (Ctrl-C stops it); logs in $run"
-exec /usr/sbin/nginx -e "$run/error.log" -c "$run/nginx.conf"
+
+export MILVUSO_WORKER_ACTION_LOG="$data/actions"
+export MILVUSO_WORKER_SNAPSHOT_DIR="$data/snapshots"
+export MILVUSO_WORKER_METRICS_FILE="$run/worker.prom"
+"$worker" --config "$here/milvuso.toml" --worker-type all --foreground \
+    2>>"$run/worker.log" &
+worker_pid=$!
+nginx_pid=
+
+stop() {
+    trap - INT TERM EXIT
+    [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
+    kill -TERM "$worker_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    echo "run: stopped"
+}
+trap stop INT TERM EXIT
+
+sleep 0.3
+if ! kill -0 "$worker_pid" 2>/dev/null; then
+    echo "run: the worker did not start; its log ($run/worker.log):" >&2
+    tail -5 "$run/worker.log" >&2
+    exit 1
+fi
+
+echo "run: nginx on http://$listen, worker pid $worker_pid (Ctrl-C stops"\
+     "both); logs in $run"
+/usr/sbin/nginx -e "$run/error.log" -c "$run/nginx.conf" &
+nginx_pid=$!
+wait "$nginx_pid"

@@ -114,17 +114,17 @@ test_defaults(void **state)
     assert_int_equal(c.training.batch_size, 1024);
     assert_true(c.training.learning_rate == 0.05);
     assert_true(c.training.negative_sampling_ratio == 4.0);
-    assert_int_equal(c.training.optimizer, MVW_OPTIM_ADAM);
+    assert_int_equal(c.training.optimizer, MVW_OPTIM_ADAGRAD);
     assert_int_equal(c.training.initializer, MVW_INIT_XAVIER_NORMAL);
     assert_true(c.training.init_scale == 1.0);
     assert_true(c.training.sparse_density == 0.1);
     assert_int_equal(c.training.loss, MVW_MF_SOFTMAX);
-    assert_true(c.training.l2 == 0.0);
+    assert_true(c.training.l2 == 0.01);
     assert_true(c.training.adam_beta1 == 0.9);
     assert_true(c.training.adam_beta2 == 0.999);
     assert_true(c.training.adam_epsilon == 1e-8);
     assert_int_equal(c.training.item_bias, 1);
-    assert_int_equal(c.training.epochs, 20);
+    assert_int_equal(c.training.epochs, 40);
     assert_true(c.training.replay_ratio == 1.0);
     assert_int_equal(c.training.replay_window, 100000);
     assert_int_equal(c.training.seed, 42);
@@ -605,7 +605,7 @@ test_environment(void **state)
     /* Without a file. */
     assert_int_equal(mvw_config_load(&c, NULL, env, &err), MV_OK);
     assert_true(c.training.learning_rate == 0.02);
-    assert_int_equal(c.training.epochs, 20);
+    assert_int_equal(c.training.epochs, 40);
     assert_string_equal(c.server.host, "127.0.0.1");
 }
 
