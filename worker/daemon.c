@@ -65,6 +65,7 @@
 #define BATCH_MS        50
 #define METRICS_MS      5000
 #define ERROR_LOG_MS    10000
+#define PUBLISH_RETRY_MS 1000
 
 static volatile sig_atomic_t  stop_signal;
 
@@ -87,6 +88,8 @@ typedef struct daemon {
     int64_t               last_metrics_mono;
     uint64_t              last_metrics_updates;
     double                updates_per_s;
+    int64_t               publish_retry_mono;   /* after a failure */
+    int                   failed;               /* stop, don't publish */
 
     mvw_log_limit_t       lim_source;
     mvw_log_limit_t       lim_record;
@@ -373,6 +376,7 @@ publish(daemon_t *d)
         mvw_log_every(&d->log, &d->lim_publish, ERROR_LOG_MS, MVW_LOG_ERROR,
                       "publish into %s failed: %s",
                       d->cfg.worker.snapshot_dir, err.msg);
+        d->publish_retry_mono = mvw_mono_ms() + PUBLISH_RETRY_MS;
         return -1;
     }
 
@@ -413,9 +417,19 @@ drain(daemon_t *d)
             break;
         }
 
-        if (mvw_trainer_apply(d->trainer, rec.type, rec.payload, rec.len,
-                              mvw_now_ms(), &err) != MV_OK)
-        {
+        rc = mvw_trainer_apply(d->trainer, rec.type, rec.payload, rec.len,
+                               mvw_now_ms(), &err);
+        if (rc == MVW_TRAINER_FAILED) {
+            /* a valid record we could not apply: stop without publishing
+               a position past it, so that the restart reads it again */
+            mvw_log(&d->log, MVW_LOG_ERROR, "cannot apply a record: %s; "
+                    "stopping without publishing (a restart resumes from "
+                    "the last published generation)", err.msg);
+            d->failed = 1;
+            stop_signal = SIGABRT;
+            break;
+        }
+        if (rc != MV_OK) {
             mvw_log_every(&d->log, &d->lim_record, ERROR_LOG_MS,
                           MVW_LOG_WARN, "record skipped: %s", err.msg);
         }
@@ -437,7 +451,7 @@ due(const daemon_t *d, int64_t now)
 {
     const mvw_config_t  *c = &d->cfg;
 
-    if (d->records_since_publish == 0) {
+    if (d->records_since_publish == 0 || now < d->publish_retry_mono) {
         return 0;
     }
     if (c->worker.publish_every > 0
@@ -566,6 +580,10 @@ run(daemon_t *d)
         }
     }
 
+    if (d->failed) {
+        write_metrics(d);
+        return MVW_EXIT_FAIL;
+    }
     mvw_log(&d->log, MVW_LOG_INFO, "signal %d: stopping", (int) stop_signal);
     if (d->records_since_publish > 0 && publish(d) != 0) {
         write_metrics(d);

@@ -369,13 +369,11 @@ apply_item(mvw_trainer_t *t, const char *payload, size_t len,
     if (t->p.mf.item_bias) {
         t->vec[dim - 1] = 0.0f;             /* the bias starts at 0 */
     }
-    if (category_of(t, ev->category, &cat, err) != MV_OK) {
-        return MV_ERR;
-    }
-    if (intern_item(t, ev->item_id, t->vec, ev->created_at_ms, &i, &added,
-                    err) != MV_OK)
+    if (category_of(t, ev->category, &cat, err) != MV_OK
+        || intern_item(t, ev->item_id, t->vec, ev->created_at_ms, &i,
+                       &added, err) != MV_OK)
     {
-        return MV_ERR;
+        return MVW_TRAINER_FAILED;
     }
 
     /* A new item takes its declared popularity and creation time; a
@@ -478,13 +476,13 @@ apply_action(mvw_trainer_t *t, const char *payload, size_t len,
         || intern_item(t, a.item_id, NULL, a.timestamp_ms, &i, &added, err)
            != MV_OK)
     {
-        return MV_ERR;
+        return MVW_TRAINER_FAILED;
     }
     if (t->sampler.n == 0 || t->since_rebuild >= REBUILD_MIN
                              + t->items.n / 16)
     {
         if (rebuild_sampler(t, err) != MV_OK) {
-            return MV_ERR;
+            return MVW_TRAINER_FAILED;
         }
     }
 
@@ -513,9 +511,12 @@ mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
         rc = mv_err_set(err, "unknown record type %u", (unsigned) type);
     }
 
-    if (rc != MV_OK) {
+    if (rc == MV_ERR) {
         t->st.invalid++;
         return MV_ERR;
+    }
+    if (rc != MV_OK) {
+        return MVW_TRAINER_FAILED;
     }
     t->st.pending++;
     return MV_OK;

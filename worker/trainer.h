@@ -86,6 +86,9 @@ typedef struct mvw_trainer_stats {
 
 typedef struct mvw_trainer mvw_trainer_t;
 
+#define MVW_TRAINER_FAILED  (-2)    /* mvw_trainer_apply: not the record's
+                                       fault; see there */
+
 /* Defaults: the config defaults of [training] and [recommendation]. */
 void mvw_trainer_params_default(mvw_trainer_params_t *p);
 
@@ -108,10 +111,14 @@ int mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
 /*
  * Applies one stream record (type MV_RECORD_ACTION or MV_RECORD_ITEM,
  * payload as in shared/events.h).  now_ms stands in for a missing
- * timestamp.  Returns MV_OK when applied, or MV_ERR with err set when the
+ * timestamp.  Returns MV_OK when applied; MV_ERR with err set when the
  * record is refused (invalid payload, unknown type, embedding of another
- * dimension, allocation failure): then nothing of it is applied and
- * stats.invalid counts it.
+ * dimension): nothing of it is applied and stats.invalid counts it; or
+ * MVW_TRAINER_FAILED with err set when the trainer could not apply a valid
+ * record (out of memory, too many items): nothing countable is applied
+ * (a new user or item row may exist), and the caller must not publish a
+ * position past this record -- the daemon exits so that a restart reads
+ * it again.
  */
 int mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
     size_t len, int64_t now_ms, mv_err_t *err);
