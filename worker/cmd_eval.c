@@ -153,17 +153,11 @@ parse_opts(int argc, char **argv, eval_opts_t *o)
             o->verbose = 1;
             break;
         default:
-            if (c >= MVW_OFFLINE_OPT_DATA && c <= MVW_OFFLINE_OPT_SET) {
-                rc = mvw_offline_opt(&o->off, c, optarg, "eval",
-                                     mvw_cmd_eval_usage);
-                if (rc != 0) {
-                    return rc;
-                }
-                break;
+            rc = mvw_offline_opt(&o->off, c, optarg, "eval",
+                                 mvw_cmd_eval_usage);
+            if (rc != 0) {
+                return rc;
             }
-            fprintf(stderr, "\n");
-            mvw_cmd_eval_usage(stderr);
-            return MVW_EXIT_USAGE;
         }
     }
     if (optind != argc) {
@@ -188,13 +182,7 @@ load_split(const eval_opts_t *o, const mvw_config_t *cfg,
     float            weights[MV_ACTION_TYPES];
     int              rc;
 
-    for (int i = 0; i < MV_ACTION_TYPES; i++) {
-        weights[i] = (float) cfg->training.action_weights[i];
-    }
-    memset(&lo, 0, sizeof(lo));
-    lo.format = o->off.format;
-    lo.action_weights = weights;
-    lo.weight_from_rating = o->off.weight_from_rating;
+    mvw_offline_load_opts(&o->off, cfg, weights, &lo);
 
     if (strncmp(o->split, "files:", 6) == 0) {
         char        base[4096];

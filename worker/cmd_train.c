@@ -94,17 +94,11 @@ parse_opts(int argc, char **argv, train_opts_t *o)
             o->verbose = 1;
             break;
         default:
-            if (c >= MVW_OFFLINE_OPT_DATA && c <= MVW_OFFLINE_OPT_SET) {
-                rc = mvw_offline_opt(&o->off, c, optarg, "train",
-                                     mvw_cmd_train_usage);
-                if (rc != 0) {
-                    return rc;
-                }
-                break;
+            rc = mvw_offline_opt(&o->off, c, optarg, "train",
+                                 mvw_cmd_train_usage);
+            if (rc != 0) {
+                return rc;
             }
-            fprintf(stderr, "\n");
-            mvw_cmd_train_usage(stderr);
-            return MVW_EXIT_USAGE;
         }
     }
     if (optind != argc) {
@@ -151,13 +145,7 @@ mvw_cmd_train(int argc, char **argv)
         goto done;
     }
 
-    for (int i = 0; i < MV_ACTION_TYPES; i++) {
-        weights[i] = (float) cfg->training.action_weights[i];
-    }
-    memset(&lo, 0, sizeof(lo));
-    lo.format = o.off.format;
-    lo.action_weights = weights;
-    lo.weight_from_rating = o.off.weight_from_rating;
+    mvw_offline_load_opts(&o.off, cfg, weights, &lo);
     if (mvw_dataset_load_opts(&d, o.off.data, &lo, &err) != MV_OK) {
         fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
         goto done;

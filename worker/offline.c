@@ -108,3 +108,17 @@ mvw_offline_config(const mvw_offline_opts_t *o, mvw_config_t *c,
     }
     return MV_OK;
 }
+
+
+void
+mvw_offline_load_opts(const mvw_offline_opts_t *o, const mvw_config_t *c,
+    float *weights, mvw_load_opts_t *lo)
+{
+    for (int i = 0; i < MV_ACTION_TYPES; i++) {
+        weights[i] = (float) c->training.action_weights[i];
+    }
+    memset(lo, 0, sizeof(*lo));
+    lo->format = o->format;
+    lo->action_weights = weights;
+    lo->weight_from_rating = o->weight_from_rating;
+}

@@ -36,7 +36,9 @@ void mvw_trainer_params_from_config(const mvw_config_t *c,
 /*
  * Handles one of the shared options (getopt long-option code from the
  * MVW_OFFLINE_OPT_* range, and its argument).  Returns 0 when handled, or
- * prints the problem (prefixed with cmd) and returns MVW_EXIT_USAGE.
+ * prints the problem (prefixed with cmd) and returns MVW_EXIT_USAGE --
+ * also for any other code (getopt's '?'), so a command's default case
+ * can hand everything it does not know here.
  */
 enum {
     MVW_OFFLINE_OPT_DATA = 1000,
@@ -72,5 +74,13 @@ int mvw_offline_opt(mvw_offline_opts_t *o, int code, const char *arg,
  */
 int mvw_offline_config(const mvw_offline_opts_t *o, mvw_config_t *c,
     mv_err_t *err);
+
+/*
+ * Fills lo from the options (format, weight_from_rating) and the
+ * configuration's action weights, copied into weights (MV_ACTION_TYPES
+ * floats, which lo then points at).
+ */
+void mvw_offline_load_opts(const mvw_offline_opts_t *o,
+    const mvw_config_t *c, float *weights, mvw_load_opts_t *lo);
 
 #endif /* MVW_OFFLINE_H */
