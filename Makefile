@@ -1,8 +1,9 @@
 # Milvuso -- top-level build.
 #
 #   make test        install missing apt packages, build everything, run every
-#                    suite (unit tests, unit tests under ASan/UBSan, worker
-#                    end-to-end checks, fuzz smoke run)
+#                    suite (unit tests, unit tests under ASan/UBSan, the
+#                    worker's command-line and daemon checks, Test::Nginx,
+#                    valgrind, fuzz smoke run)
 #   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 600)
 #   make bench-ann   ANN benchmark against hnswlib and FAISS (bench/ann)
 #   make bench-validate  snapshot map + validation time at 1M items
@@ -121,6 +122,7 @@ unit-asan: deps $(addprefix $(B)-asan/tests/,$(TESTS)) $(addprefix $(B)-asan/wte
 
 worker-check: deps $(B)/milvuso-worker
 	./worker/tests/check-cli.sh $(B)/milvuso-worker
+	./worker/tests/check-daemon.sh $(B)/milvuso-worker
 
 # ---- the nginx module ------------------------------------------------------
 #

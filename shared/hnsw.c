@@ -271,7 +271,9 @@ mv_hnsw_from_graph(const mv_hnsw_graph_t *g, const mv_hnsw_params_t *p,
         memcpy(h->vectors, g->vectors, (size_t) g->n * g->dim * sizeof(float));
         memcpy(h->upper_offsets, g->upper_offsets,
                ((size_t) g->n + 1) * sizeof(uint32_t));
-        memcpy(h->upper_links, g->upper_links, upper * sizeof(uint32_t));
+        if (upper > 0) {
+            memcpy(h->upper_links, g->upper_links, upper * sizeof(uint32_t));
+        }
     }
 
     if (p->sq8) {

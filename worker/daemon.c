@@ -254,7 +254,9 @@ open_newest(daemon_t *d, int *found)
     }
     closedir(dh);
 
-    qsort(names, n, sizeof(*names), cmp_names_desc);
+    if (n > 1) {
+        qsort(names, n, sizeof(*names), cmp_names_desc);
+    }
     for (size_t i = 0; i < n && s == NULL; i++) {
         *found = 1;
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -472,6 +474,18 @@ sleep_ms(double ms)
     ts.tv_sec = (time_t) (ms / 1000.0);
     ts.tv_nsec = (long) ((ms - (double) ts.tv_sec * 1000.0) * 1e6);
     nanosleep(&ts, NULL);          /* a signal cuts it short: fine */
+}
+
+
+static int
+detach_or_log(daemon_t *d)
+{
+    if (detach() != 0) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "cannot detach: %s",
+                strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 
@@ -694,15 +708,20 @@ mvw_cmd_daemon(int argc, char **argv)
     d->log.out = stderr;
     d->log.level = d->cfg.worker.log_level;
 
-    if (install_signals() != 0 || (!o.foreground && detach() != 0)) {
+    if (install_signals() != 0) {
         fprintf(stderr, "milvuso-worker: cannot start: %s\n",
                 strerror(errno));
         free(d);
         return MVW_EXIT_FAIL;
     }
 
+    /* Lock, resume and open the log before detaching, so that a start
+       that cannot work fails with its exit status (the lock is on the
+       open file, which the detached child keeps). */
     rc = MVW_EXIT_FAIL;
-    if (take_lock(d) == 0 && start(d) == 0) {
+    if (take_lock(d) == 0 && start(d) == 0
+        && (o.foreground || detach_or_log(d) == 0))
+    {
         mvw_log(&d->log, MVW_LOG_INFO, "worker %s following %s, publishing "
                 "into %s (pid %d)", o.worker_type, d->cfg.worker.action_log,
                 d->cfg.worker.snapshot_dir, (int) getpid());

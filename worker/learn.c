@@ -60,8 +60,14 @@ log_q(const mvw_sampler_t *s, uint32_t i)
 {
     double  p = i < s->n ? mvw_sampler_prob(s, i) : 0.0;
 
-    /* an item the sampler cannot draw: as rare as the rarest possible */
-    return (float) log(p > 1e-30 ? p : 1e-30);
+    /* An item the sampler cannot draw (new since its last build, or
+       without popularity) counts as the rarest one it can: a q of ~0
+       would lift the positive's corrected logit so far above every
+       negative that the example taught nothing. */
+    if (!(p > 0.0)) {
+        p = s->n > 0 ? s->p_min : 1.0;
+    }
+    return (float) log(p);
 }
 
 

@@ -111,8 +111,12 @@ mvw_sampler_build(mvw_sampler_t *s, const double *counts, size_t n,
         }
         sum += p[i];
     }
+    s->p_min = 1.0;
     for (i = 0; i < n; i++) {
         p[i] /= sum;
+        if (p[i] > 0.0 && p[i] < s->p_min) {
+            s->p_min = p[i];
+        }
     }
 
     n_small = 0;

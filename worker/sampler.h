@@ -41,6 +41,7 @@ typedef struct mvw_sampler {
     size_t             n;       /* items; 0 until built */
     size_t             cap;
     double            *p;       /* n exact probabilities */
+    double             p_min;   /* the smallest non-zero of them */
     mvw_alias_slot_t  *slots;   /* n columns */
 } mvw_sampler_t;
 

@@ -44,8 +44,11 @@ static size_t
 actlog_positions(const mvw_source_t *s, mv_stream_pos_t *out, size_t cap)
 {
     const actlog_source_t  *a = (const actlog_source_t *) s;
+    mv_actlog_pos_t         pos = mv_actlog_reader_pos(a->reader);
 
-    if (cap == 0) {
+    /* nothing read yet from "the oldest segment": no position to store
+       (a reopen without one starts at the oldest segment again) */
+    if (cap == 0 || pos.segment == 0) {
         return 0;
     }
 
@@ -53,7 +56,7 @@ actlog_positions(const mvw_source_t *s, mv_stream_pos_t *out, size_t cap)
     memcpy(out->stream, MV_ACTLOG_STREAM_NAME,
            sizeof(MV_ACTLOG_STREAM_NAME));
     out->partition = 0;
-    out->offset = mv_actlog_pos_pack(mv_actlog_reader_pos(a->reader));
+    out->offset = mv_actlog_pos_pack(pos);
     return 1;
 }
 

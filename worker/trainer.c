@@ -28,6 +28,7 @@
 
 #define REBUILD_MIN        1024     /* new events between sampler rebuilds */
 #define LOSS_EMA_ALPHA     0.001
+#define POPULARITY_MAX     3e38     /* stays a finite float */
 
 struct mvw_trainer {
     mvw_trainer_params_t   p;
@@ -208,13 +209,24 @@ items_grow(mvw_trainer_t *t, size_t n, mv_err_t *err)
 }
 
 
+/*
+ * value, known at from_ms, seen from to_ms: halved per half-life forward,
+ * doubled per half-life backward (so a sum kept at any reference time is
+ * the same sum: an event dated after a publish adds up the same way
+ * before and after a restore).  Capped so that absurd timestamps cannot
+ * make it infinite.
+ */
 static double
 decay(const mvw_trainer_t *t, double value, int64_t from_ms, int64_t to_ms)
 {
-    if (t->p.half_life_ms <= 0.0 || to_ms <= from_ms) {
+    double  v;
+
+    if (t->p.half_life_ms <= 0.0 || to_ms == from_ms) {
         return value;
     }
-    return value * exp2(-(double) (to_ms - from_ms) / t->p.half_life_ms);
+    v = value * exp2(-((double) to_ms - (double) from_ms)
+                     / t->p.half_life_ms);
+    return v < POPULARITY_MAX ? v : POPULARITY_MAX;
 }
 
 
@@ -228,13 +240,15 @@ mvw_trainer_popularity(const mvw_trainer_t *t, uint32_t i, int64_t now_ms)
 static void
 add_popularity(mvw_trainer_t *t, uint32_t i, double w, int64_t time_ms)
 {
+    double  v;
+
     if (time_ms >= t->item_pop_ms[i]) {
-        t->item_pop[i] = decay(t, t->item_pop[i], t->item_pop_ms[i], time_ms)
-                         + w;
+        v = decay(t, t->item_pop[i], t->item_pop_ms[i], time_ms) + w;
         t->item_pop_ms[i] = time_ms;
     } else {
-        t->item_pop[i] += decay(t, w, time_ms, t->item_pop_ms[i]);
+        v = t->item_pop[i] + decay(t, w, time_ms, t->item_pop_ms[i]);
     }
+    t->item_pop[i] = v < POPULARITY_MAX ? v : POPULARITY_MAX;
 }
 
 
@@ -719,8 +733,7 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
         item_ids[i] = mvw_idmap_get(&t->items, i);
         meta[i].category = t->item_category[i];
         meta[i].flags = t->item_flags[i];
-        meta[i].popularity = isfinite(pop) && pop < 3e38 ? (float) pop
-                             : 3e38f;
+        meta[i].popularity = (float) pop;
         meta[i].created_at_ms = t->item_created_ms[i];
     }
     for (uint32_t u = 0; u < nu; u++) {
@@ -760,8 +773,7 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
        restore from this file */
     for (uint32_t i = 0; i < ni; i++) {
         t->item_pop[i] = meta[i].popularity;
-        t->item_pop_ms[i] = now_ms > t->item_pop_ms[i] ? now_ms
-                            : t->item_pop_ms[i];
+        t->item_pop_ms[i] = now_ms;
     }
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -819,6 +831,7 @@ mvw_trainer_fit(mvw_trainer_t *t, const mvw_dataset_t *d, uint32_t epochs,
 {
     uint32_t  idx;
     int       added;
+    int64_t   latest = 0;
 
     if (t->items.n != 0 || t->users.n != 0) {
         return mv_err_set(err, "offline training needs an empty trainer");
@@ -855,8 +868,9 @@ mvw_trainer_fit(mvw_trainer_t *t, const mvw_dataset_t *d, uint32_t epochs,
         }
     }
 
-    /* popularity = the sum of weights, undecayed (a dataset is not a
-       live stream); created_at = the item's first interaction */
+    /* popularity = the sum of weights, undecayed, as of the dataset's
+       latest interaction (a publish with a half-life decays it from
+       there); created_at = the item's first interaction */
     for (size_t k = 0; k < d->n; k++) {
         const mvw_interaction_t  *x = &d->x[k];
 
@@ -866,6 +880,12 @@ mvw_trainer_fit(mvw_trainer_t *t, const mvw_dataset_t *d, uint32_t epochs,
         {
             t->item_created_ms[x->item] = x->time_ms;
         }
+        if (x->time_ms > latest) {
+            latest = x->time_ms;
+        }
+    }
+    for (uint32_t i = 0; i < d->items.n; i++) {
+        t->item_pop_ms[i] = latest;
     }
 
     if (rebuild_sampler(t, err) != MV_OK) {

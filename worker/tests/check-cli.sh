@@ -61,8 +61,8 @@ run "$W"
 check "no command exits 2" eval 'rc_is 2 && has "^usage:"'
 run "$W" frobnicate
 check "unknown command exits 2" eval 'rc_is 2 && has "unknown command"'
-run "$W" --worker-type trainer
-check "daemon mode not offered yet (exit 2)" eval 'rc_is 2 && has "^usage:"'
+run "$W" --worker-type bogus
+check "unknown worker type exits 2" eval 'rc_is 2 && has "^usage:"'
 run "$W" snapshot --synthetic 10
 check "snapshot without --out exits 2" eval 'rc_is 2 && has "--out DIR is required"'
 run "$W" snapshot --out "$T/x" --synthetic 10 --bogus
