@@ -119,6 +119,15 @@ int mv_snapshot_write(const char *path, const mv_snapshot_input_t *in,
 int mv_snapshot_publish(const char *dir, const mv_snapshot_input_t *in,
     unsigned keep, char *path_out, size_t path_out_len, mv_err_t *err);
 
+/*
+ * Removes what an interrupted publish into dir left behind: temp snapshot
+ * files ("snapshot-*.mvs.tmp-*") and temp links (".current.tmp-*").  Only
+ * for the directory's one publisher, before it publishes (another
+ * publisher's temp files are in use).  Returns the number removed, or -1
+ * with err set when dir cannot be read.
+ */
+int mv_snapshot_remove_temps(const char *dir, mv_err_t *err);
+
 /* A validated view of a snapshot's bytes.  Every pointer is into them. */
 typedef struct mv_snapshot_view {
     uint32_t                version;

@@ -1000,3 +1000,34 @@ mv_snapshot_publish(const char *dir, const mv_snapshot_input_t *in,
 
     return MV_OK;
 }
+
+
+int
+mv_snapshot_remove_temps(const char *dir, mv_err_t *err)
+{
+    DIR            *dh;
+    struct dirent  *de;
+    char            path[PATH_MAX];
+    int             removed = 0, n;
+
+    dh = opendir(dir);
+    if (dh == NULL) {
+        return mv_err_set(err, "opendir(%s): %s", dir, strerror(errno));
+    }
+    while ((de = readdir(dh)) != NULL) {
+        const char  *name = de->d_name;
+        int          temp_file = strncmp(name, "snapshot-", 9) == 0
+                                 && strstr(name, ".mvs.tmp-") != NULL;
+        int          temp_link = strncmp(name, ".current.tmp-", 13) == 0;
+
+        if (!temp_file && !temp_link) {
+            continue;
+        }
+        n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (n > 0 && (size_t) n < sizeof(path) && unlink(path) == 0) {
+            removed++;
+        }
+    }
+    closedir(dh);
+    return removed;
+}

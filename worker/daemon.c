@@ -523,7 +523,13 @@ start(daemon_t *d)
     mv_snapshot_t         *snap;
     const mv_snapshot_view_t  *v = NULL;
     mv_err_t               err;
-    int                    found;
+    int                    found, rc;
+
+    rc = mv_snapshot_remove_temps(d->cfg.worker.snapshot_dir, &err);
+    if (rc > 0) {
+        mvw_log(&d->log, MVW_LOG_INFO, "removed %d temp file(s) of an "
+                "interrupted publish", rc);
+    }
 
     mvw_trainer_params_from_config(&d->cfg, &tp);
     d->trainer = mvw_trainer_new(&tp, &err);

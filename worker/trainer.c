@@ -57,6 +57,7 @@ struct mvw_trainer {
     size_t                 ring_head;
 
     uint64_t               since_rebuild;
+    uint64_t               sampler_stale;    /* positives it cannot draw */
     float                 *vec;              /* one item embedding */
     mv_item_event_t        item_ev;          /* big: kept here */
 
@@ -361,6 +362,7 @@ rebuild_sampler(mvw_trainer_t *t, mv_err_t *err)
         return MV_ERR;
     }
     t->since_rebuild = 0;
+    t->sampler_stale = 0;
     return MV_OK;
 }
 
@@ -492,15 +494,23 @@ apply_action(mvw_trainer_t *t, const char *payload, size_t len,
     {
         return MVW_TRAINER_FAILED;
     }
-    if (t->sampler.n == 0 || t->since_rebuild >= REBUILD_MIN
-                             + t->items.n / 16)
+
+    /* An item the sampler cannot draw yet (new, or without popularity at
+       the last build) is never anyone's negative, so a stream of new
+       items would stay unseparated until the periodic rebuild: rebuild
+       early once such items reach 1/32 of the catalogue. */
+    if (i >= t->sampler.n || mvw_sampler_prob(&t->sampler, i) <= 0.0) {
+        t->sampler_stale++;
+    }
+    add_popularity(t, i, w, a.timestamp_ms);
+    if (t->sampler.n == 0
+        || t->since_rebuild >= REBUILD_MIN + t->items.n / 16
+        || t->sampler_stale * 32 >= t->sampler.n)
     {
         if (rebuild_sampler(t, err) != MV_OK) {
             return MVW_TRAINER_FAILED;
         }
     }
-
-    add_popularity(t, i, w, a.timestamp_ms);
     t->since_rebuild++;
     t->st.actions++;
     learn(t, u, i, w);

@@ -33,6 +33,12 @@ package MilvusoTest;
 #   - arranges for a block's --- after section (Perl, package main) to run
 #     once, after the block's last response, with bodies() holding the raw
 #     response bodies of the block.
+#
+# Processes: start_worker() runs `milvuso-worker --foreground` in the
+# background (stop_worker() signals and reaps it), run_worker() runs it to
+# its end; every process started through them (or handed to track_child())
+# and not reaped yet is killed (SIGKILL) by kill_spawned(), which an END
+# block calls, also when SIGINT, SIGTERM or SIGHUP ends the test.
 
 use strict;
 use warnings;
@@ -41,13 +47,18 @@ use Exporter 'import';
 use File::Temp ();
 use HTTP::Tiny;
 use JSON::PP ();
+use POSIX ();
 use Test::More ();
+use Time::HiRes ();
 
 our @EXPORT = qw(worker module_path snapshot inspect write_jsonl tmpdir
                  json_decode json_encode summary bodies read_actlog
                  log_records crc32c http_get http_post wait_for
                  actions_json item_json flip_byte publish_link now_rfc3339
-                 tiny_model no_log_records json_keys);
+                 tiny_model no_log_records json_keys
+                 write_toml start_worker stop_worker run_worker
+                 track_child kill_spawned actlog_end snapshot_position
+                 read_metrics file_text);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -337,6 +348,185 @@ sub tiny_model {
     mkdir $dir;
     return snapshot(out => $dir, items => "$src/items.jsonl",
                     users => "$src/users.jsonl", %more);
+}
+
+# ---- the trainer daemon --------------------------------------------------
+
+my %SPAWNED;        # pid => what, of children not reaped yet
+my $MAIN_PID = $$;
+
+# Writes a TOML file from { section => { key => value } } (section names
+# may be dotted, e.g. 'training.action_weights').  Strings are quoted,
+# numbers are written as given; keys in sorted order.
+sub write_toml {
+    my ($path, $conf) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    for my $sec (sort keys %$conf) {
+        print $fh "[$sec]\n";
+        for my $k (sort keys %{ $conf->{$sec} }) {
+            my $v = $conf->{$sec}{$k};
+            if ($v !~ /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
+                && $v ne 'true' && $v ne 'false')
+            {
+                (my $q = $v) =~ s/(["\\])/\\$1/g;
+                $v = "\"$q\"";
+            }
+            print $fh "$k = $v\n";
+        }
+        print $fh "\n";
+    }
+    close $fh or die "$path: $!";
+    return $path;
+}
+
+# Once something is spawned, SIGINT, SIGTERM and SIGHUP end the test
+# through exit, so that the END blocks run (ours kills what was spawned,
+# Test::Nginx's stops nginx) instead of leaving them behind.  A child
+# forked by the test must put the default handlers back (see track_child).
+my $EXIT_HANDLERS;
+sub _exit_on_signals {
+    return if $EXIT_HANDLERS++;
+    for my $sig (qw(INT TERM HUP)) {
+        next if ref $SIG{$sig};
+        $SIG{$sig} = sub { Test::More::diag("SIG$sig: stopping"); exit 1 };
+    }
+}
+
+# Forks and execs CMD with stdout appended to OUT and stderr to ERR (to
+# OUT as well when ERR is undef).
+sub _spawn {
+    my ($what, $out, $err, @cmd) = @_;
+    _exit_on_signals();
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        # the test's own MILVUSO_* variables must not override its files
+        delete $ENV{$_} for grep { /^MILVUSO_/ } keys %ENV;
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $out or POSIX::_exit(126);
+        if (defined $err) {
+            open STDERR, '>>', $err or POSIX::_exit(126);
+        } else {
+            open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+        }
+        { exec { $cmd[0] } @cmd }
+        POSIX::_exit(127);
+    }
+    $SPAWNED{$pid} = $what;
+    return $pid;
+}
+
+# start_worker(config => FILE, out => FILE [, type => 'all', args => [...]]):
+# `milvuso-worker --config FILE --worker-type TYPE --foreground` in the
+# background, stdout and stderr appended to out.  Returns the pid.
+sub start_worker {
+    my %o = @_;
+    return _spawn('milvuso-worker', $o{out}, undef, worker(),
+                  '--config', $o{config},
+                  '--worker-type', $o{type} // 'all', '--foreground',
+                  @{ $o{args} // [] });
+}
+
+# Makes PID (a child forked by the test) one that stop_worker() can reap and
+# kill_spawned() kills.  Returns PID.  The child should start with
+#   $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+# and end with POSIX::_exit (no END blocks in a copy of the test).
+sub track_child {
+    my ($pid, $what) = @_;
+    _exit_on_signals();
+    $SPAWNED{$pid} = $what // 'child';
+    return $pid;
+}
+
+# Reaps PID (from start_worker() or track_child()), first sending SIG (a
+# name or number; none when undef), waiting at most SECONDS (default 10).
+# Returns the wait status ($?), or undef when it did not end in time (then
+# it is killed with SIGKILL and reaped).
+sub stop_worker {
+    my ($pid, $sig, $seconds) = @_;
+    return undef unless $SPAWNED{$pid};
+    kill $sig, $pid if defined $sig;
+    my $deadline = Time::HiRes::time() + ($seconds // 10);
+    my $status;
+    while (1) {
+        my $r = waitpid $pid, POSIX::WNOHANG();
+        if ($r == $pid) { $status = $?; last }
+        if ($r < 0) { last }
+        if (Time::HiRes::time() >= $deadline) {
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+            last;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    delete $SPAWNED{$pid};
+    return $status;
+}
+
+# run_worker(args => [...], out => FILE [, seconds => 10]): runs
+# milvuso-worker ARGS to its end (killed after SECONDS), stdout into FILE
+# and stderr into FILE.err.  Returns (wait status or undef on timeout, its
+# stderr, its stdout).
+sub run_worker {
+    my %o = @_;
+    my $out = $o{out} // die 'run_worker: out => FILE';
+    unlink $out, "$out.err";
+    my $pid = _spawn('milvuso-worker', $out, "$out.err", worker(),
+                     @{ $o{args} });
+    my $status = stop_worker($pid, undef, $o{seconds} // 10);
+    return ($status, file_text("$out.err"), file_text($out));
+}
+
+# Kills (SIGKILL) and reaps every child started here and not reaped yet.
+sub kill_spawned {
+    return unless $$ == $MAIN_PID;
+    local $?;            # in END, $? is the exit status of the test
+    for my $pid (keys %SPAWNED) {
+        kill 'KILL', $pid;
+        waitpid $pid, 0;
+        delete $SPAWNED{$pid};
+    }
+}
+
+END { kill_spawned() }
+
+# The whole text of a file ('' when it cannot be read).
+sub file_text {
+    my $path = shift;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+# The position of the end of the action log in DIR, packed as a snapshot
+# stores it: newest segment number << 40 | its size (0 when there is none).
+sub actlog_end {
+    my $dir = shift;
+    opendir my $dh, $dir or return 0;
+    my @segs = sort grep { /^actions-\d{20}\.log$/ } readdir $dh;
+    closedir $dh;
+    return 0 unless @segs;
+    my ($seq) = $segs[-1] =~ /(\d{20})/;
+    return (int($seq) << 40) | (-s "$dir/$segs[-1]");
+}
+
+# The "actlog" offset among the positions of a decoded inspect --json
+# (undef when it has none).
+sub snapshot_position {
+    my $j = shift;
+    for my $p (@{ $j->{positions} // [] }) {
+        return $p->{offset} if $p->{stream} eq 'actlog' && $p->{partition} == 0;
+    }
+    return undef;
+}
+
+# The samples of a Prometheus text file: { name => value } ({} when missing).
+sub read_metrics {
+    my %m;
+    for (split /\n/, file_text(shift)) {
+        next if /^#/;
+        $m{$1} = $2 if /^(\S+)\s+(\S+)$/;
+    }
+    return \%m;
 }
 
 # ---- request bodies ------------------------------------------------------

@@ -1,0 +1,741 @@
+# The trainer daemon (milvuso-worker --worker-type all) end to end, through
+# nginx: what is posted to nginx is learned and comes back in nginx's
+# answers; kill -9 at random moments loses nothing and applies nothing
+# twice (every item's popularity is counted exactly); SIGTERM publishes the
+# pending work; and the refusals (a second worker, --worker-type feature,
+# an unknown config key, a snapshot directory whose snapshots are all
+# corrupt).
+#
+# The blocks share one action log and run in order.  Blocks 1, 3, 4 and 5
+# share one snapshot directory: the worker of each resumes from what the
+# one before published.  Block 2 trains a second model from the same log
+# into an empty directory, which nginx serves during that block only.
+# nginx (restarted for each block) listens on 127.0.0.1 only and polls
+# `current` every 100 ms.
+#
+# Every worker is started through start_worker() (t/lib/MilvusoTest.pm):
+# each block stops its own, kill_spawned() ends whatever a failed block
+# left, and the END block of MilvusoTest.pm kills what is still running
+# when the file ends; the temp directories go with File::Temp.
+#
+# Bounded: no single wait is longer than 20 s; the file takes 12-17 s
+# (under 30 s with the two cores busy elsewhere).
+# TEST_MILVUSO_SEED=N replays the random choices of a run (the seed of each
+# run is printed as a note).
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use MilvusoTest;
+use IO::Socket::INET ();
+use POSIX ();
+use Time::HiRes ();
+
+MilvusoTest::init();
+no_shuffle();
+
+# Listen on 127.0.0.1 only (Test::Nginx's default is every address).
+{
+    my $port = server_port();
+    $port =~ s/.*://;
+    server_port_for_client($port);
+    server_port("127.0.0.1:$port");
+    $ENV{TEST_NGINX_SERVER_PORT} //= $port;
+    $ENV{TEST_NGINX_STREAM_PORT} //= $port + 1;
+}
+
+our $TODO;
+our $SEED = $ENV{TEST_MILVUSO_SEED} // (time ^ ($$ << 8)) % 1000000;
+Test::More::note("TEST_MILVUSO_SEED=$SEED");
+
+our $DIR = tmpdir();
+our $SNAPS = "$DIR/snaps";
+our $SNAPS2 = "$DIR/snaps-fresh";
+our $LOG = "$DIR/actlog";
+$ENV{TEST_NGINX_SNAPDIR} = $SNAPS;
+$ENV{TEST_NGINX_SNAPDIR2} = $SNAPS2;
+$ENV{TEST_NGINX_LOGDIR} = $LOG;
+
+our $DIM = 16;
+our $N_SEED_ITEMS = 30;        # the synthetic seed: item-000000 .. 29
+our $N_SEED_USERS = 10;
+
+our $http_config = <<'_EOC_';
+    milvuso_zone       milvuso:16m;
+    milvuso_snapshot   $TEST_NGINX_SNAPDIR/current check=100ms;
+    milvuso_action_log $TEST_NGINX_LOGDIR;
+    milvuso_dim        16;
+    milvuso_cache_ttl  0;
+    # the query is the model's user vector alone: the answers show what
+    # the trainer learned, not the real-time profile
+    milvuso_profile    weight=0;
+_EOC_
+
+# block 2: the model trained from an empty snapshot directory
+(our $http_config_fresh = $http_config)
+    =~ s/TEST_NGINX_SNAPDIR\b/TEST_NGINX_SNAPDIR2/;
+
+our $config = <<'_EOC_';
+    location = /actions        { milvuso_actions; }
+    location = /items          { milvuso_items; }
+    location /recommendations/ { milvuso_recommend; }
+    location = /health         { milvuso_health; }
+_EOC_
+
+# ---- helpers ---------------------------------------------------------------
+
+# The worker's configuration NAME.toml: the test's paths (snapshots in
+# $SNAPS), dim 16, ip, no popularity decay, settings that learn fast on
+# tiny data, Click = 1; %over = { section => { key => value } } on top.
+sub worker_config {
+    my ($name, %over) = @_;
+    my %c = (
+        recommendation => { embedding_dim => $DIM, metric => 'ip' },
+        # learning rate 0.1: on block 1's data (720 clicks), the model
+        # trained from an empty directory put 90-99% of the own group in
+        # the top-5 over 24 random logs; 71-96% at 0.05 (the default) over 8
+        training => {
+            learning_rate => 0.1, negative_sampling_ratio => 8,
+            replay_ratio => 4, seed => 7,
+        },
+        'training.action_weights' => { click => 1, dislike => 0 },
+        worker => {
+            action_log => $LOG, snapshot_dir => $SNAPS,
+            metrics_file => "$DIR/$name.prom", publish_interval => 0.3,
+            publish_every => 1000, popularity_half_life => 0,
+            poll_interval => 0.05, keep_generations => 3,
+            log_level => 'info',
+        },
+    );
+    for my $s (keys %over) {
+        $c{$s}{$_} = $over{$s}{$_} for keys %{ $over{$s} };
+    }
+    return write_toml("$DIR/$name.toml", \%c);
+}
+
+# The decoded inspect --json --all-items of DIR/current (default $SNAPS),
+# or undef when it does not open (e.g. it was replaced while being read).
+sub snap {
+    my $dir = shift // $SNAPS;
+    return eval { inspect("$dir/current", '--all-items') };
+}
+
+# { item id => popularity } of a decoded inspect --all-items.
+sub pops {
+    my $j = shift;
+    return { map { $_->{id} => $_->{popularity} } @{ $j->{items} // [] } };
+}
+
+sub health {
+    return json_decode(http_get('/health')->{content} // '') // {};
+}
+
+# Waits (at most SECONDS) until DIR/current includes the whole action log
+# and nginx serves that generation; returns that snapshot's inspect, or
+# undef.
+sub wait_caught_up {
+    my ($seconds, $dir) = @_;
+    my $j;
+    my $t0 = Time::HiRes::time();
+    wait_for($seconds, sub {
+        $j = snap($dir);
+        return $j && (snapshot_position($j) // -1) == actlog_end($LOG);
+    }) or return undef;
+    my $left = $seconds - (Time::HiRes::time() - $t0);
+    $left = 2 if $left < 2;
+    wait_for($left, sub {
+        (health()->{model_generation} // -1) == $j->{generation}
+    }) or return undef;
+    return $j;
+}
+
+# Waits (at most 10 s) until the worker log FILE says N starts got as far
+# as following the log (so their SIGTERM handler is in place: a SIGTERM
+# right after the exec would find the default action).
+sub started {
+    my ($file, $n) = @_;
+    return wait_for(10, sub {
+        (() = file_text($file) =~ /\binfo worker all following /g) >= $n
+    });
+}
+
+# Exit status as text: "exit N", "signal N" or "did not stop".
+sub how_ended {
+    my $st = shift;
+    return 'did not stop' unless defined $st;
+    return 'signal ' . ($st & 127) if $st & 127;
+    return 'exit ' . ($st >> 8);
+}
+
+sub gauss {
+    return sqrt(-2 * log(1 - rand)) * cos(2 * 3.14159265358979 * rand);
+}
+
+sub shuffled {
+    return map { $_->[1] } sort { $a->[0] <=> $b->[0] }
+           map { [ rand, $_ ] } @_;
+}
+
+sub post_ok {
+    my ($path, $body) = @_;
+    return http_post($path, $body)->{status} == 202;
+}
+
+# Runs a block's checks: a death is a failure; whatever the block (or its
+# --- setup) started and did not stop is killed.
+sub block {
+    my ($name, $code) = @_;
+    my $ok = eval { $code->(); 1 };
+    Test::More::fail("$name - died: $@") unless $ok;
+    kill_spawned();
+}
+
+# ---- blocks 1 and 2: learning reaches nginx --------------------------------
+
+our (@A, @B, %GROUP_OF_ITEM, %SEEN, %CLICKS, @USERS, $W1, $W2);
+
+# Posts 20 items in two categories and the clicks of 60 users: user-aNN
+# click 4 items of group a only, user-bNN 4 of b only, 3 rounds, all users
+# interleaved at random.  The content embeddings are i.i.d. N(0, 0.25^2)
+# whatever the group: the content does not separate the groups, only the
+# clicks do.
+sub post_groups {
+    my $name = shift;
+    @A = map { sprintf 'item-a%02d', $_ } 0 .. 9;
+    @B = map { sprintf 'item-b%02d', $_ } 0 .. 9;
+    my $posted = 0;
+    for my $id (@A, @B) {
+        my $g = substr $id, 5, 1;
+        $GROUP_OF_ITEM{$id} = $g;
+        $posted += post_ok('/items', item_json($id,
+            [ map { 0.25 * gauss() } 1 .. $DIM ], category => $g,
+            popularity_score => 0));
+    }
+    is($posted, 20, "$name - 20 items accepted");
+
+    my %pick;
+    for my $g ('a', 'b') {
+        my @items = $g eq 'a' ? @A : @B;
+        for my $n (0 .. 29) {
+            my $u = sprintf 'user-%s%02d', $g, $n;
+            $pick{$u} = [ (shuffled(@items))[0 .. 3] ];
+            $SEEN{$u} = { map { $_ => 1 } @{ $pick{$u} } };
+        }
+    }
+    @USERS = sort keys %pick;
+    my ($sent, $ok) = (0, 0);
+    my $t0 = Time::HiRes::time();
+    for my $round (1 .. 3) {
+        my @ev = map { my $u = $_; map { [ $u, $_ ] } @{ $pick{$u} } }
+                 @USERS;
+        for my $e (shuffled(@ev))
+        {
+            $sent++;
+            next unless post_ok('/actions', actions_json(@$e, 'Click'));
+            $ok++;
+            $CLICKS{ $e->[1] }++;
+        }
+    }
+    is($ok, $sent, "$name - all $sent clicks accepted");
+    Test::More::note(sprintf "%s: %d clicks posted in %.1f s", $name, $sent,
+                     Time::HiRes::time() - $t0);
+}
+
+# The answers of generation GEN for the 60 users: the top-5 of the items
+# they have not seen, from the model (source index); returns the share of
+# the user's own group in them, on average, and some of the worst lists.
+# With EXCLUDE the module drops the seen items (exclude_seen=1, which needs
+# the users' profiles in the zone); without, the test drops them from a
+# top-9 (4 seen + 5).
+sub own_group_share {
+    my ($name, $gen, $exclude) = @_;
+    my ($sum, $n, @bad, @wrong) = (0, 0);
+    for my $u (@USERS) {
+        my $g = substr $u, 5, 1;
+        my $r = http_get("/recommendations/$u?"
+                         . ($exclude ? 'num_recommendations=5&exclude_seen=1'
+                                     : 'num_recommendations=9'));
+        my $ans = json_decode($r->{content} // "") // {};
+        my @ids = map { $_->{item_id} } @{ $ans->{recommendations} // [] };
+        my @seen = grep { $SEEN{$u}{$_} } @ids;
+        @ids = grep { !$SEEN{$u}{$_} } @ids;
+        if ($r->{status} != 200 || ($ans->{model_generation} // -1) != $gen
+            || ($ans->{source} // '') ne 'index' || @ids < 5
+            || ($exclude && @seen))
+        {
+            push @bad, "$u: $r->{status} " . ($r->{content} // '');
+            next;
+        }
+        @ids = @ids[0 .. 4];
+        my $same = grep { ($GROUP_OF_ITEM{$_} // '') eq $g } @ids;
+        $sum += $same / 5;
+        $n++;
+        push @wrong, "$u: @ids" if $same < 3;
+    }
+    is(join("\n", @bad), '', "$name - every answer: 200, generation $gen, "
+       . 'source index, 5 items not seen'
+       . ($exclude ? ' (exclude_seen=1)' : ''));
+    my $share = $n ? $sum / $n : 0;
+    Test::More::note(sprintf "%s: own group %.0f%% of the top-5", $name,
+                     100 * $share);
+    return ($share, join "\n", @wrong[0 .. ($#wrong < 9 ? $#wrong : 9)]);
+}
+
+sub learning {
+    my $name = 'learning';
+    srand $SEED;
+    post_groups($name);
+
+    my $t0 = Time::HiRes::time();
+    my $j = wait_caught_up(20);
+    ok($j, sprintf "$name - within 20 s a generation includes the whole "
+                 . "log and nginx serves it (%.1f s)",
+       Time::HiRes::time() - $t0)
+        or return diag(file_text("$DIR/learning.log"));
+    my $gen = $j->{generation};
+    cmp_ok($gen, '>', 1, "$name - a new generation ($gen) was published");
+
+    # the catalogue: the seed's items and users, the 20 posted items with
+    # their category and popularity = their clicks (Click = 1, no decay),
+    # the 60 users
+    my %items = map { $_->{id} => $_ } @{ $j->{items} // [] };
+    is($j->{counts}{items}, $N_SEED_ITEMS + 20, "$name - 50 items");
+    is($j->{counts}{users}, $N_SEED_USERS + 60, "$name - 70 users");
+    my @bad = grep {
+        !$items{$_} || $items{$_}{category} ne $GROUP_OF_ITEM{$_}
+        || $items{$_}{popularity} != ($CLICKS{$_} // 0)
+        || $items{$_}{deleted}
+    } @A, @B;
+    is("@bad", '', "$name - every posted item is there with its category "
+                   . "and its clicks as popularity")
+        or diag(Test::More::explain([ map { $items{$_} } @bad ]));
+
+    my ($share, $wrong) = own_group_share($name, $gen, 1);
+    cmp_ok($share, '>=', 0.8, sprintf "$name - top-5 of the user's own "
+           . "group, %.0f%% on average (>= 80%%)", 100 * $share)
+        or diag("some users with fewer than 3 of 5:\n$wrong");
+
+    # no new generation without new records; SIGTERM with nothing
+    # pending: exit 0, nothing published
+    my $st = stop_worker($W1, 'TERM', 10);
+    is(how_ended($st), 'exit 0', "$name - SIGTERM: the worker exits 0");
+    my $k = snap();
+    is($k && $k->{generation}, $gen,
+       "$name - nothing pending: no generation after $gen");
+    unlike(file_text("$DIR/learning.log"), qr/ (?:error|warn) /,
+           "$name - the worker logged no error or warning");
+}
+
+# The same log, trained by a worker that started from an empty snapshot
+# directory ($SNAPS2, which nginx serves in this block): the sampler
+# covers the 20 items from the first action on.
+sub learning_fresh {
+    my $name = 'learning (no seed)';
+    my $t0 = Time::HiRes::time();
+    my $j = wait_caught_up(20, $SNAPS2);
+    ok($j, sprintf "$name - within 20 s a generation includes the whole "
+                 . "log and nginx serves it (%.1f s)",
+       Time::HiRes::time() - $t0)
+        or return diag(file_text("$DIR/fresh.log"));
+    my $gen = $j->{generation};
+    is($j->{counts}{items}, 20, "$name - 20 items");
+    is($j->{counts}{users}, 60, "$name - 60 users");
+    my ($share, $wrong) = own_group_share($name, $gen, 0);
+    cmp_ok($share, '>=', 0.8, sprintf "$name - top-5 of the user's own "
+           . "group, %.0f%% on average (>= 80%%)", 100 * $share)
+        or diag("some users with fewer than 3 of 5:\n$wrong");
+    is(how_ended(stop_worker($W2, 'TERM', 10)), 'exit 0',
+       "$name - SIGTERM: the worker exits 0");
+    unlike(file_text("$DIR/fresh.log"), qr/ (?:error|warn) /,
+           "$name - the worker logged no error or warning");
+}
+
+# ---- block 3: kill -9 at random moments, counted ---------------------------
+
+our $N_ACTIONS = 3000;
+our $KILLS = 4;
+
+# Posts the plan (a file of "user item type" lines) from a child process
+# over one keep-alive connection (a plain socket: HTTP::Tiny costs more CPU
+# than nginx does here); writes "status user item type" lines as it goes.
+sub start_poster {
+    my ($plan, $out) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+        my $ok = eval {
+            open my $in, '<', $plan or die "$plan: $!";
+            open my $fh, '>', $out or die "$out: $!";
+            $fh->autoflush(1);
+            my $sock;
+            while (my $line = <$in>) {
+                chomp $line;
+                my ($u, $i, $t) = split / /, $line;
+                my $body = actions_json($u, $i, $t);
+                $sock //= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                    PeerPort => $Test::Nginx::Util::ServerPortForClient,
+                    Timeout => 10) or die "connect: $!";
+                print $sock "POST /actions HTTP/1.1\r\nHost: localhost\r\n"
+                    . "Content-Type: application/json\r\n"
+                    . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+                my ($status, $len, $close) = (0, 0, 0);
+                while (my $h = <$sock>) {
+                    $status = $1 if !$status && $h =~ m{^HTTP/1\.\d (\d+)};
+                    $len = $1 if $h =~ /^Content-Length:\s*(\d+)/i;
+                    $close = 1 if $h =~ /^Connection:\s*close/i;
+                    last if $h eq "\r\n";
+                }
+                read $sock, my $resp, $len if $len;
+                print $fh "$status $line\n";
+                undef $sock if $close || !$status;
+                # paced (about 3 s in all) so that the kills find the
+                # worker tailing the log, not only catching up
+                Time::HiRes::sleep(0.01) if $. % 10 == 0;
+            }
+            close $fh or die "$out: $!";
+            1;
+        };
+        print STDERR "poster: $@" unless $ok;
+        POSIX::_exit($ok ? 0 : 1);
+    }
+    return track_child($pid, 'poster');
+}
+
+# { item => Click actions } among the action records of the log that start
+# at FROM or after and end at TO or before (packed positions).
+sub clicks_in_log {
+    my ($from, $to) = @_;
+    my %c;
+    my $log = read_actlog($LOG);
+    for my $r (@{ $log->{records} }) {
+        my ($seq) = $r->{segment} =~ /(\d{20})/;
+        my $start = (int($seq) << 40) | $r->{offset};
+        next if $start < $from || $start + 16 + $r->{len} > $to;
+        next unless $r->{type} == 1 && $r->{crc_ok} && $r->{json};
+        $c{ $r->{json}{item_id} }++ if $r->{json}{action_type} eq 'Click';
+    }
+    return \%c;
+}
+
+# Every item of snapshot J has popularity BEFORE + CLICKS, exactly, and
+# there is no other item.
+sub counts_exact {
+    my ($name, $j, $before, $clicks) = @_;
+    my $now = pops($j);
+    my @bad;
+    for my $id (sort keys %$before) {
+        my $want = $before->{$id} + ($clicks->{$id} // 0);
+        push @bad, "$id: " . ($now->{$id} // 'missing') . " instead of "
+                   . "$want (before $before->{$id}, clicks "
+                   . ($clicks->{$id} // 0) . ')'
+            if !defined $now->{$id} || $now->{$id} != $want;
+    }
+    push @bad, 'other items: '
+               . join ' ', grep { !exists $before->{$_} } sort keys %$now
+        if grep { !exists $before->{$_} } keys %$now;
+    is(join("\n", @bad), '', $name);
+}
+
+sub crash {
+    my $name = 'kill -9';
+    srand $SEED + 3;
+    my $conf = worker_config('crash', worker => {
+        publish_every => 20, publish_interval => 0.1 });
+
+    # where block 1 left it: everything in the log is in current
+    my $bs = snap();
+    ok($bs && snapshot_position($bs) == actlog_end($LOG),
+       "$name - before: current includes the whole log") or return;
+    my $before = pops($bs);
+    my $from = actlog_end($LOG);
+
+    # the plan: users crash-000 .. 199, the 20 posted items, 10% Dislikes
+    # (weight 0: counted, not a positive, no popularity, no new user)
+    open my $fh, '>', "$DIR/plan" or die;
+    my %positive_users;
+    for (1 .. $N_ACTIONS) {
+        my $u = sprintf 'crash-%03d', int rand 200;
+        my $i = (@A, @B)[int rand 20];
+        my $t = rand() < 0.1 ? 'Dislike' : 'Click';
+        $positive_users{$u} = 1 if $t eq 'Click';
+        print $fh "$u $i $t\n";
+    }
+    close $fh;
+
+    # 4 kills at random moments of the posting (by its progress), each
+    # followed by a restart at once
+    my @at = sort { $a <=> $b } map { int $N_ACTIONS * (0.05 + rand 0.85) }
+             1 .. $KILLS;
+    my $w = start_worker(config => $conf, out => "$DIR/crash.log");
+    my $poster = start_poster("$DIR/plan", "$DIR/posted");
+    my $t0 = Time::HiRes::time();
+    my $left = sub {
+        my $l = 20 - (Time::HiRes::time() - $t0);
+        return $l < 1 ? 1 : $l;
+    };
+    my @kills;
+    for my $k (1 .. $KILLS) {
+        wait_for($left->(), sub {
+            (() = file_text("$DIR/posted") =~ /\n/g) >= $at[$k - 1]
+        });
+        Time::HiRes::sleep(rand 0.1);
+        # how much of the log current lacks: what the restart must redo or
+        # read for the first time
+        my $c = snap();
+        my $behind = actlog_end($LOG) - ($c ? snapshot_position($c) // 0 : 0);
+        my $st = stop_worker($w, 'KILL', 5);
+        push @kills, sprintf "kill %d at %.1f s (%d posted): %s; current: "
+            . "generation %s, %d log bytes behind", $k,
+            Time::HiRes::time() - $t0,
+            scalar(() = file_text("$DIR/posted") =~ /\n/g), how_ended($st),
+            $c ? $c->{generation} : '?', $behind;
+        is(how_ended($st), 'signal 9', "$name - kill $k hit a running worker");
+        $w = start_worker(config => $conf, out => "$DIR/crash.log");
+    }
+    my $pst = stop_worker($poster, undef, $left->());
+    Test::More::note($_) for @kills;
+    Test::More::note(sprintf "$name: %d actions posted in %.1f s",
+                     $N_ACTIONS, Time::HiRes::time() - $t0);
+    is(how_ended($pst), 'exit 0', "$name - the poster finished within 20 s");
+    ok(scalar(grep { !/ 0 log bytes behind/ } @kills), "$name - at least "
+       . 'one kill left log records that current did not include');
+
+    my @posted = split /\n/, file_text("$DIR/posted");
+    my @not = grep { !/^202 / } @posted;
+    is(scalar @posted, $N_ACTIONS, "$name - $N_ACTIONS actions posted");
+    is(scalar @not, 0, "$name - every one accepted")
+        or diag(join "\n", @not[0 .. ($#not < 4 ? $#not : 4)]);
+    my %clicks;
+    /^202 \S+ (\S+) Click$/ and $clicks{$1}++ for @posted;
+
+    # SIGTERM at once (once it runs), probably in the middle of catching
+    # up: it publishes what it has applied, with the position after it,
+    # and exits 0
+    ok(started("$DIR/crash.log", $KILLS + 1),
+       "$name - the restarted worker runs");
+    my $st = stop_worker($w, 'TERM', 10);
+    is(how_ended($st), 'exit 0', "$name - SIGTERM: the worker exits 0");
+    my $mid = snap();
+    ok($mid, "$name - current opens after SIGTERM") or return;
+    my $p = snapshot_position($mid);
+    Test::More::note(sprintf "$name: after SIGTERM generation %d includes "
+        . "%d of %d new log bytes", $mid->{generation}, $p - $from,
+        actlog_end($LOG) - $from);
+    counts_exact("$name - after SIGTERM: every popularity = before + the "
+                 . 'clicks before its position', $mid, $before,
+                 clicks_in_log($from, $p));
+
+    # once more, to the end of the log; with what a publish cut short by
+    # kill -9 leaves (planted here too, so the check never depends on
+    # where the kills landed): the restart removes it
+    for my $f ("snapshot-00000000000000009999.mvs.tmp-99999-00000000000000ff",
+               ".current.tmp-99999-00000000000000ff") {
+        open my $fh, '>', "$SNAPS/$f" or die "$SNAPS/$f: $!";
+        close $fh;
+    }
+    $w = start_worker(config => $conf, out => "$DIR/crash.log");
+    my $j = wait_caught_up(20);
+    ok($j && started("$DIR/crash.log", $KILLS + 2),
+       "$name - the restarted worker catches up within 20 s")
+        or return diag(file_text("$DIR/crash.log"));
+    $st = stop_worker($w, 'TERM', 10);
+    is(how_ended($st), 'exit 0', "$name - SIGTERM: the worker exits 0");
+    $j = snap();
+    is($j && snapshot_position($j), actlog_end($LOG),
+       "$name - the stored position is the end of the log");
+    counts_exact("$name - every popularity = before + its clicks, exactly",
+                 $j, $before, \%clicks);
+    is($j && $j->{counts}{users},
+       $bs->{counts}{users} + scalar keys %positive_users,
+       "$name - every user with a click is there, once");
+    # the temp files of interrupted publishes (the planted ones, and any a
+    # kill left) are gone
+    my @tmp = map { s{.*/}{}r } glob "$SNAPS/*.tmp-* $SNAPS/.current.tmp-*";
+    is("@tmp", '', "$name - no temp file of an interrupted publish is "
+       . 'left');
+    my $log = file_text("$DIR/crash.log");
+    my $resumed = () = $log =~ /resumed from generation/g;
+    is($resumed, $KILLS + 2, "$name - each of the " . ($KILLS + 2)
+       . ' starts resumed from a snapshot');
+    unlike($log, qr/ error /, "$name - the worker logged no error");
+}
+
+# ---- block 4: SIGTERM publishes what is pending ----------------------------
+
+sub sigterm {
+    my $name = 'SIGTERM';
+    my $conf = worker_config('sigterm', worker => {
+        publish_interval => 3600, publish_every => 0 });
+    my $bs = snap();
+    ok($bs && snapshot_position($bs) == actlog_end($LOG),
+       "$name - before: current includes the whole log") or return;
+    my $before = pops($bs);
+    my $g0 = $bs->{generation};
+
+    my $w = start_worker(config => $conf, out => "$DIR/sigterm.log");
+    my @ev = ((['late-user', 'item-a03']) x 5,
+              (['late-user', 'item-b07']) x 2);
+    my $ok = grep { post_ok('/actions', actions_json(@$_, 'Click')) } @ev;
+    is($ok, 7, "$name - 7 clicks accepted");
+
+    # the metrics file is written every 5 s
+    my $t0 = Time::HiRes::time();
+    my $read = wait_for(15, sub {
+        (read_metrics("$DIR/sigterm.prom")->{milvuso_worker_records_total}
+         // 0) >= 7
+    });
+    ok($read, sprintf "$name - the worker read the 7 records (metrics file, "
+                    . "%.1f s)", Time::HiRes::time() - $t0);
+    my $m = read_metrics("$DIR/sigterm.prom");
+    is($m->{milvuso_worker_pending_records}, 7, "$name - 7 records pending");
+    my $c = snap();
+    is($c && $c->{generation}, $g0,
+       "$name - nothing published before SIGTERM (publish_interval 3600)");
+
+    my $st = stop_worker($w, 'TERM', 10);
+    is(how_ended($st), 'exit 0', "$name - the worker exits 0");
+    my $j = snap();
+    is($j && $j->{generation}, $g0 + 1,
+       "$name - it published generation " . ($g0 + 1));
+    is($j && snapshot_position($j), actlog_end($LOG),
+       "$name - which includes the whole log");
+    counts_exact("$name - and the 7 clicks", $j, $before,
+                 { 'item-a03' => 5, 'item-b07' => 2 });
+    is($j && $j->{counts}{users}, $bs->{counts}{users} + 1,
+       "$name - and the new user");
+    ok(wait_for(10, sub {
+        (health()->{model_generation} // -1) == $g0 + 1 }),
+       "$name - nginx serves it");
+    my $r = json_decode(http_get('/recommendations/late-user')->{content}
+                        // '') // {};
+    is(($r->{source} // '') . ' ' . ($r->{model_generation} // ''),
+       'index ' . ($g0 + 1), "$name - late-user is answered from the model");
+    like(file_text("$DIR/sigterm.log"),
+         qr/signal 15: stopping\n.*published generation ${\($g0 + 1)} /,
+         "$name - its log says it stopped and published");
+}
+
+# ---- block 5: refusals -----------------------------------------------------
+
+sub refusals {
+    my $name = 'refusals';
+    my $conf = worker_config('refusals');
+    my $files = join ' ', sort glob "$SNAPS/*";
+
+    # a second worker on the same snapshot directory
+    my $w = start_worker(config => $conf, out => "$DIR/first.log");
+    ok(started("$DIR/first.log", 1), "$name - the first worker runs");
+    my ($st, $out) = run_worker(out => "$DIR/second.log", args => [
+        '--config', $conf, '--worker-type', 'all', '--foreground' ]);
+    is(how_ended($st), 'exit 1', "$name - a second worker exits 1");
+    like($out, qr/another worker/,
+         "$name - saying on stderr that another worker runs");
+    # the same without --foreground: refused before it detaches
+    ($st, $out) = run_worker(out => "$DIR/second-bg.log", args => [
+        '--config', $conf, '--worker-type', 'all' ]);
+    is(how_ended($st) . ' ' . ($out =~ /another worker/ ? 'another' : '-'),
+       'exit 1 another', "$name - the same without --foreground");
+    is(how_ended(stop_worker($w, 'TERM', 10)), 'exit 0',
+       "$name - the first worker was not disturbed: SIGTERM, exit 0");
+
+    # --worker-type feature
+    ($st, $out) = run_worker(out => "$DIR/feature.log", args => [
+        '--config', $conf, '--worker-type', 'feature', '--foreground' ]);
+    is(how_ended($st), 'exit 1', "$name - --worker-type feature exits 1");
+    like($out, qr/feature.*Kafka/,
+         "$name - explaining on stderr that it needs Kafka");
+
+    # an unknown key: FILE:LINE
+    my $bad = "$DIR/unknown.toml";
+    open my $fh, '>', $bad or die;
+    print $fh "[worker]\nsnapshot_dir = \"$SNAPS\"\naction_log = \"$LOG\"\n"
+              . "\n[training]\nlearning_rate = 0.1\nlerning_rate = 0.1\n";
+    close $fh;
+    ($st, $out) = run_worker(out => "$DIR/unknown.log", args => [
+        '--config', $bad, '--worker-type', 'all', '--foreground' ]);
+    is(how_ended($st), 'exit 1', "$name - an unknown key: exit 1");
+    like($out, qr/\Q$bad\E:7:.*lerning_rate/,
+         "$name - naming the file, line 7 and the key");
+
+    is(join(' ', sort glob "$SNAPS/*"), $files,
+       "$name - none of them changed the snapshot directory");
+
+    # the only snapshot is corrupt: refuse, do not start from scratch
+    my $d = tmpdir();
+    snapshot(out => "$d/snaps", synthetic => 20, dim => $DIM, metric => 'ip');
+    my ($file) = glob "$d/snaps/snapshot-*.mvs";
+    flip_byte($file);
+    ok(!eval { inspect($file); 1 },
+       "$name - the flipped byte makes it invalid");
+    write_toml("$d/c.toml", {
+        recommendation => { embedding_dim => $DIM, metric => 'ip' },
+        worker => { action_log => "$d/actlog", snapshot_dir => "$d/snaps",
+                    publish_interval => 0.1 } });
+    ($st, $out) = run_worker(out => "$d/out.log", args => [
+        '--config', "$d/c.toml", '--worker-type', 'all', '--foreground' ]);
+    is(how_ended($st), 'exit 1',
+       "$name - the only snapshot is corrupt: exit 1");
+    like($out, qr/unusable.*\n(?s:.*)refusing to start from scratch/,
+         "$name - saying why on stderr, and refusing to start from scratch");
+    is(join(' ', map { s{.*/}{}r } sort glob "$d/snaps/*"),
+       'current snapshot-00000000000000000001.mvs',
+       "$name - nothing published over it");
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: learning reaches nginx: two groups of users, default loss (softmax)
+--- setup
+snapshot(out => $::SNAPS, synthetic => $::N_SEED_ITEMS, dim => $::DIM,
+         metric => 'ip', users => $::N_SEED_USERS, categories => 3);
+$::W1 = start_worker(config => ::worker_config('learning'),
+                     out => "$::DIR/learning.log");
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok","model_generation":1,.*"items":30,"users":10,.*"metric":"ip"
+--- after
+::block('learning', \&::learning);
+
+
+
+=== TEST 2: learning reaches nginx: the same log, trained from an empty snapshot directory
+--- http_config eval: $::http_config_fresh
+--- setup
+$::W2 = start_worker(config => ::worker_config('fresh',
+                         worker => { snapshot_dir => $::SNAPS2 }),
+                     out => "$::DIR/fresh.log");
+# nginx starts with the worker's first generation
+wait_for(10, sub { -e "$::SNAPS2/current" });
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok","model_generation":\d+,.*"metric":"ip"
+--- after
+::block('learning (no seed)', \&::learning_fresh);
+
+
+
+=== TEST 3: kill -9 at random moments: nothing lost, nothing applied twice
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok"
+--- after
+::block('kill -9', \&::crash);
+
+
+
+=== TEST 4: SIGTERM publishes what is pending
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok"
+--- after
+::block('SIGTERM', \&::sigterm);
+
+
+
+=== TEST 5: refusals: a second worker, --worker-type feature, an unknown key, only corrupt snapshots
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok"
+--- after
+::block('refusals', \&::refusals);
