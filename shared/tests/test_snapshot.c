@@ -1455,6 +1455,50 @@ file_exists(const fixture_t *f, uint64_t generation)
 }
 
 
+/* What an interrupted publish leaves is removed; nothing else is. */
+static void
+test_remove_temps(void **state)
+{
+    static const char *const  temps[] = {
+        "snapshot-00000000000000000007.mvs.tmp-123-00000000deadbeef",
+        ".current.tmp-123-00000000deadbeef",
+    };
+    static const char *const  keep[] = {
+        "snapshot-00000000000000000007.mvs", "current", "notes.tmp-1",
+        "other.mvs.tmp-1",
+    };
+    fixture_t  f;
+    char       path[512];
+    FILE      *fp;
+    mv_err_t   err;
+
+    (void) state;
+    fixture_make(&f, 3, 4, MV_METRIC_L2, 0, 1, 1);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", f.dir, temps[i]);
+        assert_non_null(fp = fopen(path, "w"));
+        fclose(fp);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s", f.dir, keep[i]);
+        assert_non_null(fp = fopen(path, "w"));
+        fclose(fp);
+    }
+
+    assert_int_equal(mv_snapshot_remove_temps(f.dir, &err), 2);
+    assert_int_equal(count_files(f.dir), 4);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s", f.dir, keep[i]);
+        assert_int_equal(access(path, F_OK), 0);
+        unlink(path);
+    }
+    assert_int_equal(mv_snapshot_remove_temps(f.dir, &err), 0);
+    assert_int_equal(mv_snapshot_remove_temps("/nonexistent-mvsnap", &err),
+                     MV_ERR);
+    fixture_free(&f);
+}
+
+
 static void
 test_publish(void **state)
 {
@@ -1578,6 +1622,7 @@ main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_writer_rejects),
         cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_remove_temps),
         cmocka_unit_test_setup_teardown(test_open_errors, setup_default,
                                         teardown_fixture),
     };
