@@ -7,6 +7,8 @@
 #   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 600)
 #   make bench-ann   ANN benchmark against hnswlib and FAISS (bench/ann)
 #   make bench-validate  snapshot map + validation time at 1M items
+#   make bench-quality   the trainer on MovieLens-100K against implicit's
+#                    ALS and BPR, and its updates/s (bench/quality)
 #
 # Build output goes to build/ (release), build-asan/ (sanitizers) and
 # build-fuzz/ (clang + libFuzzer).  Tests are discovered, not listed: every
@@ -48,7 +50,7 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
-        fuzz-corpus bench-ann bench-http bench-validate clean
+        fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
 
 all: lib worker
 
@@ -241,6 +243,21 @@ bench-validate: deps $(B)/libmilvuso.a
 	$(CC) $(CFLAGS) -o $(B)/bench/bench_validate \
 	    bench/snapshot/bench_validate.c $(B)/libmilvuso.a $(LDLIBS)
 	$(B)/bench/bench_validate $(ARGS)
+
+# Offline quality on MovieLens-100K (bench/quality/ml100k.toml) against the
+# Python implicit library's ALS and BPR on the same splits, and the trainer's
+# updates/s against implicit BPR's (pinned wheels in a venv under $(B)).
+# QUALITY_DATA=path/to/u.data; ARGS="--tune", "--seeds 42", "--no-throughput".
+QUALITY_DATA ?= ../shared/datasets/ml-100k/u.data
+
+bench-quality: deps $(B)/milvuso-worker
+	@./.ci/apt-ensure python3 python3-venv python3-pip
+	@mkdir -p bench/results
+	python3 bench/quality/bench_quality.py --worker $(B)/milvuso-worker \
+	    --venv $(B)/bench-venv --data $(QUALITY_DATA) \
+	    --json bench/results/quality-ml100k.json \
+	    --txt bench/results/quality-ml100k.txt \
+	    --png bench/results/quality-ml100k.png $(ARGS)
 
 # ---- everything ----------------------------------------------------------------
 
