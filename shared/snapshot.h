@@ -120,6 +120,16 @@ int mv_snapshot_publish(const char *dir, const mv_snapshot_input_t *in,
     unsigned keep, char *path_out, size_t path_out_len, mv_err_t *err);
 
 /*
+ * Lists the generations of the published files in dir (names
+ * snapshot-<generation, 20 digits>.mvs; temp files and other names are
+ * ignored), newest first, into *gens (malloc'd, the caller frees it; NULL
+ * when there are none) and their number into *n.  A missing dir has none.
+ * Returns MV_OK, or MV_ERR with err set when dir cannot be read.
+ */
+int mv_snapshot_generations(const char *dir, uint64_t **gens, size_t *n,
+    mv_err_t *err);
+
+/*
  * Removes what an interrupted publish into dir left behind: temp snapshot
  * files ("snapshot-*.mvs.tmp-*") and temp links (".current.tmp-*").  Only
  * for the directory's one publisher, before it publishes (another

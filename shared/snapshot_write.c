@@ -876,23 +876,23 @@ generation_desc(const void *a, const void *b)
 }
 
 
-/*
- * Removes snapshot files beyond the newest keep, never current_name.
- * Best effort: errors leave files behind for the next publish.
- */
-static void
-remove_old(const char *dir, unsigned keep, const char *current_name)
+int
+mv_snapshot_generations(const char *dir, uint64_t **gens_out, size_t *n_out,
+    mv_err_t *err)
 {
     DIR            *d;
     struct dirent  *e;
     uint64_t       *gens = NULL, *grown, gen;
-    size_t          n = 0, cap = 0, i;
-    char            name[SNAP_NAME_LEN + 1], path[PATH_MAX];
-    int             len;
+    size_t          n = 0, cap = 0;
 
+    *gens_out = NULL;
+    *n_out = 0;
     d = opendir(dir);
     if (d == NULL) {
-        return;
+        if (errno == ENOENT) {
+            return MV_OK;
+        }
+        return mv_err_set(err, "opendir(%s): %s", dir, strerror(errno));
     }
 
     while ((e = readdir(d)) != NULL) {
@@ -905,7 +905,7 @@ remove_old(const char *dir, unsigned keep, const char *current_name)
             if (grown == NULL) {
                 free(gens);
                 closedir(d);
-                return;
+                return mv_err_set(err, "out of memory listing %s", dir);
             }
             gens = grown;
         }
@@ -913,8 +913,29 @@ remove_old(const char *dir, unsigned keep, const char *current_name)
     }
     closedir(d);
 
-    if (n > 0) {
+    if (n > 1) {
         qsort(gens, n, sizeof(*gens), generation_desc);
+    }
+    *gens_out = gens;
+    *n_out = n;
+    return MV_OK;
+}
+
+
+/*
+ * Removes snapshot files beyond the newest keep, never current_name.
+ * Best effort: errors leave files behind for the next publish.
+ */
+static void
+remove_old(const char *dir, unsigned keep, const char *current_name)
+{
+    uint64_t  *gens;
+    size_t     n, i;
+    char       name[SNAP_NAME_LEN + 1], path[PATH_MAX];
+    int        len;
+
+    if (mv_snapshot_generations(dir, &gens, &n, NULL) != MV_OK) {
+        return;
     }
 
     for (i = keep; i < n; i++) {

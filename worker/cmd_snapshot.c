@@ -22,7 +22,6 @@
  * directory; an explicit --generation must be newer than that, because
  * readers notice a new model by its larger generation.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -316,36 +315,14 @@ check_cosine(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
 static int
 newest_generation(const char *dir, uint64_t *newest, mv_err_t *err)
 {
-    DIR            *d;
-    struct dirent  *e;
+    uint64_t  *gens;
+    size_t     n;
 
-    *newest = 0;
-    d = opendir(dir);
-    if (d == NULL) {
-        if (errno == ENOENT) {
-            return MV_OK;
-        }
-        return mv_err_set(err, "%s: %s", dir, strerror(errno));
+    if (mv_snapshot_generations(dir, &gens, &n, err) != MV_OK) {
+        return MV_ERR;
     }
-
-    while ((e = readdir(d)) != NULL) {
-        const char  *name = e->d_name;
-        char         digits[21];
-        uint64_t     g;
-
-        if (strlen(name) != 9 + 20 + 4 || strncmp(name, "snapshot-", 9) != 0
-            || strcmp(name + 29, ".mvs") != 0)
-        {
-            continue;
-        }
-        memcpy(digits, name + 9, 20);
-        digits[20] = '\0';
-        if (mvw_parse_u64(digits, 0, UINT64_MAX, &g) == 0 && g > *newest) {
-            *newest = g;
-        }
-    }
-    closedir(d);
-
+    *newest = n > 0 ? gens[0] : 0;
+    free(gens);
     return MV_OK;
 }
 

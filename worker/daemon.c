@@ -41,7 +41,6 @@
  *
  * The only process-wide state is the signal flag, as signal handlers need.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -181,26 +180,9 @@ detach(void)
 }
 
 
-static int
-name_is_snapshot(const char *name)
-{
-    size_t  len = strlen(name);
-
-    return len > 13 && strncmp(name, "snapshot-", 9) == 0
-           && strcmp(name + len - 4, ".mvs") == 0;
-}
-
-
-static int
-cmp_names_desc(const void *a, const void *b)
-{
-    return -strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-
 /*
  * Opens the snapshot to resume from: `current`, or when it is missing or
- * invalid the newest snapshot-*.mvs that validates.  Returns NULL when the
+ * invalid the newest snapshot-<generation>.mvs that validates.  Returns NULL when the
  * directory has none (a first start) -- *found tells whether any file was
  * there at all, so that "every snapshot is broken" is an error, not a
  * fresh start.
@@ -212,10 +194,8 @@ open_newest(daemon_t *d, int *found)
     char            path[MVW_CONFIG_PATH_MAX + 64];
     mv_snapshot_t  *s;
     mv_err_t        err;
-    DIR            *dh;
-    struct dirent  *de;
-    char          **names = NULL;
-    size_t          n = 0, cap = 0;
+    uint64_t       *gens;
+    size_t          n;
 
     *found = 0;
     snprintf(path, sizeof(path), "%s/current", dir);
@@ -230,46 +210,21 @@ open_newest(daemon_t *d, int *found)
                 "an older generation", path, err.msg);
     }
 
-    dh = opendir(dir);
-    if (dh == NULL) {
+    if (mv_snapshot_generations(dir, &gens, &n, &err) != MV_OK) {
+        mvw_log(&d->log, MVW_LOG_WARN, "%s", err.msg);
         return NULL;
-    }
-    while ((de = readdir(dh)) != NULL) {
-        if (!name_is_snapshot(de->d_name)) {
-            continue;
-        }
-        if (n == cap) {
-            char  **q = realloc(names, (cap ? cap * 2 : 16) * sizeof(*q));
-
-            if (q == NULL) {
-                break;
-            }
-            names = q;
-            cap = cap ? cap * 2 : 16;
-        }
-        names[n] = strdup(de->d_name);
-        if (names[n] != NULL) {
-            n++;
-        }
-    }
-    closedir(dh);
-
-    if (n > 1) {
-        qsort(names, n, sizeof(*names), cmp_names_desc);
     }
     for (size_t i = 0; i < n && s == NULL; i++) {
         *found = 1;
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        snprintf(path, sizeof(path), "%s/snapshot-%020llu.mvs", dir,
+                 (unsigned long long) gens[i]);
         s = mv_snapshot_open(path, &err);
         if (s == NULL) {
             mvw_log(&d->log, MVW_LOG_WARN, "%s is unusable: %s", path,
                     err.msg);
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        free(names[i]);
-    }
-    free(names);
+    free(gens);
     return s;
 }
 

@@ -1471,6 +1471,8 @@ test_remove_temps(void **state)
     char       path[512];
     FILE      *fp;
     mv_err_t   err;
+    uint64_t  *gens;
+    size_t     n;
 
     (void) state;
     fixture_make(&f, 3, 4, MV_METRIC_L2, 0, 1, 1);
@@ -1484,6 +1486,12 @@ test_remove_temps(void **state)
         assert_non_null(fp = fopen(path, "w"));
         fclose(fp);
     }
+
+    /* the listing sees the published name only, not the temp file */
+    assert_int_equal(mv_snapshot_generations(f.dir, &gens, &n, &err), MV_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(gens[0], 7);
+    free(gens);
 
     assert_int_equal(mv_snapshot_remove_temps(f.dir, &err), 2);
     assert_int_equal(count_files(f.dir), 4);
@@ -1527,6 +1535,21 @@ test_publish(void **state)
         assert_false(file_exists(&f, g - 2));
         /* the kept files and `current`, no temp links */
         assert_int_equal(count_files(f.dir), (g >= 2 ? 2 : 1) + 1);
+    }
+    {
+        uint64_t  *gens;
+        size_t     n;
+
+        assert_int_equal(mv_snapshot_generations(f.dir, &gens, &n, &err),
+                         MV_OK);
+        assert_int_equal(n, 2);
+        assert_int_equal(gens[0], 5);
+        assert_int_equal(gens[1], 4);
+        free(gens);
+        assert_int_equal(mv_snapshot_generations("/nonexistent-mvsnap",
+                                                 &gens, &n, &err), MV_OK);
+        assert_int_equal(n, 0);
+        assert_null(gens);
     }
 
     /* Republishing an older generation: it becomes current and survives
