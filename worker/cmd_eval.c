@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "eval.h"
+#include "logging.h"
 #include "offline.h"
 #include "worker.h"
 
@@ -71,10 +71,7 @@ mvw_cmd_eval_usage(FILE *out)
 static double
 now_s(void)
 {
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) mvw_mono_ms() / 1000.0;
 }
 
 

@@ -71,18 +71,27 @@ log_q(const mvw_sampler_t *s, uint32_t i)
 }
 
 
+size_t
+mvw_learn_count(mv_rng_t *rng, double ratio)
+{
+    double  whole = floor(ratio);
+    size_t  n = (size_t) whole;
+
+    if (ratio > whole && mv_rng_uniform(rng) < ratio - whole) {
+        n++;
+    }
+    return n;
+}
+
+
 double
 mvw_learn_one(mvw_learner_t *l, uint32_t user, uint32_t item, float weight)
 {
     const mvw_sampler_t  *s = l->sampler;
     size_t                n, k;
-    double                loss, whole;
+    double                loss;
 
-    whole = floor(l->ratio);
-    n = (size_t) whole;
-    if (l->ratio > whole && mv_rng_uniform(&l->rng) < l->ratio - whole) {
-        n++;
-    }
+    n = mvw_learn_count(&l->rng, l->ratio);
     if (s->n == 0) {
         n = 0;
     }

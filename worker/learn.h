@@ -45,6 +45,13 @@ typedef struct mvw_learner {
 } mvw_learner_t;
 
 /*
+ * A count whose mean is ratio (>= 0): floor(ratio), plus one with
+ * probability frac(ratio).  How many negatives an example gets, and how
+ * many replayed examples follow an event.
+ */
+size_t mvw_learn_count(mv_rng_t *rng, double ratio);
+
+/*
  * Prepares l for model and sampler (both stay owned by the caller; the
  * sampler may be rebuilt between calls) with ratio negatives per positive
  * (0 .. MVW_LEARN_MAX_NEGATIVES) and its own generator seeded with seed.

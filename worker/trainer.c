@@ -18,11 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "actlog.h"
 #include "dataset.h"
 #include "learn.h"
+#include "logging.h"
 #include "sampler.h"
 #include "trainer.h"
 
@@ -422,7 +422,8 @@ mark_touched(mvw_trainer_t *t, uint32_t item)
 static void
 learn(mvw_trainer_t *t, uint32_t user, uint32_t item, float weight)
 {
-    double  loss, whole, n;
+    double  loss;
+    size_t  n;
 
     loss = mvw_learn_one(&t->learner, user, item, weight);
     mark_touched(t, item);
@@ -444,14 +445,7 @@ learn(mvw_trainer_t *t, uint32_t user, uint32_t item, float weight)
         t->ring_len++;
     }
 
-    whole = floor(t->p.replay_ratio);
-    n = whole;
-    if (t->p.replay_ratio > whole
-        && mv_rng_uniform(&t->rng) < t->p.replay_ratio - whole)
-    {
-        n += 1.0;
-    }
-    for (; n > 0.5; n -= 1.0) {
+    for (n = mvw_learn_count(&t->rng, t->p.replay_ratio); n > 0; n--) {
         const mvw_interaction_t  *x;
 
         x = &t->ring[mv_rng_next(&t->rng) % t->ring_len];
@@ -713,10 +707,8 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
     const char          **cat_names = NULL;
     uint32_t              ni = t->items.n, nu = t->users.n;
     uint32_t              nc = t->categories.n;
-    struct timespec       t0, t1;
+    int64_t               t0 = mvw_mono_ms();
     int                   rc = MV_ERR;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
 
     if (n_pos > MV_SNAPSHOT_MAX_POSITIONS) {
         return mv_err_set(err, "%zu stream positions, at most %d", n_pos,
@@ -786,13 +778,11 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
         t->item_pop_ms[i] = now_ms;
     }
 
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     t->st.generation++;
     t->st.publishes++;
     t->st.pending = 0;
     t->st.last_publish_ms = now_ms;
-    t->st.last_publish_s = (double) (t1.tv_sec - t0.tv_sec)
-                           + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    t->st.last_publish_s = (double) (mvw_mono_ms() - t0) / 1000.0;
     rc = MV_OK;
 
 done:
