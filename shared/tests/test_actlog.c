@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +33,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "actlog.h"
 #include "crc32c.h"
 
@@ -49,23 +50,6 @@ make_tmpdir(char *dir, size_t len)
 {
     snprintf(dir, len, "/tmp/test_actlog-XXXXXX");
     assert_non_null(mkdtemp(dir));
-}
-
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove(path);
-}
-
-
-static void
-remove_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 
@@ -477,7 +461,7 @@ test_append_read_rotation(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -547,7 +531,7 @@ test_reader_resumes(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -609,7 +593,7 @@ test_shared_seq_discovery(void **state)
 
     mv_actlog_writer_free(a);
     mv_actlog_writer_free(b);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -641,7 +625,7 @@ test_missing_dir_and_sync(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -730,7 +714,7 @@ test_failed_append_appends_nothing(void **state)
     free(big);
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -777,7 +761,7 @@ test_waits_for_write_in_progress(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -828,7 +812,7 @@ test_torn_tail_newest(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -889,7 +873,7 @@ test_torn_tail_sealed(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -965,7 +949,7 @@ test_garbage_resync(void **state)
     assert_int_equal(st.skipped_runs, 3);
 
     mv_actlog_reader_free(r);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -1019,7 +1003,7 @@ test_corrupted_records(void **state)
 
     mv_actlog_reader_free(r);
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -1091,7 +1075,7 @@ test_start_segment_gone(void **state)
     mv_actlog_reader_free(r);
 
     mv_actlog_writer_free(w);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 
@@ -1223,7 +1207,7 @@ test_concurrent_writers(void **state)
 
     munmap(shared, sizeof(*shared));
     mv_actlog_reader_free(r);
-    remove_tree(dir);
+    mvt_remove_tree(dir);
 }
 
 

@@ -10,39 +10,10 @@
 # that is removed on exit.
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 WORKER_BINARY" >&2
-    exit 2
-fi
-W=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-T=$(mktemp -d "${TMPDIR:-/tmp}/check-cli.XXXXXX")
+. "$(dirname "$0")/harness.sh"
+harness_init check-cli "$@"
 trap 'rm -rf "$T"' EXIT
 
-passed=0
-failed=0
-OUT=""
-RC=0
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() {
-    echo "not ok - $1"
-    printf '%s\n' "$OUT" | sed 's/^/#   /' | head -20
-    failed=$((failed + 1))
-}
-# check NAME CONDITION...: evaluates the condition (a command) for NAME.
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-# run CMD...: runs it, keeping stdout+stderr in OUT and the status in RC.
-run() {
-    RC=0
-    OUT=$("$@" 2>&1) || RC=$?
-}
-has() { printf '%s\n' "$OUT" | grep -qE -- "$1"; }
-rc_is() { [ "$RC" -eq "$1" ]; }
-count_files() { find "$1" -maxdepth 1 -name 'snapshot-*.mvs' 2>/dev/null | wc -l; }
 json_field() {
     python3 -c 'import json, sys
 d = json.load(sys.stdin)
@@ -225,5 +196,4 @@ check "empty file refused" eval 'rc_is 1 && has "^invalid: "'
 run "$W" inspect "$T/does-not-exist"
 check "missing file refused" eval 'rc_is 1 && has "^invalid: "'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+harness_finish

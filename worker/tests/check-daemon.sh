@@ -15,12 +15,10 @@
 # first.
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 WORKER_BINARY" >&2
-    exit 2
-fi
-W=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-T=$(mktemp -d "${TMPDIR:-/tmp}/check-daemon.XXXXXX")
+. "$(dirname "$0")/harness.sh"
+harness_init check-daemon "$@"
+# a daemon that fails to refuse must not hang the script
+RUN_TIMEOUT=20
 PIDS=()
 
 # Stops the daemons started here (by pid, only while their command line
@@ -44,33 +42,6 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-
-passed=0
-failed=0
-OUT=""
-RC=0
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() {
-    echo "not ok - $1"
-    printf '%s\n' "$OUT" | sed 's/^/#   /' | head -20
-    failed=$((failed + 1))
-}
-# check NAME CONDITION...: evaluates the condition (a command) for NAME.
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-# run CMD...: runs it (at most 20 s, so that a daemon that fails to refuse
-# cannot hang the script), keeping stdout+stderr in OUT, status in RC.
-run() {
-    RC=0
-    OUT=$(timeout 20 "$@" 2>&1) || RC=$?
-}
-has() { printf '%s\n' "$OUT" | grep -qE -- "$1"; }
-rc_is() { [ "$RC" -eq "$1" ]; }
-count_files() { find "$1" -maxdepth 1 -name 'snapshot-*.mvs' 2>/dev/null | wc -l; }
 
 # owned PID: the process is alive and its command line names $T.
 owned() {
@@ -304,5 +275,4 @@ OUT=$(cat "$T/detach.log")
 check "SIGTERM stops the detached daemon within 2 s" eval '[ -n "$DP" ] && gone_within "$DP" 2 && has "signal 15: stopping"'
 check "detached: nothing published" eval '[ "$(count_files "$T/dsnap")" = 0 ]'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+harness_finish

@@ -19,7 +19,6 @@
 #endif
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "tests/tmpdir.h"
+
 #include "actlog.h"
 #include "events.h"
 #include "source.h"
@@ -41,52 +42,6 @@
 
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove(path);
-}
-
-
-static void
-remove_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-
-/* cmocka setup / teardown: *state is a fresh mkdtemp directory, removed
-   afterwards even when the test failed. */
-static int
-tmpdir_setup(void **state)
-{
-    char  *dir = malloc(64);
-
-    if (dir == NULL) {
-        return -1;
-    }
-    snprintf(dir, 64, "/tmp/test_source-XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        free(dir);
-        return -1;
-    }
-    *state = dir;
-    return 0;
-}
-
-
-static int
-tmpdir_teardown(void **state)
-{
-    remove_tree(*state);
-    free(*state);
-    return 0;
-}
-
 
 static void
 seg_path(const char *dir, uint64_t seq, char *path, size_t len)
@@ -538,7 +493,7 @@ int
 main(void)
 {
 #define WITH_TMPDIR(f) \
-    cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
+    cmocka_unit_test_setup_teardown(f, mvt_tmpdir_setup, mvt_tmpdir_teardown)
 
     const struct CMUnitTest  tests[] = {
         WITH_TMPDIR(test_reads_all_from_the_start),

@@ -33,7 +33,6 @@
 #endif
 
 #include <dirent.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,6 +45,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/tmpdir.h"
 
 #include "actlog.h"
 #include "dataset.h"
@@ -61,52 +62,6 @@
 
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st;
-    (void) flag;
-    (void) ftw;
-    return remove(path);
-}
-
-
-static void
-remove_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-
-/* cmocka setup / teardown: *state is a fresh mkdtemp directory, removed
-   afterwards even when the test failed. */
-static int
-tmpdir_setup(void **state)
-{
-    char  *dir = malloc(64);
-
-    if (dir == NULL) {
-        return -1;
-    }
-    snprintf(dir, 64, "/tmp/test_trainer-XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        free(dir);
-        return -1;
-    }
-    *state = dir;
-    return 0;
-}
-
-
-static int
-tmpdir_teardown(void **state)
-{
-    remove_tree(*state);
-    free(*state);
-    return 0;
-}
-
 
 static int
 file_exists(const char *dir, const char *name)
@@ -1645,7 +1600,7 @@ int
 main(void)
 {
 #define WITH_TMPDIR(f) \
-    cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
+    cmocka_unit_test_setup_teardown(f, mvt_tmpdir_setup, mvt_tmpdir_teardown)
 
     const struct CMUnitTest  tests[] = {
         WITH_TMPDIR(test_item_record_creates_item),

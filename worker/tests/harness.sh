@@ -1,0 +1,60 @@
+# harness.sh -- what the worker's command-line check scripts share
+# (check-cli.sh, check-daemon.sh): sourced, not run.
+#
+#   . "$(dirname "$0")/harness.sh"
+#   harness_init NAME "$@"     # checks the argument (the worker binary),
+#                              # sets W (its absolute path) and T (a fresh
+#                              # mktemp directory; the caller removes it)
+#   run CMD...                 # stdout+stderr in OUT, status in RC (at most
+#                              # RUN_TIMEOUT seconds when that is set)
+#   check NAME CONDITION...    # prints "ok - NAME" or "not ok - NAME" with
+#                              # OUT, counted
+#   harness_finish             # "N passed, M failed"; fails if any failed
+#
+# Conditions use has REGEX (OUT has a matching line), rc_is N and
+# count_files DIR (published snapshot files in DIR).
+
+harness_init() {
+    local name=$1
+    shift
+    if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+        echo "usage: $0 WORKER_BINARY" >&2
+        exit 2
+    fi
+    W=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+    T=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
+    passed=0
+    failed=0
+    OUT=""
+    RC=0
+}
+
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() {
+    echo "not ok - $1"
+    printf '%s\n' "$OUT" | sed 's/^/#   /' | head -20
+    failed=$((failed + 1))
+}
+# check NAME CONDITION...: evaluates the condition (a command) for NAME.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+# run CMD...: runs it, keeping stdout+stderr in OUT and the status in RC.
+run() {
+    RC=0
+    if [ -n "${RUN_TIMEOUT:-}" ]; then
+        OUT=$(timeout "$RUN_TIMEOUT" "$@" 2>&1) || RC=$?
+    else
+        OUT=$("$@" 2>&1) || RC=$?
+    fi
+}
+has() { printf '%s\n' "$OUT" | grep -qE -- "$1"; }
+rc_is() { [ "$RC" -eq "$1" ]; }
+count_files() { find "$1" -maxdepth 1 -name 'snapshot-*.mvs' 2>/dev/null | wc -l; }
+
+harness_finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
