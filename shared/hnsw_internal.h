@@ -27,8 +27,8 @@ struct mv_hnsw_scratch {
     size_t            n_cap;
     size_t            dim_cap;
     size_t            ef_cap;
-    uint16_t         *visited;          /* n_cap epoch tags */
-    uint16_t          epoch;
+    uint8_t          *visited;          /* n_cap epoch tags */
+    uint8_t           epoch;
     mv_pool_entry_t  *pool;             /* ef_cap: the walk's beam */
     mv_pool_entry_t  *res;              /* ef_cap: accepted results */
     float            *q;                /* dim_cap: the query (normalised for

@@ -1204,6 +1204,60 @@ test_same_seed_same_graph(void **state)
 }
 
 
+/*
+ * One scratch serves graphs of different sizes (the module keeps one per
+ * process across snapshot swaps).  Visited tags are epochs that wrap every
+ * 255 searches; a wrap must clear the tags of the whole capacity, not only
+ * of the graph searched then, or a later search of a bigger graph takes
+ * nodes it has not seen for visited.  White box: a stale tag past the small
+ * graph's nodes, planted with the epoch the search after a wrap takes.
+ */
+static void
+test_scratch_wrap_clears_every_tag(void **state)
+{
+    fixture_t          *f = *state;
+    mv_hnsw_t          *big = build(f, MV_METRIC_COSINE, 1, 2000);
+    mv_hnsw_t          *small = build(f, MV_METRIC_COSINE, 1, 20);
+    mv_hnsw_graph_t     gb, gs;
+    mv_hnsw_scratch_t  *s, *fresh;
+    mv_hit_t            want[K], got[K];
+    float              *q = prepared_queries(f, MV_METRIC_COSINE);
+    size_t              i, n_want;
+
+    mv_hnsw_graph(big, &gb);
+    mv_hnsw_graph(small, &gs);
+    fresh = mv_hnsw_scratch_new(2000, DIM, 64);
+    s = mv_hnsw_scratch_new(2000, DIM, 64);
+    assert_true(fresh != NULL && s != NULL);
+    n_want = mv_hnsw_search(&gb, f->kern, fresh, q, K, 10, NULL, want);
+    assert_int_equal(n_want, K);
+
+    /* stale tags past the small graph's nodes, equal to the epoch of the
+       first search after a wrap but one; 256 searches of the small graph
+       wrap the epoch once */
+    memset(s->visited + 20, 2, 2000 - 20);
+    for (i = 0; i < 256; i++) {
+        assert_int_equal(mv_hnsw_search(&gs, f->kern, s, q + DIM, K, 64,
+                                        NULL, got), K);
+    }
+    assert_int_equal(s->epoch, 1);
+    for (i = 20; i < 2000; i++) {
+        assert_int_equal(s->visited[i], 0);
+    }
+
+    /* the next search of the big graph answers as a fresh scratch does */
+    assert_int_equal(mv_hnsw_search(&gb, f->kern, s, q, K, 10, NULL, got),
+                     n_want);
+    assert_memory_equal(got, want, sizeof(want));
+
+    mv_hnsw_scratch_free(fresh);
+    mv_hnsw_scratch_free(s);
+    free(q);
+    mv_hnsw_free(big);
+    mv_hnsw_free(small);
+}
+
+
 int
 main(void)
 {
@@ -1226,6 +1280,7 @@ main(void)
         cmocka_unit_test(test_reorder_keeps_answers),
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_same_seed_same_graph),
+        cmocka_unit_test(test_scratch_wrap_clears_every_tag),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
