@@ -130,6 +130,15 @@ int mv_snapshot_generations(const char *dir, uint64_t **gens, size_t *n,
     mv_err_t *err);
 
 /*
+ * The newest generation among dir's published files into *newest (0 when
+ * there are none or no dir), whatever `current` names: a publisher that
+ * counts from it never replaces an existing file.  Returns MV_OK, or MV_ERR
+ * with err set when dir cannot be read.
+ */
+int mv_snapshot_newest_generation(const char *dir, uint64_t *newest,
+    mv_err_t *err);
+
+/*
  * Removes what an interrupted publish into dir left behind: temp snapshot
  * files ("snapshot-*.mvs.tmp-*") and temp links (".current.tmp-*").  Only
  * for the directory's one publisher, before it publishes (another

@@ -922,6 +922,25 @@ mv_snapshot_generations(const char *dir, uint64_t **gens_out, size_t *n_out,
 }
 
 
+int
+mv_snapshot_newest_generation(const char *dir, uint64_t *newest,
+    mv_err_t *err)
+{
+    uint64_t  *gens;
+    size_t     n;
+
+    *newest = 0;
+    if (mv_snapshot_generations(dir, &gens, &n, err) != MV_OK) {
+        return MV_ERR;
+    }
+    if (n > 0) {
+        *newest = gens[0];
+    }
+    free(gens);
+    return MV_OK;
+}
+
+
 /*
  * Removes snapshot files beyond the newest keep, never current_name.
  * Best effort: errors leave files behind for the next publish.

@@ -2,12 +2,13 @@
 # nginx: what is posted to nginx is learned and comes back in nginx's
 # answers; kill -9 at random moments loses nothing and applies nothing
 # twice (every item's popularity is counted exactly); SIGTERM publishes the
-# pending work; and the refusals (a second worker, --worker-type feature,
+# pending work; after a rollback of `current` no published generation is
+# replaced; and the refusals (a second worker, --worker-type feature,
 # an unknown config key, a snapshot directory whose snapshots are all
 # corrupt).
 #
-# The blocks share one action log and run in order.  Blocks 1, 3, 4 and 5
-# share one snapshot directory: the worker of each resumes from what the
+# The blocks share one action log and run in order.  Blocks 1, 3, 4, 5 and
+# 6 share one snapshot directory: the worker of each resumes from what the
 # one before published.  Block 2 trains a second model from the same log
 # into an empty directory, which nginx serves during that block only.
 # nginx (restarted for each block) listens on 127.0.0.1 only and polls
@@ -614,7 +615,49 @@ sub sigterm {
          "$name - its log says it stopped and published");
 }
 
-# ---- block 5: refusals -----------------------------------------------------
+# ---- block 5: after a rollback, no published generation is replaced -------
+
+# An operator rolls back by pointing `current` at an older generation.  The
+# worker resumes from that one, and its next publish takes the number after
+# the newest file present, leaving the newer (rolled-back) file as it was.
+sub rollback {
+    my $name = 'rollback';
+    my $conf = worker_config('rollback', worker => {
+        publish_interval => 3600, publish_every => 0 });
+    my $bs = snap();
+    ok($bs && $bs->{generation} >= 2, "$name - before: generation "
+       . ($bs ? $bs->{generation} : '?') . " is current") or return;
+    my $g = $bs->{generation};
+    my $newest = sprintf "$SNAPS/snapshot-%020d.mvs", $g;
+    my $older = sprintf "snapshot-%020d.mvs", $g - 1;
+    ok(-f "$SNAPS/$older", "$name - generation " . ($g - 1) . " is kept")
+        or return;
+    my $bytes = file_text($newest);
+    symlink($older, "$SNAPS/current.rollback") or die "symlink: $!";
+    rename("$SNAPS/current.rollback", "$SNAPS/current") or die "rename: $!";
+
+    my $w = start_worker(config => $conf, out => "$DIR/rollback.log");
+    ok(started("$DIR/rollback.log", 1), "$name - the worker runs");
+    ok(post_ok('/actions', actions_json('rollback-user', 'item-a01',
+                                        'Click')), "$name - a click accepted");
+    ok(wait_for(15, sub {
+        (read_metrics("$DIR/rollback.prom")->{milvuso_worker_records_total}
+         // 0) >= 1 }), "$name - the worker read it");
+    is(how_ended(stop_worker($w, 'TERM', 10)), 'exit 0',
+       "$name - SIGTERM: the worker exits 0");
+
+    my $log = file_text("$DIR/rollback.log");
+    like($log, qr/resumed from generation ${\($g - 1)} /,
+         "$name - it resumed from the generation current named");
+    my $j = snap();
+    is($j && $j->{generation}, $g + 1, "$name - it published generation "
+       . ($g + 1) . ", after the newest file");
+    ok(file_text($newest) eq $bytes, "$name - generation $g is unchanged");
+    is(readlink("$SNAPS/current"), sprintf("snapshot-%020d.mvs", $g + 1),
+       "$name - current names generation " . ($g + 1));
+}
+
+# ---- block 6: refusals -----------------------------------------------------
 
 sub refusals {
     my $name = 'refusals';
@@ -733,7 +776,16 @@ GET /health
 
 
 
-=== TEST 5: refusals: a second worker, --worker-type feature, an unknown key, only corrupt snapshots
+=== TEST 5: after a rollback of current the worker publishes after the newest file
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok"
+--- after
+::block('rollback', \&::rollback);
+
+
+
+=== TEST 6: refusals: a second worker, --worker-type feature, an unknown key, only corrupt snapshots
 --- request
 GET /health
 --- response_body_like: ^\{"status":"ok"

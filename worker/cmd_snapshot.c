@@ -310,23 +310,6 @@ check_cosine(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
 }
 
 
-/* The newest generation among dir's snapshot files (0 when none or no
-   dir). */
-static int
-newest_generation(const char *dir, uint64_t *newest, mv_err_t *err)
-{
-    uint64_t  *gens;
-    size_t     n;
-
-    if (mv_snapshot_generations(dir, &gens, &n, err) != MV_OK) {
-        return MV_ERR;
-    }
-    *newest = n > 0 ? gens[0] : 0;
-    free(gens);
-    return MV_OK;
-}
-
-
 /* Builds the graph over the catalogue's items, deleted marks included. */
 static mv_hnsw_t *
 build_graph(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
@@ -455,7 +438,7 @@ mvw_cmd_snapshot(int argc, char **argv)
     if (load_catalog(&o, &c, &err) != MV_OK
         || (o.metric == MV_METRIC_COSINE && check_cosine(&o, &c, &err)
             != MV_OK)
-        || newest_generation(o.out, &newest, &err) != MV_OK)
+        || mv_snapshot_newest_generation(o.out, &newest, &err) != MV_OK)
     {
         fprintf(stderr, "milvuso-worker snapshot: %s\n", err.msg);
         goto done;

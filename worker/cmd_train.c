@@ -12,14 +12,17 @@
  * first interaction.  The snapshot carries no stream position: a daemon
  * started on it reads its action log from the beginning.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "logging.h"
 #include "offline.h"
+#include "snapshot.h"
 #include "worker.h"
 
 typedef struct train_opts {
@@ -42,8 +45,8 @@ mvw_cmd_train_usage(FILE *out)
         "options:\n"
         MVW_OFFLINE_USAGE
         "  --out DIR          publish directory (created if missing)\n"
-        "  --generation N     generation number (default: one more than\n"
-        "                     DIR's current, or 1)\n"
+        "  --generation N     generation number, newer than every file in\n"
+        "                     DIR (default: one more than the newest)\n"
         "  --verbose          per-epoch loss on stderr\n"
         "  -h, --help         this text\n");
 }
@@ -127,6 +130,7 @@ mvw_cmd_train(int argc, char **argv)
     char                  path[4200];
     mv_err_t              err;
     int64_t               t0;
+    uint64_t              newest;
     int                   rc, status = MVW_EXIT_FAIL;
 
     rc = parse_opts(argc, argv, &o);
@@ -151,6 +155,34 @@ mvw_cmd_train(int argc, char **argv)
         goto done;
     }
 
+    /* The directory and the generation are settled before the long fit,
+       so a bad path or number fails fast.  By default the generation is
+       one more than the newest file present, whatever `current` names;
+       an explicit one must be newer: no published file is replaced. */
+    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "milvuso-worker train: mkdir %s: %s\n", o.out,
+                strerror(errno));
+        goto done;
+    }
+    if (mv_snapshot_newest_generation(o.out, &newest, &err) != MV_OK) {
+        fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
+        goto done;
+    }
+    if (o.generation == 0) {
+        if (newest == UINT64_MAX - 1) {
+            fprintf(stderr, "milvuso-worker train: %s: generations "
+                    "exhausted\n", o.out);
+            goto done;
+        }
+        o.generation = newest + 1;
+    } else if (o.generation <= newest) {
+        fprintf(stderr, "milvuso-worker train: --generation %llu is not "
+                "newer than %llu, the newest in %s\n",
+                (unsigned long long) o.generation,
+                (unsigned long long) newest, o.out);
+        goto done;
+    }
+
     mvw_trainer_params_from_config(cfg, &tp);
     tp.half_life_ms = 0.0;
     t = mvw_trainer_new(&tp, &err);
@@ -162,9 +194,7 @@ mvw_cmd_train(int argc, char **argv)
         fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
         goto done;
     }
-    mvw_trainer_set_generation(t, o.generation ? o.generation - 1
-                                               : mvw_trainer_current_generation(
-                                                     o.out));
+    mvw_trainer_set_generation(t, o.generation - 1);
     if (mvw_trainer_publish(t, o.out, NULL, 0, mvw_now_ms(), path,
                             sizeof(path), &err) != MV_OK)
     {

@@ -477,7 +477,9 @@ start(daemon_t *d)
     mvw_trainer_params_t   tp;
     mv_snapshot_t         *snap;
     const mv_snapshot_view_t  *v = NULL;
+    mvw_trainer_stats_t    st;
     mv_err_t               err;
+    uint64_t               newest;
     int                    found, rc;
 
     rc = mv_snapshot_remove_temps(d->cfg.worker.snapshot_dir, &err);
@@ -515,6 +517,24 @@ start(daemon_t *d)
     } else {
         mvw_log(&d->log, MVW_LOG_INFO, "no snapshot in %s: starting an "
                 "empty model", d->cfg.worker.snapshot_dir);
+    }
+
+    /* Publish after the newest file present, not after the one resumed
+       from (an older generation when `current` was unusable or rolled
+       back), so that no published generation is ever replaced. */
+    if (mv_snapshot_newest_generation(d->cfg.worker.snapshot_dir, &newest,
+                                      &err) != MV_OK)
+    {
+        mvw_log(&d->log, MVW_LOG_ERROR, "%s", err.msg);
+        mv_snapshot_close(snap);
+        return -1;
+    }
+    mvw_trainer_stats(d->trainer, &st);
+    if (newest > st.generation) {
+        mvw_log(&d->log, MVW_LOG_INFO, "generation %llu exists: the next "
+                "publish is generation %llu", (unsigned long long) newest,
+                (unsigned long long) newest + 1);
+        mvw_trainer_set_generation(d->trainer, newest);
     }
 
     d->source = mvw_source_actlog_open(d->cfg.worker.action_log,

@@ -907,21 +907,3 @@ mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g)
 {
     t->st.generation = g;
 }
-
-
-uint64_t
-mvw_trainer_current_generation(const char *dir)
-{
-    char            path[4200];
-    mv_snapshot_t  *s;
-    uint64_t        g;
-
-    snprintf(path, sizeof(path), "%s/current", dir);
-    s = mv_snapshot_open(path, NULL);
-    if (s == NULL) {
-        return 0;
-    }
-    g = mv_snapshot_view(s)->generation;
-    mv_snapshot_close(s);
-    return g;
-}

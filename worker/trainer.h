@@ -150,9 +150,6 @@ void mvw_trainer_stats(const mvw_trainer_t *t, mvw_trainer_stats_t *st);
 /* Sets the generation the next publish counts from (it publishes g + 1). */
 void mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g);
 
-/* The generation of dir/current when it opens and validates, else 0. */
-uint64_t mvw_trainer_current_generation(const char *dir);
-
 /* The model (for tests and the offline commands; owned by t). */
 mvw_mf_t *mvw_trainer_model(mvw_trainer_t *t);
 

@@ -167,6 +167,35 @@ check "bad users file: nothing published" eval 'rc_is 1 && has "badusers.jsonl:1
 run "$W" snapshot --out "$B" --items "$T/no-such-file.jsonl"
 check "missing catalog file" eval 'rc_is 1 && has "no-such-file.jsonl: No such file" && [ ! -e "$B" ]'
 
+# ---- offline train and eval ------------------------------------------------------
+# Two taste groups: users 1-15 take items 1-20, users 16-30 take items 21-40
+# (MovieLens layout: user, item, rating, time, tab-separated).
+
+ML="$T/groups.data"
+awk 'BEGIN { for (u = 1; u <= 30; u++) for (j = 0; j < 12; j++) {
+        g = u <= 15 ? 0 : 20
+        printf "%d\t%d\t4\t%d\n", u, g + 1 + (u * 7 + j * 3) % 20, 1000 + j } }' \
+    > "$ML"
+TR="$T/trained"
+FAST="--set recommendation.embedding_dim=16 --set training.epochs=15"
+run "$W" train --data "$ML" --out "$TR" $FAST
+check "train publishes generation 1" eval 'rc_is 0 && has "^published .*snapshot-0+1\.mvs: generation 1, 40 items, 30 users"'
+run "$W" inspect "$TR"
+check "trained snapshot validates" eval 'rc_is 0 && has "^items: 40$" && has "^users: 30$" && has "^dim: 16$" && has "^metric: ip$"'
+run "$W" train --data "$ML" --out "$TR" $FAST
+check "second train is generation 2" eval 'rc_is 0 && has "generation 2,"'
+cp "$TR/snapshot-00000000000000000002.mvs" "$T/gen2.mvs"
+ln -sfn snapshot-00000000000000000001.mvs "$TR/current"
+run "$W" train --data "$ML" --out "$TR" $FAST
+check "after a rollback train counts from the newest file" eval 'rc_is 0 && has "generation 3," && [ "$(readlink "$TR/current")" = snapshot-00000000000000000003.mvs ]'
+check "the newer generation 2 is not replaced" cmp -s "$T/gen2.mvs" "$TR/snapshot-00000000000000000002.mvs"
+run "$W" train --data "$ML" --out "$TR" $FAST --generation 3
+check "train refuses a generation that is not newer" eval 'rc_is 1 && has "not newer than 3" && [ "$(readlink "$TR/current")" = snapshot-00000000000000000003.mvs ]'
+run "$W" eval --data "$ML" --split random:0.75 --k 5 --json $FAST
+check "eval reports the model and both baselines" eval 'rc_is 0 && has "\"ndcg\"" && has "popularity" && has "random"'
+run "$W" train --data "$T/missing.data" --out "$TR"
+check "train on a missing file fails" eval 'rc_is 1 && has "missing.data"'
+
 # ---- corrupted snapshots ---------------------------------------------------------
 
 F="$S/snapshot-00000000000000000001.mvs"
