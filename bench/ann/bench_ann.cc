@@ -33,7 +33,6 @@
 namespace {
 
 constexpr size_t kK = 10;      // recall@10
-constexpr int kRuns = 3;       // timed passes over the queries per ef
 
 using Clock = std::chrono::steady_clock;
 
@@ -61,6 +60,7 @@ struct Options {
     uint32_t ef_construction = 200;
     std::vector<size_t> efs = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256};
     unsigned threads = 1;
+    size_t runs = 5;           // timed passes over the queries per ef
     std::vector<std::string> libs = {"milvuso", "hnswlib", "faiss"};
     bool json = false;
     bool sq8 = true;
@@ -87,6 +87,8 @@ void usage() {
         "  --ef-construction E   (default 200)\n"
         "  --ef LIST             search ef sweep, comma separated\n"
         "  --threads T           search threads (default 1)\n"
+        "  --runs R              timed passes per ef, interleaved across the\n"
+        "                        libraries; QPS is their median (default 5)\n"
         "  --libs LIST           milvuso,hnswlib,faiss (default all)\n"
         "  --milvuso-no-sq8      build Milvuso's index without SQ8 codes\n"
         "  --milvuso-reorder     renumber Milvuso's nodes in graph order\n"
@@ -153,6 +155,7 @@ Options parse_args(int argc, char **argv) {
             for (auto &e : split(val(), ',')) o.efs.push_back(parse_size(e, "--ef"));
         }
         else if (a == "--threads") o.threads = static_cast<unsigned>(parse_size(val(), "--threads"));
+        else if (a == "--runs") o.runs = parse_size(val(), "--runs");
         else if (a == "--libs") {
             o.libs.clear();
             for (auto &l : split(val(), ','))
@@ -172,6 +175,7 @@ Options parse_args(int argc, char **argv) {
     for (size_t ef : o.efs)
         if (ef < 1) die("--ef values must be >= 1");
     if (o.threads < 1) die("--threads must be >= 1");
+    if (o.runs < 1 || o.runs > 99) die("--runs must be in 1..99");
     if (o.M < 2 || o.M > MV_HNSW_MAX_M) die("--M must be in 2..64");
     if (o.queries < 1) die("--queries must be >= 1");
     if (o.libs.empty()) die("--libs needs at least one library");
@@ -439,7 +443,11 @@ private:
 struct Point {
     size_t ef;
     double recall;
-    double qps;
+    double qps;                 // median over the passes
+    double qps_lo, qps_hi;      // slowest and fastest pass
+    double pass_ratio = NAN;    // milvuso only: median over the passes of
+                                // hnswlib's time / ours in the same pass
+    std::vector<double> pass_qps;   // each pass's QPS, in run order
 };
 
 struct LibResult {
@@ -514,25 +522,46 @@ LibResult build_lib(AnnLib &lib, const Dataset &ds, const Options &o) {
 void sweep(std::vector<std::unique_ptr<AnnLib>> &libs, std::vector<LibResult> &results,
            const Dataset &ds, const Options &o) {
     std::vector<uint32_t> found(ds.nq * kK);
+    const size_t runs = o.runs;
+    int mi = -1, hi = -1;
+    for (size_t i = 0; i < libs.size(); i++) {
+        if (std::strcmp(libs[i]->name(), "milvuso") == 0) mi = static_cast<int>(i);
+        if (std::strcmp(libs[i]->name(), "hnswlib") == 0) hi = static_cast<int>(i);
+    }
     for (size_t ef : o.efs) {
         std::vector<std::vector<double>> times(libs.size());
         std::vector<double> recall(libs.size());
         for (auto &lib : libs) lib->prepare(ef, o.threads);
-        for (int run = 0; run < kRuns; run++) {
+        for (size_t run = 0; run < runs; run++) {
             for (size_t i = 0; i < libs.size(); i++) {
                 times[i].push_back(run_queries(*libs[i], ds, o.threads, found));
                 if (run == 0) recall[i] = recall_at_k(ds, found);
             }
         }
+        // Milvuso against hnswlib pass by pass: the two ran seconds apart,
+        // so a pass ratio is less exposed to the machine's swings than a
+        // ratio of medians taken over the whole sweep point.
+        double pass_ratio = NAN;
+        if (mi >= 0 && hi >= 0) {
+            std::vector<double> r;
+            for (size_t run = 0; run < runs; run++)
+                r.push_back(times[hi][run] / times[mi][run]);
+            std::sort(r.begin(), r.end());
+            pass_ratio = r[runs / 2];
+        }
         for (size_t i = 0; i < libs.size(); i++) {
-            std::sort(times[i].begin(), times[i].end());
             Point p;
+            for (double t : times[i]) p.pass_qps.push_back(static_cast<double>(ds.nq) / t);
+            std::sort(times[i].begin(), times[i].end());
             p.ef = ef;
             p.recall = recall[i];
-            p.qps = static_cast<double>(ds.nq) / times[i][kRuns / 2];
+            p.qps = static_cast<double>(ds.nq) / times[i][runs / 2];
+            p.qps_lo = static_cast<double>(ds.nq) / times[i].back();
+            p.qps_hi = static_cast<double>(ds.nq) / times[i].front();
+            if (static_cast<int>(i) == mi) p.pass_ratio = pass_ratio;
             results[i].points.push_back(p);
-            std::fprintf(stderr, "[%s] ef=%zu recall@10=%.4f qps=%.0f\n",
-                         libs[i]->name(), ef, p.recall, p.qps);
+            std::fprintf(stderr, "[%s] ef=%zu recall@10=%.4f qps=%.0f (%.0f..%.0f)\n",
+                         libs[i]->name(), ef, p.recall, p.qps, p.qps_lo, p.qps_hi);
         }
     }
 }
@@ -607,17 +636,44 @@ const LibResult *find_lib(const std::vector<LibResult> &rs, const char *name) {
 
 struct Ratios {
     double qps[3] = {NAN, NAN, NAN};
+    double pass_qps[3] = {NAN, NAN, NAN};
     double build = NAN, memory = NAN;
 };
 
 const double kTargets[3] = {0.90, 0.95, 0.99};
 
+// The same library with each point's QPS taken from pass `pass` alone.
+LibResult one_pass(const LibResult &r, size_t pass) {
+    LibResult o = r;
+    for (auto &p : o.points) p.qps = p.pass_qps.at(pass);
+    return o;
+}
+
+// The QPS ratio at a target recall computed pass by pass (each library's
+// curve from the same pass, whose timings were taken seconds apart), then
+// the median over the passes: less exposed to the machine's swings than
+// the ratio of the two median curves.
+double pass_matched_ratio(const LibResult &m, const LibResult &h, double target) {
+    size_t runs = m.points.empty() ? 0 : m.points[0].pass_qps.size();
+    std::vector<double> r;
+    for (size_t p = 0; p < runs; p++) {
+        double x = qps_at_recall(one_pass(m, p), target) / qps_at_recall(one_pass(h, p), target);
+        if (std::isnan(x)) return NAN;
+        r.push_back(x);
+    }
+    if (r.empty()) return NAN;
+    std::sort(r.begin(), r.end());
+    return r[r.size() / 2];
+}
+
 Ratios ratios_vs_hnswlib(const std::vector<LibResult> &rs) {
     Ratios r;
     const LibResult *m = find_lib(rs, "milvuso"), *h = find_lib(rs, "hnswlib");
     if (!m || !h) return r;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         r.qps[i] = qps_at_recall(*m, kTargets[i]) / qps_at_recall(*h, kTargets[i]);
+        r.pass_qps[i] = pass_matched_ratio(*m, *h, kTargets[i]);
+    }
     r.build = m->build_seconds / h->build_seconds;
     r.memory = m->bytes_per_item / h->bytes_per_item;
     return r;
@@ -632,7 +688,7 @@ std::string make_json(const Dataset &ds, const Options &o, const std::vector<Lib
         j << ",\"clusters\":" << o.clusters << ",\"spread\":" << json_num(o.spread)
           << ",\"seed\":" << o.seed;
     j << ",\"k\":" << kK << ",\"M\":" << o.M << ",\"ef_construction\":" << o.ef_construction
-      << ",\"search_threads\":" << o.threads << "}";
+      << ",\"search_threads\":" << o.threads << ",\"runs\":" << o.runs << "}";
     j << ",\"machine\":{\"cpu\":" << json_str(cpu_model())
       << ",\"cores\":" << std::thread::hardware_concurrency()
       << ",\"kernels\":" << json_str(mv_kernels_best()->name) << "}";
@@ -649,7 +705,12 @@ std::string make_json(const Dataset &ds, const Options &o, const std::vector<Lib
         for (size_t p = 0; p < r.points.size(); p++)
             j << (p ? "," : "") << "{\"ef\":" << r.points[p].ef
               << ",\"recall_at_10\":" << json_num(r.points[p].recall)
-              << ",\"qps\":" << json_num(r.points[p].qps) << "}";
+              << ",\"qps\":" << json_num(r.points[p].qps)
+              << ",\"qps_min\":" << json_num(r.points[p].qps_lo)
+              << ",\"qps_max\":" << json_num(r.points[p].qps_hi)
+              << (r.name == "milvuso" ? ",\"pass_ratio_vs_hnswlib\":" + json_num(r.points[p].pass_ratio)
+                                      : std::string())
+              << "}";
         j << "]}";
     }
     j << "}";
@@ -657,6 +718,9 @@ std::string make_json(const Dataset &ds, const Options &o, const std::vector<Lib
     j << ",\"ratios_vs_hnswlib\":{\"qps_at_recall_0.90\":" << json_num(ra.qps[0])
       << ",\"qps_at_recall_0.95\":" << json_num(ra.qps[1])
       << ",\"qps_at_recall_0.99\":" << json_num(ra.qps[2])
+      << ",\"pass_matched_qps_at_recall_0.90\":" << json_num(ra.pass_qps[0])
+      << ",\"pass_matched_qps_at_recall_0.95\":" << json_num(ra.pass_qps[1])
+      << ",\"pass_matched_qps_at_recall_0.99\":" << json_num(ra.pass_qps[2])
       << ",\"build_time\":" << json_num(ra.build)
       << ",\"memory\":" << json_num(ra.memory) << "}}";
     return j.str();
@@ -668,11 +732,19 @@ void print_table(FILE *f, const Dataset &ds, const Options &o, const std::vector
                  ds.name.c_str(), ds.n, ds.dim, ds.nq,
                  mv_metric_name(o.metric), o.M, o.ef_construction,
                  o.threads, mv_kernels_best()->name);
-    std::fprintf(f, "%-9s %6s %10s %11s %9s\n", "library", "ef", "recall@10", "QPS", "us/query");
+    std::fprintf(f, "QPS: median of %zu passes (slowest..fastest); pass ratio: median of\n"
+                 "hnswlib's time / Milvuso's in the same pass\n\n", o.runs);
+    std::fprintf(f, "%-9s %6s %10s %11s %17s %9s %11s\n", "library", "ef", "recall@10", "QPS",
+                 "range", "us/query", "pass ratio");
     for (auto &r : rs)
-        for (auto &p : r.points)
-            std::fprintf(f, "%-9s %6zu %10.4f %11.0f %9.1f\n", r.name.c_str(), p.ef,
-                         p.recall, p.qps, 1e6 * o.threads / p.qps);
+        for (auto &p : r.points) {
+            char range[40];
+            std::snprintf(range, sizeof range, "%.0f..%.0f", p.qps_lo, p.qps_hi);
+            std::fprintf(f, "%-9s %6zu %10.4f %11.0f %17s %9.1f", r.name.c_str(), p.ef,
+                         p.recall, p.qps, range, 1e6 * o.threads / p.qps);
+            if (!std::isnan(p.pass_ratio)) std::fprintf(f, " %10.2fx", p.pass_ratio);
+            std::fputc('\n', f);
+        }
     std::fprintf(f, "\n%-9s %9s %12s\n", "library", "build s", "bytes/item");
     for (auto &r : rs) {
         std::fprintf(f, "%-9s %9.2f %12.1f", r.name.c_str(), r.build_seconds, r.bytes_per_item);
@@ -698,7 +770,8 @@ void print_table(FILE *f, const Dataset &ds, const Options &o, const std::vector
             if (std::isnan(ra.qps[i]))
                 std::fprintf(f, "  QPS at recall %.2f: null (not reached by both)\n", kTargets[i]);
             else
-                std::fprintf(f, "  QPS at recall %.2f: %.2fx\n", kTargets[i], ra.qps[i]);
+                std::fprintf(f, "  QPS at recall %.2f: %.2fx (pass-matched: %.2fx)\n",
+                             kTargets[i], ra.qps[i], ra.pass_qps[i]);
         }
         std::fprintf(f, "  build time: %.2fx\n  memory (heap bytes/item): %.2fx\n",
                      ra.build, ra.memory);
