@@ -22,17 +22,16 @@
  * directory; an explicit --generation must be newer than that, because
  * readers notice a new model by its larger generation.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "catalog.h"
 #include "hnsw.h"
+#include "offline.h"
 #include "snapshot.h"
 #include "synthetic.h"
 #include "vec.h"
@@ -423,7 +422,7 @@ mvw_cmd_snapshot(int argc, char **argv)
     opts_t         o;
     mvw_catalog_t  c;
     mv_err_t       err;
-    uint64_t       newest, generation;
+    uint64_t       generation;
     double         t_start = now_sec();
     int            rc;
 
@@ -437,35 +436,18 @@ mvw_cmd_snapshot(int argc, char **argv)
 
     if (load_catalog(&o, &c, &err) != MV_OK
         || (o.metric == MV_METRIC_COSINE && check_cosine(&o, &c, &err)
-            != MV_OK)
-        || mv_snapshot_newest_generation(o.out, &newest, &err) != MV_OK)
+            != MV_OK))
     {
         fprintf(stderr, "milvuso-worker snapshot: %s\n", err.msg);
         goto done;
     }
 
-    if (o.generation == 0) {
-        if (newest == UINT64_MAX - 1) {
-            fprintf(stderr, "milvuso-worker snapshot: %s: generations "
-                    "exhausted\n", o.out);
-            goto done;
-        }
-        generation = newest + 1;
-    } else if (o.generation <= newest) {
-        fprintf(stderr, "milvuso-worker snapshot: --generation %llu is not "
-                "newer than %llu, the newest in %s\n",
-                (unsigned long long) o.generation,
-                (unsigned long long) newest, o.out);
-        goto done;
-    } else {
-        generation = o.generation;
-    }
-
     /* The directory is made before the long build, so a bad path fails
        fast; an empty directory is all a later failure can leave. */
-    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "milvuso-worker snapshot: %s: %s\n", o.out,
-                strerror(errno));
+    if (mvw_offline_out_generation(o.out, o.generation, &generation, &err)
+        != MV_OK)
+    {
+        fprintf(stderr, "milvuso-worker snapshot: %s\n", err.msg);
         goto done;
     }
 

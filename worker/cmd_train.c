@@ -12,17 +12,14 @@
  * first interaction.  The snapshot carries no stream position: a daemon
  * started on it reads its action log from the beginning.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/stat.h>
 
 #include "logging.h"
 #include "offline.h"
-#include "snapshot.h"
 #include "worker.h"
 
 typedef struct train_opts {
@@ -130,7 +127,6 @@ mvw_cmd_train(int argc, char **argv)
     char                  path[4200];
     mv_err_t              err;
     int64_t               t0;
-    uint64_t              newest;
     int                   rc, status = MVW_EXIT_FAIL;
 
     rc = parse_opts(argc, argv, &o);
@@ -156,30 +152,11 @@ mvw_cmd_train(int argc, char **argv)
     }
 
     /* The directory and the generation are settled before the long fit,
-       so a bad path or number fails fast.  By default the generation is
-       one more than the newest file present, whatever `current` names;
-       an explicit one must be newer: no published file is replaced. */
-    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "milvuso-worker train: mkdir %s: %s\n", o.out,
-                strerror(errno));
-        goto done;
-    }
-    if (mv_snapshot_newest_generation(o.out, &newest, &err) != MV_OK) {
+       so a bad path or number fails fast. */
+    if (mvw_offline_out_generation(o.out, o.generation, &o.generation, &err)
+        != MV_OK)
+    {
         fprintf(stderr, "milvuso-worker train: %s\n", err.msg);
-        goto done;
-    }
-    if (o.generation == 0) {
-        if (newest == UINT64_MAX - 1) {
-            fprintf(stderr, "milvuso-worker train: %s: generations "
-                    "exhausted\n", o.out);
-            goto done;
-        }
-        o.generation = newest + 1;
-    } else if (o.generation <= newest) {
-        fprintf(stderr, "milvuso-worker train: --generation %llu is not "
-                "newer than %llu, the newest in %s\n",
-                (unsigned long long) o.generation,
-                (unsigned long long) newest, o.out);
         goto done;
     }
 

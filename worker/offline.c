@@ -1,11 +1,14 @@
 /*
- * offline.c -- configuration to trainer parameters, and the options the
- * offline commands share (see offline.h).
+ * offline.c -- configuration to trainer parameters, the options the
+ * offline commands share, and their publish generation (see offline.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "offline.h"
+#include "snapshot.h"
 #include "worker.h"
 
 
@@ -121,4 +124,35 @@ mvw_offline_load_opts(const mvw_offline_opts_t *o, const mvw_config_t *c,
     lo->format = o->format;
     lo->action_weights = weights;
     lo->weight_from_rating = o->weight_from_rating;
+}
+
+
+int
+mvw_offline_out_generation(const char *dir, uint64_t requested,
+    uint64_t *generation, mv_err_t *err)
+{
+    uint64_t  newest;
+
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        return mv_err_set(err, "mkdir %s: %s", dir, strerror(errno));
+    }
+    if (mv_snapshot_newest_generation(dir, &newest, err) != MV_OK) {
+        return MV_ERR;
+    }
+
+    if (requested == 0) {
+        if (newest == UINT64_MAX - 1) {
+            return mv_err_set(err, "%s: generations exhausted", dir);
+        }
+        *generation = newest + 1;
+        return MV_OK;
+    }
+
+    if (requested <= newest) {
+        return mv_err_set(err, "--generation %llu is not newer than %llu, "
+                          "the newest in %s", (unsigned long long) requested,
+                          (unsigned long long) newest, dir);
+    }
+    *generation = requested;
+    return MV_OK;
 }

@@ -1,8 +1,9 @@
 /*
  * offline.h -- what the offline commands (`train`, `eval`) share with each
  * other and with the daemon: the mapping from the configuration to the
- * trainer's parameters, and the common options (data file, format,
- * configuration file, --set overrides).
+ * trainer's parameters, the common options (data file, format,
+ * configuration file, --set overrides), and the generation a command that
+ * publishes (`snapshot`, `train`) gives its output.
  *
  * Hyper-parameters come from one place for every mode: the [training] and
  * [recommendation] keys of the configuration (file, then environment, then
@@ -82,5 +83,16 @@ int mvw_offline_config(const mvw_offline_opts_t *o, mvw_config_t *c,
  */
 void mvw_offline_load_opts(const mvw_offline_opts_t *o,
     const mvw_config_t *c, float *weights, mvw_load_opts_t *lo);
+
+/*
+ * Settles where an offline command publishes: creates dir when it is
+ * missing, then chooses the generation: requested when it is newer than
+ * every snapshot file in dir, one more than the newest when requested is 0.
+ * No published file is ever replaced, whatever `current` names.  Returns
+ * MV_OK with *generation set, or MV_ERR with err set (mkdir failed, dir
+ * unreadable, requested not newer, generations exhausted).
+ */
+int mvw_offline_out_generation(const char *dir, uint64_t requested,
+    uint64_t *generation, mv_err_t *err);
 
 #endif /* MVW_OFFLINE_H */
