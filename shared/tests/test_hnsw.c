@@ -441,6 +441,49 @@ check_filtered(const fixture_t *f, const mv_hnsw_graph_t *g,
 }
 
 
+/*
+ * Category c of the fixture's clusters as a filter, checked against exact
+ * search on the first 10 queries both with the member list (members, room
+ * for N, receives it: the scan path) and without it (walk + fallback).
+ */
+static void
+check_category(const fixture_t *f, const mv_hnsw_graph_t *g,
+    mv_hnsw_scratch_t *s, uint32_t c, uint32_t *members)
+{
+    category_filter_t  cf;
+    mv_filter_t        filter;
+    size_t             n_members, i;
+
+    n_members = 0;
+    for (i = 0; i < N; i++) {
+        if (f->cluster[i] == c) {
+            members[n_members++] = (uint32_t) i;
+        }
+    }
+
+    memset(&cf, 0, sizeof(cf));
+    cf.cluster = f->cluster;
+    cf.wanted = c;
+
+    memset(&filter, 0, sizeof(filter));
+    filter.allow = allow_category;
+    filter.ctx = &cf;
+    filter.candidates = members;
+    filter.n_candidates = n_members;
+
+    for (i = 0; i < 10; i++) {
+        check_filtered(f, g, s, f->queries + i * DIM, &filter, K);
+    }
+
+    filter.candidates = NULL;
+    filter.n_candidates = 0;
+
+    for (i = 0; i < 10; i++) {
+        check_filtered(f, g, s, f->queries + i * DIM, &filter, K - 1);
+    }
+}
+
+
 static void
 test_filter_category_selective(void **state)
 {
@@ -448,44 +491,15 @@ test_filter_category_selective(void **state)
     mv_hnsw_t          *h = build(f, MV_METRIC_COSINE, 1, N);
     mv_hnsw_graph_t     g;
     mv_hnsw_scratch_t  *s;
-    category_filter_t   cf;
-    mv_filter_t         filter;
     uint32_t           *members;
-    size_t              n_members, i, c;
+    uint32_t            c;
 
     mv_hnsw_graph(h, &g);
     s = mv_hnsw_scratch_new(g.n, DIM, 4096);
     members = malloc(N * sizeof(uint32_t));
 
     for (c = 0; c < 5; c++) {
-        n_members = 0;
-        for (i = 0; i < N; i++) {
-            if (f->cluster[i] == c) {
-                members[n_members++] = (uint32_t) i;
-            }
-        }
-
-        memset(&cf, 0, sizeof(cf));
-        cf.cluster = f->cluster;
-        cf.wanted = (uint32_t) c;
-
-        /* With the member list (scan path) and without (walk + fallback). */
-        memset(&filter, 0, sizeof(filter));
-        filter.allow = allow_category;
-        filter.ctx = &cf;
-        filter.candidates = members;
-        filter.n_candidates = n_members;
-
-        for (i = 0; i < 10; i++) {
-            check_filtered(f, &g, s, f->queries + i * DIM, &filter, K);
-        }
-
-        filter.candidates = NULL;
-        filter.n_candidates = 0;
-
-        for (i = 0; i < 10; i++) {
-            check_filtered(f, &g, s, f->queries + i * DIM, &filter, K - 1);
-        }
+        check_category(f, &g, s, c, members);
     }
 
     free(members);
@@ -952,13 +966,12 @@ test_ip_filters_and_updates(void **state)
     mv_hnsw_graph_t     g;
     mv_hnsw_scratch_t  *s;
     mv_filter_t         filter;
-    category_filter_t   cf;
     mv_hit_t            hits[K];
     mv_err_t            err;
     mv_rng_t            rng;
     uint32_t           *members;
     float               v[DIM];
-    size_t              i, j, m, n_members, src;
+    size_t              i, j, m, src;
 
     /* Move every third of the first half onto a (longer) copy of a second
        half item, then append the second half one by one. */
@@ -991,27 +1004,7 @@ test_ip_filters_and_updates(void **state)
     }
 
     for (i = 0; i < 3; i++) {
-        n_members = 0;
-        for (j = 0; j < N; j++) {
-            if (f->cluster[j] == i) {
-                members[n_members++] = (uint32_t) j;
-            }
-        }
-        memset(&cf, 0, sizeof(cf));
-        cf.cluster = f->cluster;
-        cf.wanted = (uint32_t) i;
-        filter.allow = allow_category;
-        filter.ctx = &cf;
-        filter.candidates = members;
-        filter.n_candidates = n_members;
-        for (j = 0; j < 10; j++) {
-            check_filtered(f, &g, s, f->queries + j * DIM, &filter, K);
-        }
-        filter.candidates = NULL;
-        filter.n_candidates = 0;
-        for (j = 0; j < 10; j++) {
-            check_filtered(f, &g, s, f->queries + j * DIM, &filter, K - 1);
-        }
+        check_category(f, &g, s, (uint32_t) i, members);
     }
 
     /* Three acceptable nodes: found by the exact completion, best first. */
