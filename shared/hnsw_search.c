@@ -8,9 +8,11 @@
  * graph carries SQ8 codes, the walk computes distances from the codes (one
  * cache line each at dim 64, in their own array), and the final candidates
  * are re-ranked on the exact float vectors: the walk touches a quarter of the
- * memory and the answer keeps float precision.  While a node's neighbours
- * are measured, the links of the node most likely to be expanded next are
- * already being fetched.
+ * memory and the answer keeps float precision.  An expansion first loads
+ * the codes of all the unvisited neighbours (mv_query_touch: ordinary loads,
+ * which the core keeps in flight together), then measures them; and while
+ * they are measured, the links of the node most likely to be expanded next
+ * are already being prefetched.
  *
  * Filters.  Nodes that the filter rejects, and deleted nodes, still route the
  * walk but never enter the result.  A selective filter that lists its
@@ -203,6 +205,10 @@ mv_search_greedy(const mv_query_t *qc, uint32_t from, uint32_t top,
             links = mv_hnsw_links(qc->g, cur, level, &count);
 
             for (j = 0; j < count; j++) {
+                mv_query_touch(qc, links[j]);
+            }
+
+            for (j = 0; j < count; j++) {
                 d = mv_query_distance(qc, links[j]);
                 if (d < cur_dist) {
                     cur_dist = d;
@@ -346,7 +352,7 @@ mv_search_layer(const mv_query_t *qc, mv_hnsw_scratch_t *s, uint32_t entry,
             }
             s->visited[v] = epoch;
             s->batch[nb++] = v;
-            mv_query_prefetch(qc, v);
+            mv_query_touch(qc, v);
         }
 
         best = w.size;
@@ -523,8 +529,9 @@ mv_finish(const mv_query_t *qc, mv_pool_entry_t *cand, size_t n_cand,
     }
 
     for (i = 0; i < n_rerank; i++) {
-        mv_prefetch(g->vectors + (size_t) (cand[i].id & ~MV_POOL_EXPANDED)
-                    * g->dim);
+        mv_touch_lines(g->vectors
+                       + (size_t) (cand[i].id & ~MV_POOL_EXPANDED) * g->dim,
+                       g->dim * sizeof(float));
     }
 
     for (i = 0; i < n_rerank; i++) {
