@@ -73,7 +73,7 @@ void mv_query_prepare(mv_query_t *qc, const mv_hnsw_graph_t *g,
  * neighbours mostly did not reach memory early, and the distance loop
  * waited on every code in turn (about 130 cycles per distance).  Loads
  * cannot be dropped: the out-of-order core keeps the batch in flight
- * together, and the same walk ran 1.6-1.8x faster (BENCHMARKS.md).  The
+ * together, and the same walk ran 1.46-1.63x faster (BENCHMARKS.md).  The
  * cost is a load slot per line, on memory read a moment later anyway.
  */
 static inline void
