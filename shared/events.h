@@ -35,16 +35,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ids.h"
 #include "mv_common.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define MV_ID_MAX        64     /* bytes of an id */
 #define MV_TAGS_MAX      32     /* tags per item */
 #define MV_TAG_MAX       64     /* bytes of a tag */
-#define MV_DIM_MAX       4096   /* longest embedding accepted */
 
 typedef enum mv_action_type {
     MV_ACTION_VIEW = 0,

@@ -1,8 +1,10 @@
 /*
- * mv_common.c -- the error convention of libmilvuso (see mv_common.h).
+ * mv_common.c -- the error convention of libmilvuso and the two clocks
+ * every part reads (see mv_common.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "mv_common.h"
 
@@ -21,4 +23,26 @@ mv_err_set(mv_err_t *err, const char *fmt, ...)
     va_end(ap);
 
     return MV_ERR;
+}
+
+
+int64_t
+mv_clock_realtime_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+int64_t
+mv_clock_monotonic_us(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

@@ -21,6 +21,13 @@ extern "C" {
 #define MV_OK   0
 #define MV_ERR  (-1)
 
+/*
+ * Limits every path shares (HTTP bodies, catalogue files, datasets, the
+ * worker's configuration, the nginx directives): one number, one name.
+ */
+#define MV_DIM_MAX        4096     /* longest embedding (vector) accepted */
+#define MV_SEARCH_K_MAX   10000    /* largest k or beam (ef) a search takes */
+
 typedef struct mv_err {
     char msg[256];
 } mv_err_t;
@@ -35,6 +42,12 @@ int mv_err_set(mv_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* Wall-clock time: unix milliseconds (CLOCK_REALTIME). */
+int64_t mv_clock_realtime_ms(void);
+
+/* Monotonic time in microseconds (CLOCK_MONOTONIC), for durations only. */
+int64_t mv_clock_monotonic_us(void);
 
 /* Rounds n up to a multiple of a (a is a power of two). */
 static inline size_t
