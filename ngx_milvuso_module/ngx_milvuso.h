@@ -32,6 +32,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "mv_common.h"     /* MV_DIM_MAX, MV_SEARCH_K_MAX, the clocks */
+#include "ids.h"           /* MV_ID_MAX */
 #include "actlog.h"
 #include "events.h"
 #include "hnsw.h"
@@ -39,6 +41,10 @@
 #include "snapshot.h"
 #include "vec.h"
 
+
+/* "4096" from 4096: a limit's number in a fixed message */
+#define NGX_MILVUSO_STRINGIFY(n)     NGX_MILVUSO_STRINGIFY_(n)
+#define NGX_MILVUSO_STRINGIFY_(n)    #n
 
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
@@ -233,10 +239,6 @@ typedef struct {
 extern ngx_module_t             ngx_http_milvuso_module;
 extern ngx_milvuso_proc_t       ngx_milvuso_proc;
 
-
-/* ngx_milvuso_module.c */
-int64_t ngx_milvuso_now_ms(void);
-int64_t ngx_milvuso_mono_us(void);
 
 /* ngx_milvuso_zone.c */
 ngx_int_t ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data);

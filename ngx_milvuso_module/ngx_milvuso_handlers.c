@@ -83,7 +83,7 @@ ngx_milvuso_req_ctx(ngx_http_request_t *r, ngx_uint_t endpoint)
     }
 
     ctx->endpoint = endpoint;
-    ctx->start_us = ngx_milvuso_mono_us();
+    ctx->start_us = mv_clock_monotonic_us();
 
     ngx_http_set_ctx(r, ctx, ngx_http_milvuso_module);
 
@@ -132,7 +132,7 @@ ngx_milvuso_count(ngx_http_request_t *r, ngx_uint_t status)
 
     sh = ngx_milvuso_zone(r)->sh;
 
-    us = ngx_milvuso_mono_us() - ctx->start_us;
+    us = mv_clock_monotonic_us() - ctx->start_us;
     if (us < 0) {
         us = 0;
     }
@@ -580,7 +580,7 @@ ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf)
 
     /* 12 hex digits of unix ms, 8 of the zone's sequence: 20 id bytes */
     *ngx_sprintf((u_char *) buf, "%012xL%08xD",
-                 (uint64_t) ngx_milvuso_now_ms(), (uint32_t) seq) = '\0';
+                 (uint64_t) mv_clock_realtime_ms(), (uint32_t) seq) = '\0';
 }
 
 
@@ -671,7 +671,7 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (mv_action_parse((const char *) body, len, ngx_milvuso_now_ms(), &a,
+    if (mv_action_parse((const char *) body, len, mv_clock_realtime_ms(), &a,
                         &e)
         != MV_OK)
     {
@@ -772,7 +772,7 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (mv_item_parse((const char *) body, len, ngx_milvuso_now_ms(), dim,
+    if (mv_item_parse((const char *) body, len, mv_clock_realtime_ms(), dim,
                       vec, dim, item, &e)
         != MV_OK)
     {
@@ -854,7 +854,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
     z = mcf->shm_zone->data;
     v = pr->view;
-    now = ngx_milvuso_now_ms();
+    now = mv_clock_realtime_ms();
 
     ngx_milvuso_zone_usage(z, &zsize, &used, &profiles, &fresh, &cached);
 
@@ -1061,7 +1061,7 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "milvuso_snapshot_refusals_total %ui\n",
         pr->view ? 1 : 0,
         pr->view ? pr->view->generation : (uint64_t) 0,
-        pr->view ? (ngx_milvuso_now_ms() - pr->view->created_at_ms) / 1000
+        pr->view ? (mv_clock_realtime_ms() - pr->view->created_at_ms) / 1000
                  : (int64_t) 0,
         pr->failures);
 

@@ -14,7 +14,6 @@
 #include <ngx_http.h>
 
 #include <math.h>
-#include <time.h>
 
 #include "ngx_milvuso.h"
 
@@ -43,7 +42,7 @@ static char *ngx_milvuso_action_weights_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_milvuso_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_milvuso_check_1_10000(ngx_conf_t *cf, void *post,
+static char *ngx_milvuso_check_search_limit(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_milvuso_check_dim(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_milvuso_check_fresh_max(ngx_conf_t *cf, void *post,
@@ -56,8 +55,8 @@ static ngx_int_t ngx_milvuso_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_conf_post_handler_pt  ngx_milvuso_1_10000_post =
-    ngx_milvuso_check_1_10000;
+static ngx_conf_post_handler_pt  ngx_milvuso_search_limit_post =
+    ngx_milvuso_check_search_limit;
 static ngx_conf_post_handler_pt  ngx_milvuso_dim_post = ngx_milvuso_check_dim;
 static ngx_conf_post_handler_pt  ngx_milvuso_fresh_max_post =
     ngx_milvuso_check_fresh_max;
@@ -126,14 +125,14 @@ static ngx_command_t  ngx_milvuso_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_milvuso_loc_conf_t, max_k),
-      &ngx_milvuso_1_10000_post },
+      &ngx_milvuso_search_limit_post },
 
     { ngx_string("milvuso_ef"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_milvuso_loc_conf_t, ef),
-      &ngx_milvuso_1_10000_post },
+      &ngx_milvuso_search_limit_post },
 
     { ngx_string("milvuso_body_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -248,28 +247,6 @@ static const char  *ngx_milvuso_source_names[] = {
 static const float  ngx_milvuso_default_weights[MV_ACTION_TYPES] = {
     1.0f, 2.0f, 3.0f, 3.0f, 4.0f, 5.0f, -2.0f
 };
-
-
-int64_t
-ngx_milvuso_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-int64_t
-ngx_milvuso_mono_us(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 
 static void *
@@ -862,14 +839,18 @@ ngx_milvuso_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* milvuso_max_k and milvuso_ef: 1 .. 10000 (the search scratch's cap). */
+/*
+ * milvuso_max_k and milvuso_ef: 1 .. MV_SEARCH_K_MAX, the largest k or beam
+ * a search takes (the per-process search scratch is sized for it).
+ */
 static char *
-ngx_milvuso_check_1_10000(ngx_conf_t *cf, void *post, void *data)
+ngx_milvuso_check_search_limit(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_uint_t  *np = data;
 
-    if (*np < 1 || *np > 10000) {
-        return "must be between 1 and 10000";
+    if (*np < 1 || *np > MV_SEARCH_K_MAX) {
+        return "must be between 1 and "
+               NGX_MILVUSO_STRINGIFY(MV_SEARCH_K_MAX);
     }
 
     return NGX_CONF_OK;
@@ -882,7 +863,7 @@ ngx_milvuso_check_dim(ngx_conf_t *cf, void *post, void *data)
     ngx_uint_t  *np = data;
 
     if (*np < 1 || *np > MV_DIM_MAX) {
-        return "must be between 1 and 4096";
+        return "must be between 1 and " NGX_MILVUSO_STRINGIFY(MV_DIM_MAX);
     }
 
     return NGX_CONF_OK;

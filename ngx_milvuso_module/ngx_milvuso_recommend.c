@@ -586,7 +586,7 @@ ngx_milvuso_recommend_handler(ngx_http_request_t *r)
     q = NULL;
     uvec = NULL;
     pvec = NULL;
-    now = ngx_milvuso_now_ms();
+    now = mv_clock_realtime_ms();
 
     if (dim) {
         q = ngx_palloc(r->pool, 2 * dim * sizeof(float));

@@ -38,7 +38,6 @@
 #include "ngx_milvuso.h"
 
 
-#define NGX_MILVUSO_MAX_EF   10000
 #define NGX_MILVUSO_JOIN_MS  20      /* tick while a loader thread runs */
 
 
@@ -88,7 +87,7 @@ ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,
 
     pr->kern = mv_kernels_best();
 
-    pr->scratch = mv_hnsw_scratch_new(0, 1, NGX_MILVUSO_MAX_EF);
+    pr->scratch = mv_hnsw_scratch_new(0, 1, MV_SEARCH_K_MAX);
     if (pr->scratch == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "milvuso: cannot allocate the search scratch");
@@ -363,7 +362,7 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
     }
 
     if (mv_hnsw_scratch_reserve(pr->scratch, view->n_items, view->dim,
-                                NGX_MILVUSO_MAX_EF)
+                                MV_SEARCH_K_MAX)
         != MV_OK)
     {
         mv_snapshot_close(s);

@@ -475,7 +475,7 @@ ngx_milvuso_fresh_put(ngx_milvuso_zone_ctx_t *z, ngx_milvuso_main_conf_t *mcf,
     ngx_queue_insert_head(&sh->fresh_age, &f->e.queue);
 
     f->created_at_ms = item->created_at_ms;
-    f->posted_ms = ngx_milvuso_now_ms();
+    f->posted_ms = mv_clock_realtime_ms();
     f->log_pos = log_pos;
     f->popularity = item->popularity;
     f->norm = (float) sqrt(norm);
@@ -693,7 +693,7 @@ ngx_milvuso_cache_get(ngx_milvuso_zone_ctx_t *z, const u_char *key,
     uint32_t              hash;
     ngx_milvuso_cache_t  *c;
 
-    now = ngx_milvuso_now_ms();
+    now = mv_clock_realtime_ms();
     hash = ngx_milvuso_key_hash(key, len);
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -744,7 +744,7 @@ ngx_milvuso_cache_put(ngx_milvuso_zone_ctx_t *z, const u_char *key,
         return;
     }
 
-    now = ngx_milvuso_now_ms();
+    now = mv_clock_realtime_ms();
     hash = ngx_milvuso_key_hash(key, len);
 
     ngx_shmtx_lock(&z->shpool->mutex);
