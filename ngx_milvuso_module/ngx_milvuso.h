@@ -48,7 +48,7 @@
 
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   2
+#define NGX_MILVUSO_LAYOUT_VERSION   3
 
 /* endpoints, for counters */
 #define NGX_MILVUSO_EP_ACTIONS       0
@@ -125,6 +125,13 @@ typedef struct {
 } ngx_milvuso_cache_t;
 
 typedef struct {
+    /* layout: a reload that changes one of these is refused (the zone's
+       size is checked against the old cycle at configuration time).  They
+       come first and keep their type in every layout version, so a module
+       of another version can still read them and say what changed. */
+    ngx_uint_t             layout_version;
+    ngx_uint_t             profile_size;
+
     ngx_rbtree_t           profiles;
     ngx_rbtree_node_t      profiles_sentinel;
     ngx_queue_t            profiles_lru;
@@ -141,11 +148,6 @@ typedef struct {
     uint64_t               fresh_version;   /* bumped by every change */
     uint64_t               version_seq;     /* profile versions */
     uint64_t               log_seq;         /* action log's segment */
-
-    /* layout: a reload that changes one of these is refused (the zone's
-       size is checked against the old cycle at configuration time) */
-    ngx_uint_t             layout_version;
-    ngx_uint_t             profile_size;
 
     /* counters (atomics, no lock) */
     ngx_atomic_t           event_seq;

@@ -21,7 +21,9 @@
  * of the next request, and the stale entries age out of the LRU.
  *
  * Reload: the zone is reused as is; a reload that changes the profile size
- * (the layout of profile entries) is refused.  A changed zone size is
+ * (the layout of profile entries) or loads a module with another zone
+ * layout (NGX_MILVUSO_LAYOUT_VERSION) is refused, naming which of the two
+ * changed.  A changed zone size is
  * refused at configuration time (ngx_milvuso_module.c).
  */
 
@@ -62,9 +64,21 @@ ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ctx = shm_zone->data;
 
     if (octx) {
-        if (octx->sh->layout_version != NGX_MILVUSO_LAYOUT_VERSION
-            || octx->sh->profile_size != ctx->profile_size)
-        {
+        /* layout_version and profile_size open ngx_milvuso_shctx_t in
+           every layout: readable whatever module created the zone */
+
+        if (octx->sh->layout_version != NGX_MILVUSO_LAYOUT_VERSION) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "milvuso_zone \"%V\" was created by a module "
+                          "with zone layout version %ui, this module uses "
+                          "layout version %ui; an upgrade that changes the "
+                          "layout needs a restart, not a reload",
+                          &shm_zone->shm.name, octx->sh->layout_version,
+                          (ngx_uint_t) NGX_MILVUSO_LAYOUT_VERSION);
+            return NGX_ERROR;
+        }
+
+        if (octx->sh->profile_size != ctx->profile_size) {
             ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                           "milvuso_zone \"%V\" was created with profile "
                           "size=%ui, the new configuration asks for %ui; "

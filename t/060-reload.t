@@ -170,3 +170,32 @@ source=profile gen=3 n=2 items=item-b2,item-b1
 [qr/\[emerg\] .*milvuso_zone/]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 7: a reload that changes the profile size is refused, and the message names the profile size
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_SNAPDIR/current check=1s;
+    milvuso_action_log $TEST_NGINX_LOGDIR;
+    milvuso_cache_ttl  0;
+    milvuso_profile    size=8;
+--- reload_fails
+--- init
+wait_for(10, sub {
+    open my $fh, '<', $Test::Nginx::Util::ErrLogFile or return 0;
+    local $/;
+    my $log = <$fh>;
+    return $log =~ /\[emerg\] .*profile size=32/;
+});
+--- request
+GET /recommendations/newbie?num_recommendations=2
+--- response_body_filters eval
+\&summary
+--- response_body chomp
+source=profile gen=3 n=2 items=item-b2,item-b1
+--- error_log eval
+[qr/\[emerg\] .*milvuso_zone "milvuso" was created with profile size=32, the new configuration asks for 8; changing it needs a restart/]
+--- no_error_log
+layout version
+[alert]
