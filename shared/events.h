@@ -1,32 +1,45 @@
 /*
- * events.h -- the two events Milvuso accepts from the outside (a user
- * action, an item with its features): strict parsing of their JSON bodies,
- * and the canonical JSON they are written to the action log as.
+ * events.h -- the formats Milvuso accepts from the outside: a user action,
+ * an item with its features, a user vector.  One parser per format, used by
+ * every path that carries it -- POST /actions and POST /items (nginx), the
+ * action log and (next) Kafka records, catalogue files, dataset files --
+ * so an event means the same thing wherever it arrives; and the canonical
+ * JSON they are written to the stream as (events_encode.c).
  *
- * The same parser reads HTTP bodies (nginx) and log payloads (the worker),
- * so what the trainer sees is exactly what nginx accepted.  Parsing is done
- * with cJSON and then checked field by field; a body is accepted whole or
- * refused whole with an error code and a detail naming the field:
+ * Bodies are loaded with the strict JSON layer (json.h) and then checked
+ * field by field; a body is accepted whole or refused whole with an error
+ * code and a detail naming the field:
  *
  *   "invalid_json"         not JSON, not an object, trailing bytes, a key
  *                          given twice, a string that is not UTF-8
  *   "invalid_field"        a required field missing, a field of the wrong
  *                          type, an id outside [A-Za-z0-9._:-]{1,64}, a bad
- *                          timestamp, a negative popularity, too many tags
+ *                          time, a negative popularity, too many tags, a
+ *                          field the origin may not set (below)
  *   "unknown_action_type"  action_type not one of the known names
  *   "dimension_mismatch"   embedding length differs from the expected dim
  *   "non_finite_number"    an embedding value or popularity that is NaN,
  *                          infinite, or too large for a float
  *
- * Unknown fields are ignored (clients may send more than we use).  Strings
- * must be valid UTF-8 without control characters; the action log relies on
- * that (actlog.h).
+ * The same rules on every path:
+ *   - unknown fields are ignored (as the original API's serde structs do),
+ *     and a field whose value is null counts as absent;
+ *   - a time ("timestamp", "created_at") is an RFC 3339 string (rfc3339.h)
+ *     or whole unix milliseconds; absent, it is the caller's now_ms (the
+ *     arrival time; catalogue loaders pass 0, "unknown");
+ *   - limits: ids MV_ID_MAX bytes, MV_TAGS_MAX tags of 1..MV_TAG_MAX bytes
+ *     of UTF-8 text, embeddings 1..MV_DIM_MAX finite float32 values.
+ * The one difference is the origin's (mv_event_origin_t): a client of the
+ * HTTP API may not send "event_id" (the server names each event it
+ * accepts; a client's id is refused rather than silently replaced) nor
+ * "deleted": true (items are removed through the catalogue, not over HTTP).
  *
  * Canonical log payloads (compact JSON, fields in this order):
  *   {"event_id":"...","user_id":"...","item_id":"...","action_type":"Click",
  *    "timestamp":"2024-01-01T12:00:00.000Z"}
  *   {"event_id":"...","item_id":"...","embedding":[...],"category":"...",
  *    "tags":[...],"popularity_score":0.8,"created_at":"...Z"}
+ *   ("deleted":true follows created_at for a deleted item.)
  * Floats are printed with 9 significant digits, so they read back exactly.
  */
 #ifndef MV_EVENTS_H
@@ -37,6 +50,7 @@
 
 #include "ids.h"
 #include "mv_common.h"
+#include "rfc3339.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,6 +79,13 @@ const char *mv_action_type_name(mv_action_type_t t);
  */
 int mv_action_type_from_name(const char *s, size_t len);
 
+/* Who sent the bytes being parsed (see the top of the file). */
+typedef enum mv_event_origin {
+    MV_ORIGIN_CLIENT = 0,    /* a request body of the HTTP API */
+    MV_ORIGIN_DATA           /* data Milvuso or an operator stored: stream
+                                records, catalogue and dataset files */
+} mv_event_origin_t;
+
 /* Why a body was refused.  error is one of the static codes above. */
 typedef struct mv_event_error {
     const char  *error;
@@ -87,32 +108,49 @@ typedef struct mv_item_event {
     char      tags[MV_TAGS_MAX][MV_TAG_MAX + 1];
     float     popularity;                        /* >= 0; 0 when absent */
     int64_t   created_at_ms;                     /* now_ms when absent */
+    int       deleted;                           /* "deleted": true */
     uint32_t  dim;                               /* embedding length */
     float    *embedding;                         /* caller's buffer */
 } mv_item_event_t;
 
-/*
- * Parses a POST /actions body (or an action log payload) of len bytes.
- * Fields: user_id, item_id (ids), action_type (string), timestamp (RFC 3339
- * string, optional), event_id (id, optional).  Returns MV_OK with a filled,
- * or MV_ERR with e filled and a unspecified.
- */
-int mv_action_parse(const char *buf, size_t len, int64_t now_ms,
-    mv_action_t *a, mv_event_error_t *e);
+typedef struct mv_user_vector {
+    char      user_id[MV_ID_MAX + 1];
+    uint32_t  dim;
+    float    *embedding;                         /* caller's buffer */
+} mv_user_vector_t;
 
 /*
- * Parses a POST /items body (or log payload).  Fields: item_id (id),
- * embedding (array of numbers, required), category (id, optional), tags
- * (array of up to MV_TAGS_MAX strings of 1..MV_TAG_MAX bytes, optional),
- * popularity_score (number >= 0, optional), created_at (RFC 3339, optional),
- * event_id (id, optional).  The embedding is written to embedding[0 ..
- * dim_cap); when expect_dim is not 0 its length must equal expect_dim,
- * otherwise it must be 1 .. dim_cap.  item->embedding is set to embedding.
- * Returns MV_OK, or MV_ERR with e filled.
+ * Parses an action of len bytes from origin.  Fields: user_id, item_id
+ * (ids), action_type (string), timestamp (optional, see the top), event_id
+ * (id, optional; refused from MV_ORIGIN_CLIENT).  Returns MV_OK with *a
+ * filled, or MV_ERR with e filled (e may be NULL) and *a unspecified.
  */
-int mv_item_parse(const char *buf, size_t len, int64_t now_ms,
-    uint32_t expect_dim, float *embedding, uint32_t dim_cap,
+int mv_action_parse(const char *buf, size_t len, mv_event_origin_t origin,
+    int64_t now_ms, mv_action_t *a, mv_event_error_t *e);
+
+/*
+ * Parses an item of len bytes from origin.  Fields: item_id (id), embedding
+ * (array of numbers, required), category (id), tags (array of up to
+ * MV_TAGS_MAX strings), popularity_score (number >= 0), created_at (see the
+ * top), deleted (bool; true refused from MV_ORIGIN_CLIENT), event_id (id;
+ * refused from MV_ORIGIN_CLIENT); all but item_id and embedding optional.
+ * The embedding is written to embedding[0 .. dim_cap); when expect_dim is
+ * not 0 its length must equal expect_dim, otherwise it must be 1 ..
+ * min(dim_cap, MV_DIM_MAX).  item->embedding is set to embedding.  Returns
+ * MV_OK, or MV_ERR with e filled.
+ */
+int mv_item_parse(const char *buf, size_t len, mv_event_origin_t origin,
+    int64_t now_ms, uint32_t expect_dim, float *embedding, uint32_t dim_cap,
     mv_item_event_t *item, mv_event_error_t *e);
+
+/*
+ * Parses a user vector {"user_id": id, "embedding": [numbers]} (catalogue
+ * user files), with the embedding rules of mv_item_parse.  Returns MV_OK or
+ * MV_ERR with e filled.
+ */
+int mv_user_vector_parse(const char *buf, size_t len, uint32_t expect_dim,
+    float *embedding, uint32_t dim_cap, mv_user_vector_t *u,
+    mv_event_error_t *e);
 
 /*
  * Writes the canonical log payload of a (resp. item) into buf.  Returns its
@@ -124,16 +162,6 @@ size_t mv_item_encode(const mv_item_event_t *item, char *buf, size_t cap);
 
 /* Bytes mv_item_encode needs at most for an item of dimension dim. */
 size_t mv_item_encode_bound(uint32_t dim);
-
-/*
- * RFC 3339 date-time ("2024-01-01T12:00:00Z", "2024-01-01T12:00:00.250+02:00",
- * years 1970..9999, 'T' or 't' or ' ' as separator, 'Z' or 'z' or an offset)
- * to unix milliseconds.  Returns MV_OK or MV_ERR.
- */
-int mv_time_parse(const char *s, size_t len, int64_t *ms);
-
-/* Unix ms to "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 bytes + NUL) in buf (>= 25). */
-char *mv_time_format(int64_t ms, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,10 @@
  * (events.h).
  *
  * Each input is fed, as is, to mv_action_parse, to mv_item_parse twice (any
- * dimension up to 64, and the fixed dimension 4), to mv_time_parse and to
- * mv_action_type_from_name.  Whatever is accepted must survive the log:
+ * dimension up to 64, and the fixed dimension 4), to mv_user_vector_parse,
+ * to mv_time_parse and to mv_action_type_from_name.  What a client may send
+ * is a subset of what stored data may hold: an action or item accepted from
+ * MV_ORIGIN_CLIENT must be accepted from MV_ORIGIN_DATA as the same event.  Whatever is accepted must survive the log:
  * encoded within its bound, the payload must be valid for the parser again
  * and give back an identical event (ids, tags, times, and floats to the
  * bit), and encoding that must reproduce the payload byte for byte (the
@@ -51,7 +53,7 @@ fuzz_action(const char *buf, size_t len)
     size_t            n, m;
 
     memset(&e, 0, sizeof(e));
-    if (mv_action_parse(buf, len, FUZZ_NOW, &a, &e) != MV_OK) {
+    if (mv_action_parse(buf, len, MV_ORIGIN_DATA, FUZZ_NOW, &a, &e) != MV_OK) {
         check_error(&e);
         return;
     }
@@ -60,7 +62,7 @@ fuzz_action(const char *buf, size_t len)
     if (n == 0 || n >= 300) {
         __builtin_trap();
     }
-    if (mv_action_parse(out, n, 0, &b, &e) != MV_OK) {
+    if (mv_action_parse(out, n, MV_ORIGIN_DATA, 0, &b, &e) != MV_OK) {
         __builtin_trap();
     }
     if (strcmp(a.event_id, b.event_id) != 0
@@ -95,7 +97,7 @@ fuzz_item(const char *buf, size_t len, uint32_t expect_dim)
     }
 
     memset(&e, 0, sizeof(e));
-    if (mv_item_parse(buf, len, FUZZ_NOW, expect_dim, emb, FUZZ_DIM_CAP, a,
+    if (mv_item_parse(buf, len, MV_ORIGIN_DATA, FUZZ_NOW, expect_dim, emb, FUZZ_DIM_CAP, a,
                       &e) != MV_OK)
     {
         check_error(&e);
@@ -121,7 +123,7 @@ fuzz_item(const char *buf, size_t len, uint32_t expect_dim)
     if (n == 0 || n >= bound) {
         __builtin_trap();
     }
-    if (mv_item_parse(out, n, 0, a->dim, emb2, a->dim, b, &e) != MV_OK) {
+    if (mv_item_parse(out, n, MV_ORIGIN_DATA, 0, a->dim, emb2, a->dim, b, &e) != MV_OK) {
         __builtin_trap();
     }
 
@@ -164,15 +166,15 @@ fuzz_time(const char *buf, size_t len)
     int64_t  ms, back;
     char     text[32];
 
-    if (mv_time_parse(buf, len, &ms) != MV_OK) {
+    if (mv_time_parse(buf, len, &ms, NULL) != MV_OK) {
         return;
     }
-    if (ms < 0 || ms > INT64_C(253402300799999)) {
+    if (ms < MV_TIME_MIN_MS || ms > MV_TIME_MAX_MS) {
         __builtin_trap();
     }
     if (mv_time_format(ms, text, sizeof(text)) != text
         || strlen(text) != 24
-        || mv_time_parse(text, 24, &back) != MV_OK || back != ms)
+        || mv_time_parse(text, 24, &back, NULL) != MV_OK || back != ms)
     {
         __builtin_trap();
     }
@@ -197,6 +199,66 @@ fuzz_type_name(const char *buf, size_t len)
 }
 
 
+/* Client origin: a subset of data origin, with the same meaning. */
+static void
+fuzz_origins(const char *buf, size_t len)
+{
+    mv_action_t       a, b;
+    mv_item_event_t  *x, *y;
+    mv_user_vector_t  u;
+    mv_event_error_t  e;
+    float             ex[FUZZ_DIM_CAP], ey[FUZZ_DIM_CAP];
+
+    if (mv_action_parse(buf, len, MV_ORIGIN_CLIENT, FUZZ_NOW, &a, &e)
+        == MV_OK)
+    {
+        if (mv_action_parse(buf, len, MV_ORIGIN_DATA, FUZZ_NOW, &b, &e)
+            != MV_OK || memcmp(&a, &b, sizeof(a)) != 0
+            || a.event_id[0] != '\0')
+        {
+            __builtin_trap();
+        }
+    } else {
+        check_error(&e);
+    }
+
+    x = calloc(1, sizeof(*x));
+    y = calloc(1, sizeof(*y));
+    if (x == NULL || y == NULL) {
+        free(x);
+        free(y);
+        return;
+    }
+    if (mv_item_parse(buf, len, MV_ORIGIN_CLIENT, FUZZ_NOW, 0, ex,
+                      FUZZ_DIM_CAP, x, &e) == MV_OK)
+    {
+        if (mv_item_parse(buf, len, MV_ORIGIN_DATA, FUZZ_NOW, 0, ey,
+                          FUZZ_DIM_CAP, y, &e) != MV_OK
+            || x->deleted || y->deleted || x->dim != y->dim
+            || memcmp(ex, ey, x->dim * sizeof(float)) != 0
+            || strcmp(x->item_id, y->item_id) != 0
+            || x->created_at_ms != y->created_at_ms)
+        {
+            __builtin_trap();
+        }
+    } else {
+        check_error(&e);
+    }
+    free(x);
+    free(y);
+
+    if (mv_user_vector_parse(buf, len, 0, ex, FUZZ_DIM_CAP, &u, &e)
+        == MV_OK)
+    {
+        if (u.dim == 0 || u.dim > FUZZ_DIM_CAP || u.user_id[0] == '\0') {
+            __builtin_trap();
+        }
+    } else {
+        check_error(&e);
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -205,6 +267,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_action(buf, size);
     fuzz_item(buf, size, 0);
     fuzz_item(buf, size, 4);
+    fuzz_origins(buf, size);
     fuzz_time(buf, size);
     fuzz_type_name(buf, size);
 

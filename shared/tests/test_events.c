@@ -73,7 +73,7 @@ action_err_len(const char *body, size_t len, const char *code,
     mv_event_error_t  e;
 
     memset(&e, 0, sizeof(e));
-    if (mv_action_parse(body, len, NOW, &a, &e) != MV_ERR) {
+    if (mv_action_parse(body, len, MV_ORIGIN_DATA, NOW, &a, &e) != MV_ERR) {
         fail_msg("action accepted: %.*s", (int) len, body);
     }
     if (e.error == NULL || strcmp(e.error, code) != 0
@@ -99,7 +99,7 @@ action_ok(const char *body, mv_action_t *a)
     mv_event_error_t  e;
 
     memset(&e, 0, sizeof(e));
-    if (mv_action_parse(body, strlen(body), NOW, a, &e) != MV_OK) {
+    if (mv_action_parse(body, strlen(body), MV_ORIGIN_DATA, NOW, a, &e) != MV_OK) {
         fail_msg("action refused: %s: %s %s", body, e.error, e.detail);
     }
 }
@@ -115,7 +115,7 @@ item_err_len(const char *body, size_t len, uint32_t expect_dim,
 
     assert_true(cap <= 64);
     memset(&e, 0, sizeof(e));
-    if (mv_item_parse(body, len, NOW, expect_dim, emb, cap, &it, &e)
+    if (mv_item_parse(body, len, MV_ORIGIN_DATA, NOW, expect_dim, emb, cap, &it, &e)
         != MV_ERR)
     {
         fail_msg("item accepted: %.*s", (int) len, body);
@@ -152,7 +152,7 @@ item_ok(const char *body, uint32_t expect_dim, float *emb, uint32_t cap,
     mv_event_error_t  e;
 
     memset(&e, 0, sizeof(e));
-    if (mv_item_parse(body, strlen(body), NOW, expect_dim, emb, cap, it, &e)
+    if (mv_item_parse(body, strlen(body), MV_ORIGIN_DATA, NOW, expect_dim, emb, cap, it, &e)
         != MV_OK)
     {
         fail_msg("item refused: %s: %s %s", body, e.error, e.detail);
@@ -196,7 +196,7 @@ item_round_trip(const mv_item_event_t *it)
     assert_true(n + 1 <= bound);
     assert_int_equal(strlen(buf), n);
 
-    if (mv_item_parse(buf, n, 0, it->dim, emb, it->dim, &back, &e)
+    if (mv_item_parse(buf, n, MV_ORIGIN_DATA, 0, it->dim, emb, it->dim, &back, &e)
         != MV_OK)
     {
         fail_msg("re-parse of %s: %s %s", buf, e.error, e.detail);
@@ -314,21 +314,22 @@ test_action_valid(void **state)
         const char  *s = ACTION_OK_BODY "garbage\xff";
         mv_event_error_t  e;
 
-        assert_int_equal(mv_action_parse(s, strlen(ACTION_OK_BODY), NOW, &a,
+        assert_int_equal(mv_action_parse(s, strlen(ACTION_OK_BODY), MV_ORIGIN_DATA, NOW, &a,
                                          &e), MV_OK);
         assert_true(a.timestamp_ms == T_2024);
     }
 
     /* e may be NULL. */
-    assert_int_equal(mv_action_parse("{}", 2, NOW, &a, NULL), MV_ERR);
-    assert_int_equal(mv_action_parse(ACTION_OK_BODY, strlen(ACTION_OK_BODY),
-                                     NOW, &a, NULL), MV_OK);
+    assert_int_equal(mv_action_parse("{}", 2, MV_ORIGIN_DATA, NOW, &a, NULL), MV_ERR);
+    assert_int_equal(mv_action_parse(ACTION_OK_BODY, strlen(ACTION_OK_BODY), MV_ORIGIN_DATA, NOW, &a, NULL), MV_OK);
 }
 
 
 static void
 test_action_missing_and_types(void **state)
 {
+    mv_action_t  a;
+
     (void) state;
 
     action_err("{\"item_id\":\"i1\",\"action_type\":\"Click\"}",
@@ -344,20 +345,31 @@ test_action_missing_and_types(void **state)
 
     action_err("{\"user_id\":1,\"item_id\":\"i1\",\"action_type\":\"Click\"}",
                "invalid_field", "\"user_id\": expected a string");
+    /* null means absent: a missing required field. */
     action_err("{\"user_id\":\"u\",\"item_id\":null,\"action_type\":\"Like\"}",
-               "invalid_field", "\"item_id\": expected a string");
+               "invalid_field", "\"item_id\": missing");
     action_err("{\"user_id\":\"u\",\"item_id\":[\"i\"],\"action_type\":"
                "\"Like\"}", "invalid_field", "\"item_id\": expected a string");
     action_err("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":3}",
                "invalid_field", "\"action_type\": expected a string");
     action_err("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":true}",
                "invalid_field", "\"action_type\": expected a string");
+    /* A time is RFC 3339 text or whole unix milliseconds; null: absent. */
+    action_ok("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":\"Like\","
+              "\"timestamp\":1704110400000}", &a);
+    assert_true(a.timestamp_ms == INT64_C(1704110400000));
+    action_ok("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":\"Like\","
+              "\"timestamp\":null}", &a);
+    assert_true(a.timestamp_ms == NOW);
     action_err("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":\"Like\","
-               "\"timestamp\":1704110400000}",
-               "invalid_field", "\"timestamp\": expected a string");
+               "\"timestamp\":1.5}",
+               "invalid_field", "\"timestamp\": not whole unix milliseconds");
     action_err("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":\"Like\","
-               "\"timestamp\":null}",
-               "invalid_field", "\"timestamp\": expected a string");
+               "\"timestamp\":253402300800000}",
+               "invalid_field", "\"timestamp\": not whole unix milliseconds");
+    action_err("{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":\"Like\","
+               "\"timestamp\":true}",
+               "invalid_field", "\"timestamp\": expected an RFC 3339 string");
     action_err("{\"event_id\":{},\"user_id\":\"u\",\"item_id\":\"i\","
                "\"action_type\":\"Like\"}",
                "invalid_field", "\"event_id\": expected a string");
@@ -666,8 +678,15 @@ test_time_parse(void **state)
         { "2024-01-02T11:59:00+23:59", T_2024 },
         { "2023-12-31T12:01:00-23:59", T_2024 },
         { "1970-01-01T01:00:00+01:00", 0 },
-        { "2016-12-31T23:59:60Z", INT64_C(1483228799000) },
-        { "2016-12-31T23:59:60.5Z", INT64_C(1483228799500) },
+        /* a leap second: the last millisecond of its minute */
+        { "2016-12-31T23:59:60Z", INT64_C(1483228799999) },
+        { "2016-12-31T23:59:60.5Z", INT64_C(1483228799999) },
+        { "2024-01-01T12:00:00.1234567890123Z", T_2024 + 123 },
+        { "1969-12-31T23:59:59Z", -1000 },
+        { "1969-12-31T23:59:59.999Z", -1 },
+        { "1970-01-01T00:00:00+00:01", -60000 },
+        { "0001-01-01T00:00:00Z", INT64_C(-62135596800000) },
+        { "0001-01-01T01:00:00+01:00", INT64_C(-62135596800000) },
         { "2024-02-29T00:00:00Z", INT64_C(1709164800000) },
         { "2000-02-29T00:00:00Z", INT64_C(951782400000) },
         { "2000-03-01T00:00:00Z", INT64_C(951868800000) },
@@ -693,7 +712,6 @@ test_time_parse(void **state)
         "2024-01-01T12:60:00Z",
         "2024-01-01T12:00:61Z",
         "2024-01-01T12:00:00.Z",
-        "2024-01-01T12:00:00.1234567890Z",
         "2024-01-01T12:00:00,5Z",
         "2024-01-01T12:00:00+24:00",
         "2024-01-01T12:00:00+02:60",
@@ -712,10 +730,8 @@ test_time_parse(void **state)
         "+2024-01-01T12:00:00Z",
         "-024-01-01T12:00:00Z",
         "2024-01-01T12:00:00UTC",
-        "1969-12-31T23:59:59Z",
-        "1969-12-31T23:59:59.999Z",
-        "1970-01-01T00:00:00+00:01",
         "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+00:01",
         "10000-01-01T00:00:00Z",
         "9999-12-31T23:59:59-00:01",
         "2024-01-01T12:00:00.12a4Z",
@@ -728,7 +744,7 @@ test_time_parse(void **state)
 
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         ms = -42;
-        if (mv_time_parse(good[i].s, strlen(good[i].s), &ms) != MV_OK
+        if (mv_time_parse(good[i].s, strlen(good[i].s), &ms, NULL) != MV_OK
             || ms != good[i].ms)
         {
             fail_msg("%s: got %lld, want %lld", good[i].s, (long long) ms,
@@ -736,23 +752,23 @@ test_time_parse(void **state)
         }
     }
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (mv_time_parse(bad[i], strlen(bad[i]), &ms) != MV_ERR) {
+        if (mv_time_parse(bad[i], strlen(bad[i]), &ms, NULL) != MV_ERR) {
             fail_msg("accepted %s", bad[i]);
         }
     }
 
     /* Length, not NUL, ends the text. */
-    assert_int_equal(mv_time_parse("2024-01-01T12:00:00Zjunk", 20, &ms),
+    assert_int_equal(mv_time_parse("2024-01-01T12:00:00Zjunk", 20, &ms, NULL),
                      MV_OK);
     assert_true(ms == T_2024);
-    assert_int_equal(mv_time_parse("2024-01-01T12:00:00Z", 19, &ms), MV_ERR);
-    assert_int_equal(mv_time_parse("2024-01-01T12:00:00Z\0", 21, &ms),
+    assert_int_equal(mv_time_parse("2024-01-01T12:00:00Z", 19, &ms, NULL), MV_ERR);
+    assert_int_equal(mv_time_parse("2024-01-01T12:00:00Z\0", 21, &ms, NULL),
                      MV_ERR);
-    assert_int_equal(mv_time_parse("2024-01-01T12:00:00.5", 21, &ms),
+    assert_int_equal(mv_time_parse("2024-01-01T12:00:00.5", 21, &ms, NULL),
                      MV_ERR);
-    assert_int_equal(mv_time_parse("2024-01-01T12:00:00+02:0", 24, &ms),
+    assert_int_equal(mv_time_parse("2024-01-01T12:00:00+02:0", 24, &ms, NULL),
                      MV_ERR);
-    assert_int_equal(mv_time_parse(NULL, 0, &ms), MV_ERR);
+    assert_int_equal(mv_time_parse(NULL, 0, &ms, NULL), MV_ERR);
 }
 
 
@@ -779,9 +795,12 @@ test_time_format(void **state)
                         "9999-12-31T23:59:59.999Z");
     /* Out of range: clamped, so the text still parses. */
     assert_string_equal(mv_time_format(-1, buf, sizeof(buf)),
-                        "1970-01-01T00:00:00.000Z");
+                        "1969-12-31T23:59:59.999Z");
+    assert_string_equal(mv_time_format(INT64_C(-62135596800000), buf,
+                                       sizeof(buf)),
+                        "0001-01-01T00:00:00.000Z");
     assert_string_equal(mv_time_format(INT64_MIN, buf, sizeof(buf)),
-                        "1970-01-01T00:00:00.000Z");
+                        "0001-01-01T00:00:00.000Z");
     assert_string_equal(mv_time_format(INT64_MAX, buf, sizeof(buf)),
                         "9999-12-31T23:59:59.999Z");
     assert_null(mv_time_format(0, buf, 24));
@@ -799,7 +818,7 @@ test_time_format(void **state)
         strftime(ref, sizeof(ref), "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(ref + 19, sizeof(ref) - 19, ".%03dZ", (int) (ms % 1000));
         assert_string_equal(mv_time_format(ms, buf, sizeof(buf)), ref);
-        assert_int_equal(mv_time_parse(buf, strlen(buf), &back), MV_OK);
+        assert_int_equal(mv_time_parse(buf, strlen(buf), &back, NULL), MV_OK);
         assert_true(back == ms);
     }
 }
@@ -913,7 +932,7 @@ test_item_invalid(void **state)
         assert_int_equal(it.dim, 4);
         static const char  one[] = "{\"item_id\":\"i\",\"embedding\":[1]}";
 
-        assert_int_equal(mv_item_parse(one, sizeof(one) - 1, NOW, 0, NULL, 4,
+        assert_int_equal(mv_item_parse(one, sizeof(one) - 1, MV_ORIGIN_DATA, NOW, 0, NULL, 4,
                                        &it, NULL), MV_ERR);
     }
 
@@ -941,9 +960,19 @@ test_item_invalid(void **state)
     item_err("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],"
              "\"popularity_score\":\"0.5\"}", "invalid_field",
              "\"popularity_score\": expected a number");
-    item_err("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],"
-             "\"popularity_score\":null}", "invalid_field",
-             "\"popularity_score\"");
+    {
+        mv_item_event_t  it;
+        float            emb[4];
+
+        /* null is absent */
+        item_ok("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],"
+                "\"popularity_score\":null,\"category\":null,\"tags\":null,"
+                "\"created_at\":null,\"deleted\":null}", 4, emb, 4, &it);
+        assert_true(it.popularity == 0.0f);
+        assert_string_equal(it.category, "");
+        assert_true(it.created_at_ms == NOW);
+        assert_int_equal(it.deleted, 0);
+    }
 
     /* Category, created_at, event_id. */
     item_err("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],\"category\":\"\"}",
@@ -954,8 +983,8 @@ test_item_invalid(void **state)
              "invalid_field", "\"category\": expected a string");
     item_err("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],\"created_at\":"
              "\"2024-02-30T00:00:00Z\"}", "invalid_field", "\"created_at\"");
-    item_err("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],\"created_at\":0}",
-             "invalid_field", "\"created_at\": expected a string");
+    item_err("{\"item_id\":\"i\",\"embedding\":[1,2,3,4],\"created_at\":"
+             "[0]}", "invalid_field", "\"created_at\": expected an RFC 3339");
     item_err("{\"event_id\":\"\",\"item_id\":\"i\",\"embedding\":[1,2,3,4]}",
              "invalid_field", "\"event_id\": not an id");
 
@@ -1101,7 +1130,7 @@ test_action_encode(void **state)
         a.timestamp_ms = INT64_C(253402300799999) - t;
         n = mv_action_encode(&a, buf, sizeof(buf));
         assert_true(n > 0 && n < 300);
-        assert_int_equal(mv_action_parse(buf, n, 0, &back, NULL), MV_OK);
+        assert_int_equal(mv_action_parse(buf, n, MV_ORIGIN_DATA, 0, &back, NULL), MV_OK);
         assert_memory_equal(&a, &back, sizeof(a));
     }
 
@@ -1296,7 +1325,7 @@ test_item_encode_bound(void **state)
         strcpy(it->tags[2], "a\tb");
         n = mv_item_encode(it, out, sizeof(out));
         assert_non_null(strstr(out, "\"a\\u0009b\""));
-        assert_int_equal(mv_item_parse(out, n, 0, 1, emb, 1, &back, &e),
+        assert_int_equal(mv_item_parse(out, n, MV_ORIGIN_DATA, 0, 1, emb, 1, &back, &e),
                          MV_ERR);
         assert_string_equal(e.error, "invalid_field");
     }
@@ -1306,6 +1335,134 @@ test_item_encode_bound(void **state)
 
     free(emb);
     free(it);
+}
+
+
+
+/* What a client may not set: event_id, and deleted: true. */
+static void
+test_origins(void **state)
+{
+    static const char  act[] = "{\"event_id\":\"e1\",\"user_id\":\"u\","
+                               "\"item_id\":\"i\",\"action_type\":\"Like\"}";
+    static const char  del[] = "{\"item_id\":\"i\",\"embedding\":[1,2],"
+                               "\"deleted\":true}";
+    static const char  live[] = "{\"item_id\":\"i\",\"embedding\":[1,2],"
+                                "\"deleted\":false}";
+    static const char  item_eid[] = "{\"event_id\":\"e2\",\"item_id\":\"i\","
+                                    "\"embedding\":[1,2]}";
+    mv_action_t        a;
+    mv_item_event_t    it, back;
+    mv_event_error_t   e;
+    float              emb[2], emb2[2];
+    char               buf[512];
+    size_t             n;
+
+    (void) state;
+
+    assert_int_equal(mv_action_parse(act, sizeof(act) - 1, MV_ORIGIN_DATA,
+                                     NOW, &a, &e), MV_OK);
+    assert_string_equal(a.event_id, "e1");
+    assert_int_equal(mv_action_parse(act, sizeof(act) - 1, MV_ORIGIN_CLIENT,
+                                     NOW, &a, &e), MV_ERR);
+    assert_string_equal(e.error, "invalid_field");
+    assert_non_null(strstr(e.detail, "\"event_id\": assigned by the server"));
+
+    /* null is absent, for a client too */
+    assert_int_equal(mv_action_parse("{\"event_id\":null,\"user_id\":\"u\","
+                                     "\"item_id\":\"i\",\"action_type\":"
+                                     "\"Like\"}", 66, MV_ORIGIN_CLIENT, NOW,
+                                     &a, &e), MV_OK);
+    assert_string_equal(a.event_id, "");
+
+    assert_int_equal(mv_item_parse(item_eid, sizeof(item_eid) - 1,
+                                   MV_ORIGIN_CLIENT, NOW, 2, emb, 2, &it, &e),
+                     MV_ERR);
+    assert_non_null(strstr(e.detail, "\"event_id\""));
+
+    assert_int_equal(mv_item_parse(del, sizeof(del) - 1, MV_ORIGIN_DATA,
+                                   NOW, 2, emb, 2, &it, &e), MV_OK);
+    assert_int_equal(it.deleted, 1);
+    assert_int_equal(mv_item_parse(del, sizeof(del) - 1, MV_ORIGIN_CLIENT,
+                                   NOW, 2, emb, 2, &it, &e), MV_ERR);
+    assert_string_equal(e.error, "invalid_field");
+    assert_non_null(strstr(e.detail, "\"deleted\""));
+    assert_int_equal(mv_item_parse(live, sizeof(live) - 1, MV_ORIGIN_CLIENT,
+                                   NOW, 2, emb, 2, &it, &e), MV_OK);
+    assert_int_equal(it.deleted, 0);
+    assert_int_equal(mv_item_parse("{\"item_id\":\"i\",\"embedding\":[1,2],"
+                                   "\"deleted\":1}", 45, MV_ORIGIN_DATA, NOW,
+                                   2, emb, 2, &it, &e), MV_ERR);
+    assert_non_null(strstr(e.detail, "expected true or false"));
+
+    /* A deleted item's payload says so and reads back deleted; a live
+       one's payload has no "deleted" at all. */
+    assert_int_equal(mv_item_parse(del, sizeof(del) - 1, MV_ORIGIN_DATA,
+                                   NOW, 2, emb, 2, &it, &e), MV_OK);
+    n = mv_item_encode(&it, buf, sizeof(buf));
+    assert_true(n > 0 && n < mv_item_encode_bound(2));
+    assert_non_null(strstr(buf, ",\"deleted\":true}"));
+    assert_int_equal(mv_item_parse(buf, n, MV_ORIGIN_DATA, 0, 2, emb2, 2,
+                                   &back, &e), MV_OK);
+    assert_int_equal(back.deleted, 1);
+    it.deleted = 0;
+    n = mv_item_encode(&it, buf, sizeof(buf));
+    assert_null(strstr(buf, "deleted"));
+}
+
+
+/* created_at as unix milliseconds, before 1970 too, reads back exactly. */
+static void
+test_item_created_at_ms(void **state)
+{
+    static const char  body[] = "{\"item_id\":\"i\",\"embedding\":[1],"
+                                "\"created_at\":-86400001}";
+    mv_item_event_t    it, back;
+    mv_event_error_t   e;
+    float              emb[1], emb2[1];
+    char               buf[512];
+    size_t             n;
+
+    (void) state;
+
+    assert_int_equal(mv_item_parse(body, sizeof(body) - 1, MV_ORIGIN_DATA,
+                                   NOW, 1, emb, 1, &it, &e), MV_OK);
+    assert_true(it.created_at_ms == INT64_C(-86400001));
+    n = mv_item_encode(&it, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "\"1969-12-30T23:59:59.999Z\""));
+    assert_int_equal(mv_item_parse(buf, n, MV_ORIGIN_DATA, 0, 1, emb2, 1,
+                                   &back, &e), MV_OK);
+    assert_true(back.created_at_ms == it.created_at_ms);
+}
+
+
+static void
+test_user_vector(void **state)
+{
+    static const char  good[] = "{\"user_id\":\"u-1\",\"embedding\":[0.5,-1],"
+                                "\"name\":\"ignored\"}";
+    mv_user_vector_t   u;
+    mv_event_error_t   e;
+    float              emb[4];
+
+    (void) state;
+
+    assert_int_equal(mv_user_vector_parse(good, sizeof(good) - 1, 0, emb, 4,
+                                          &u, &e), MV_OK);
+    assert_string_equal(u.user_id, "u-1");
+    assert_int_equal(u.dim, 2);
+    assert_true(u.embedding == emb && emb[0] == 0.5f && emb[1] == -1.0f);
+
+    assert_int_equal(mv_user_vector_parse(good, sizeof(good) - 1, 3, emb, 4,
+                                          &u, &e), MV_ERR);
+    assert_string_equal(e.error, "dimension_mismatch");
+    assert_int_equal(mv_user_vector_parse("{\"embedding\":[1]}", 17, 0, emb,
+                                          4, &u, &e), MV_ERR);
+    assert_non_null(strstr(e.detail, "\"user_id\": missing"));
+    assert_int_equal(mv_user_vector_parse("{\"user_id\":\"u\",\"embedding\":"
+                                          "[1e39]}", 34, 0, emb, 4, &u, &e),
+                     MV_ERR);
+    assert_string_equal(e.error, "non_finite_number");
 }
 
 
@@ -1328,6 +1485,9 @@ main(void)
         cmocka_unit_test(test_item_encode),
         cmocka_unit_test(test_item_float_round_trip),
         cmocka_unit_test(test_item_encode_bound),
+        cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_item_created_at_ms),
+        cmocka_unit_test(test_user_vector),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
