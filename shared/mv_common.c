@@ -1,10 +1,13 @@
 /*
- * mv_common.c -- the error convention of libmilvuso and the two clocks
- * every part reads (see mv_common.h).
+ * mv_common.c -- the error convention of libmilvuso, the two clocks every
+ * part reads, and the random numbers for seeds and temp names (see
+ * mv_common.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mv_common.h"
 
@@ -45,4 +48,20 @@ mv_clock_monotonic_us(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
 
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+uint64_t
+mv_random_u64(void)
+{
+    uint64_t         r = 0;
+    struct timespec  ts;
+
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t) sizeof(r)) {
+        return r;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t) ts.tv_sec * 1000000007u) ^ (uint64_t) ts.tv_nsec
+           ^ ((uint64_t) getpid() << 32) ^ (uint64_t) (uintptr_t) &r;
 }

@@ -49,6 +49,13 @@ int64_t mv_clock_realtime_ms(void);
 /* Monotonic time in microseconds (CLOCK_MONOTONIC), for durations only. */
 int64_t mv_clock_monotonic_us(void);
 
+/*
+ * A random 64-bit number from the kernel (getrandom), or, when it has none
+ * to give without blocking, a mix of the clock, the pid and an address:
+ * for hash seeds and temp-file names, never for cryptography.
+ */
+uint64_t mv_random_u64(void);
+
 /* Rounds n up to a multiple of a (a is a power of two). */
 static inline size_t
 mv_align_up(size_t n, size_t a)

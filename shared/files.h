@@ -1,0 +1,57 @@
+/*
+ * files.h -- the file-system steps the action log and the snapshot
+ * publisher share: numbered file names, mkdir -p, and the directory fsync
+ * that makes a create or a rename durable.
+ *
+ * Numbered names are <prefix><20 decimal digits><suffix>
+ * ("actions-00000000000000000001.log", "snapshot-00000000000000000042.mvs"):
+ * zero-padded so that names sort as numbers, 20 digits so that every
+ * uint64_t fits.  One formatter and one parser, so a name one part writes
+ * is always a name the other part reads.
+ */
+#ifndef MV_FILES_H
+#define MV_FILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mv_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MV_SEQNAME_DIGITS  20
+
+/*
+ * Writes prefix, seq in MV_SEQNAME_DIGITS digits, and suffix into buf
+ * (always NUL-terminated when len > 0; truncated when len is too small).
+ * Returns buf.
+ */
+char *mv_seqname_format(const char *prefix, uint64_t seq, const char *suffix,
+    char *buf, size_t len);
+
+/*
+ * 1 with *seq set when name is exactly prefix + MV_SEQNAME_DIGITS digits +
+ * suffix (a number that fits in 64 bits), 0 otherwise (*seq untouched).
+ */
+int mv_seqname_parse(const char *name, const char *prefix,
+    const char *suffix, uint64_t *seq);
+
+/* mkdir -p dir with mode 0755; dir must end up a directory.  MV_OK/MV_ERR. */
+int mv_dir_make(const char *dir, mv_err_t *err);
+
+/*
+ * fsyncs directory dir (a file system that cannot fsync a directory,
+ * EINVAL, counts as done).  MV_OK or MV_ERR with err set.
+ */
+int mv_dir_fsync(const char *dir, mv_err_t *err);
+
+/* fsyncs the directory that holds path ("." when path has no slash). */
+int mv_dir_fsync_parent(const char *path, mv_err_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MV_FILES_H */
