@@ -39,8 +39,13 @@ LDLIBS     := -lcjson -lopenblas -lm -lpthread
 LIB_SRC    := $(wildcard shared/*.c)
 LIB_HDR    := $(wildcard shared/*.h)
 TEST_SRC   := $(wildcard shared/tests/test_*.c)
-WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-WORKER_HDR := $(wildcard worker/*.h)
+# The worker's sources sit in folders that follow the data (worker/worker.h
+# has the map); tests and fuzz targets are built by their own rules.
+WORKER_ALL := $(filter-out worker/tests/% worker/fuzz/%, \
+                $(wildcard worker/*.c worker/*/*.c))
+WORKER_SRC := $(filter-out worker/cli/main.c,$(WORKER_ALL))
+WORKER_HDR := $(filter-out worker/tests/% worker/fuzz/%, \
+                $(wildcard worker/*.h worker/*/*.h))
 WTEST_SRC  := $(wildcard worker/tests/test_*.c)
 FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 
@@ -70,22 +75,28 @@ deps-nginx:
 # ---- library, worker, tests: one set of rules per build flavour ----------
 
 define FLAVOUR
-$(1)/obj/%.o: %.c $(LIB_HDR) $(WORKER_HDR)
+$(1)/obj/%.o: %.c $(LIB_HDR)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) $(2) -c $$< -o $$@
+
+# Worker sources include each other's headers by folder ("model/mf.h").
+$(1)/obj/worker/%.o: worker/%.c $(LIB_HDR) $(WORKER_HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) $(2) -Iworker -c $$< -o $$@
 
 $(1)/libmilvuso.a: $(call objs,$(1),$(LIB_SRC))
 	@rm -f $$@
 	ar rcs $$@ $$^
 
-$(1)/milvuso-worker: $(call objs,$(1),worker/main.c $(WORKER_SRC)) $(1)/libmilvuso.a
+$(1)/milvuso-worker: $(call objs,$(1),$(WORKER_ALL)) $(1)/libmilvuso.a
 	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $(1)/libmilvuso.a $$(LDLIBS)
 
 $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) $(2) -o $$@ $$< $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
 
-$(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a
+$(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a \
+                $(WORKER_HDR)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) $(2) -Iworker -o $$@ $$< $(call objs,$(1),$(WORKER_SRC)) \
 	    $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
@@ -198,7 +209,8 @@ build-fuzz/%: shared/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps-fuzz
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
-build-fuzz/%: worker/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(WORKER_SRC) | deps-fuzz
+build-fuzz/%: worker/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(WORKER_SRC) $(WORKER_HDR) \
+              | deps-fuzz
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker -o $@ $< $(LIB_SRC) $(WORKER_SRC) \
 	    $(LDLIBS)

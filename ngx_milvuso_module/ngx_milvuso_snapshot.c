@@ -10,10 +10,12 @@
  *
  * Swaps:
  *   - on `nginx -s reload` the new workers map whatever `current` names;
- *   - with check=T every worker stats the path every T and, when it names
- *     another file (device, inode), opens and validates that one, and swaps
- *     only when it is good; a bad new file is refused (logged once per
- *     distinct reason) and the previous model keeps serving.
+ *   - with check=T every worker reads the identity of the file the path
+ *     names every T (mv_snapshot_identity: device, inode, size, and the
+ *     generation and header CRC from its first bytes) and, when it is
+ *     another file, opens and validates that one, and swaps only when it is
+ *     good; a bad new file is refused (logged once per distinct reason) and
+ *     the previous model keeps serving.
  *
  * After a swap the worker drops the fresh items the new model includes
  * (their action-log record lies before the snapshot's stored position).
@@ -23,7 +25,12 @@
  * second (BENCHMARKS.md).  The poll timer starts the thread when the path
  * names a new file and, on a later tick, joins the finished thread and
  * swaps in the main thread.  A file that was refused is not validated again
- * until the path names another file.  The first mapping, in init_process,
+ * until the path names another file.  "Another" is decided by the whole
+ * identity, not the inode alone: once a refused file is pruned its inode
+ * may be reused by a later, good generation, which must not be skipped.
+ * The identity is read before and after the attempt; a refusal is
+ * remembered only when both agree (the path did not move in between),
+ * otherwise the next tick tries again.  The first mapping, in init_process,
  * is done inline: the worker serves nothing before it anyway.
  */
 
@@ -33,7 +40,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 
 #include "ngx_milvuso.h"
 
@@ -49,16 +55,21 @@ typedef struct {
     char                 path[NGX_MAX_PATH];
     mv_snapshot_t       *result;
     mv_err_t             err;
-    uint64_t             dev;        /* the file the path named when the */
-    uint64_t             ino;        /* thread started, 0 when unknown */
+    mv_snapshot_identity_t  tried;   /* the file tried, when tried_known */
+    ngx_uint_t           tried_known;
 } ngx_milvuso_loader_t;
 
 
 static void ngx_milvuso_snapshot_load(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf);
+static mv_snapshot_t *ngx_milvuso_snapshot_try(const char *path,
+    mv_err_t *err, mv_snapshot_identity_t *tried, ngx_uint_t *tried_known);
 static void ngx_milvuso_snapshot_install(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf, mv_snapshot_t *s, mv_err_t *err,
-    uint64_t tried_dev, uint64_t tried_ino);
+    const mv_snapshot_identity_t *tried);
+static void ngx_milvuso_snapshot_refuse(ngx_log_t *log,
+    ngx_milvuso_main_conf_t *mcf, const mv_snapshot_identity_t *tried,
+    const char *reason);
 static ngx_int_t ngx_milvuso_loader_start(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf);
 static void *ngx_milvuso_loader_main(void *arg);
@@ -70,10 +81,8 @@ static void ngx_milvuso_snapshot_fail(ngx_log_t *log,
 static ngx_milvuso_loader_t  ngx_milvuso_loader;
 
 /* identity of the last file refused: not validated again */
-static uint64_t  ngx_milvuso_refused_dev;
-static uint64_t  ngx_milvuso_refused_ino;
-
-
+static mv_snapshot_identity_t  ngx_milvuso_refused;
+static ngx_uint_t              ngx_milvuso_refused_known;
 
 
 ngx_int_t
@@ -159,9 +168,10 @@ ngx_milvuso_snapshot_poll(ngx_event_t *ev)
 {
     ngx_milvuso_main_conf_t  *mcf = ev->data;
 
-    struct stat            st;
-    ngx_milvuso_proc_t    *pr = &ngx_milvuso_proc;
-    ngx_milvuso_loader_t  *ld = &ngx_milvuso_loader;
+    mv_err_t                 err;
+    mv_snapshot_identity_t   id;
+    ngx_milvuso_proc_t      *pr = &ngx_milvuso_proc;
+    ngx_milvuso_loader_t    *ld = &ngx_milvuso_loader;
 
     if (ld->running) {
         if (!ld->done) {
@@ -174,7 +184,7 @@ ngx_milvuso_snapshot_poll(ngx_event_t *ev)
 
         if (!(ngx_exiting || ngx_quit || ngx_terminate)) {
             ngx_milvuso_snapshot_install(ev->log, mcf, ld->result, &ld->err,
-                                         ld->dev, ld->ino);
+                                         ld->tried_known ? &ld->tried : NULL);
 
         } else {
             mv_snapshot_close(ld->result);
@@ -187,11 +197,15 @@ ngx_milvuso_snapshot_poll(ngx_event_t *ev)
         return;
     }
 
-    if (stat((char *) mcf->snapshot_path.data, &st) == 0
-        && !(pr->snap && (uint64_t) st.st_dev == pr->dev
-             && (uint64_t) st.st_ino == pr->ino)
-        && !((uint64_t) st.st_dev == ngx_milvuso_refused_dev
-             && (uint64_t) st.st_ino == ngx_milvuso_refused_ino))
+    /* the mapped file's inode cannot be reused while it is mapped: its
+       device and inode identify it; a refused file needs the whole
+       identity */
+
+    if (mv_snapshot_identity((char *) mcf->snapshot_path.data, &id, &err)
+        == MV_OK
+        && !(pr->snap && id.dev == pr->dev && id.ino == pr->ino)
+        && !(ngx_milvuso_refused_known
+             && mv_snapshot_identity_equal(&id, &ngx_milvuso_refused)))
     {
         if (ngx_milvuso_loader_start(ev->log, mcf) == NGX_OK) {
             ngx_add_timer(ev, NGX_MILVUSO_JOIN_MS);
@@ -240,18 +254,10 @@ ngx_milvuso_loader_start(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
 static void *
 ngx_milvuso_loader_main(void *arg)
 {
-    struct stat            st;
     ngx_milvuso_loader_t  *ld = arg;
 
-    ld->dev = 0;
-    ld->ino = 0;
-
-    if (stat(ld->path, &st) == 0) {
-        ld->dev = st.st_dev;
-        ld->ino = st.st_ino;
-    }
-
-    ld->result = mv_snapshot_open(ld->path, &ld->err);
+    ld->result = ngx_milvuso_snapshot_try(ld->path, &ld->err, &ld->tried,
+                                          &ld->tried_known);
 
     ngx_memory_barrier();
     ld->done = 1;
@@ -283,32 +289,68 @@ ngx_milvuso_snapshot_fail(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
 }
 
 
+/*
+ * Opens and validates path (any thread: no nginx call).  *tried_known is
+ * set when the path named one and the same file before and after the
+ * attempt, *tried then being its identity: only such a file may be
+ * remembered as refused.
+ */
+static mv_snapshot_t *
+ngx_milvuso_snapshot_try(const char *path, mv_err_t *err,
+    mv_snapshot_identity_t *tried, ngx_uint_t *tried_known)
+{
+    mv_snapshot_t           *s;
+    mv_snapshot_identity_t   after;
+
+    *tried_known = 0;
+
+    if (mv_snapshot_identity(path, tried, err) != MV_OK) {
+        return NULL;
+    }
+
+    s = mv_snapshot_open(path, err);
+
+    if (mv_snapshot_identity(path, &after, NULL) == MV_OK
+        && mv_snapshot_identity_equal(tried, &after))
+    {
+        *tried_known = 1;
+    }
+
+    return s;
+}
+
+
 static void
 ngx_milvuso_snapshot_load(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
 {
-    char                 reason[300];
-    mv_err_t             err;
-    struct stat          st;
-    mv_snapshot_t       *s;
-    ngx_milvuso_proc_t  *pr = &ngx_milvuso_proc;
+    mv_err_t                 err;
+    ngx_uint_t               known;
+    mv_snapshot_t           *s;
+    mv_snapshot_identity_t   tried;
 
-    if (stat((char *) mcf->snapshot_path.data, &st) != 0) {
-        ngx_snprintf((u_char *) reason, sizeof(reason) - 1,
-                     "stat() failed (%d: %s)%Z", ngx_errno,
-                     strerror(ngx_errno));
-        ngx_milvuso_snapshot_fail(log, mcf, reason);
-        return;
+    s = ngx_milvuso_snapshot_try((char *) mcf->snapshot_path.data, &err,
+                                 &tried, &known);
+
+    ngx_milvuso_snapshot_install(log, mcf, s, &err, known ? &tried : NULL);
+}
+
+
+/*
+ * Refuses a file: remembers its identity (when known) so that polling does
+ * not validate it again until the path names another file, and logs why.
+ * A transient failure (out of descriptors, say) on a good file also waits
+ * for the next publish: logged either way.
+ */
+static void
+ngx_milvuso_snapshot_refuse(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
+    const mv_snapshot_identity_t *tried, const char *reason)
+{
+    if (tried) {
+        ngx_milvuso_refused = *tried;
+        ngx_milvuso_refused_known = 1;
     }
 
-    if (pr->snap && (uint64_t) st.st_dev == pr->dev
-        && (uint64_t) st.st_ino == pr->ino)
-    {
-        return;
-    }
-
-    s = mv_snapshot_open((char *) mcf->snapshot_path.data, &err);
-
-    ngx_milvuso_snapshot_install(log, mcf, s, &err, st.st_dev, st.st_ino);
+    ngx_milvuso_snapshot_fail(log, mcf, reason);
 }
 
 
@@ -319,7 +361,7 @@ ngx_milvuso_snapshot_load(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
  */
 static void
 ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
-    mv_snapshot_t *s, mv_err_t *err, uint64_t tried_dev, uint64_t tried_ino)
+    mv_snapshot_t *s, mv_err_t *err, const mv_snapshot_identity_t *tried)
 {
     char                       reason[300];
     uint64_t                   dev, ino;
@@ -327,20 +369,15 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
     const mv_snapshot_view_t  *view;
 
     if (s == NULL) {
-        /*
-         * Remember the file that was tried (its identity before the open),
-         * so polling does not validate it again until the link names
-         * another file.  A transient failure (out of descriptors, say) on
-         * a good file also waits for the next publish: logged either way.
-         */
-        ngx_milvuso_refused_dev = tried_dev;
-        ngx_milvuso_refused_ino = tried_ino;
-
-        ngx_milvuso_snapshot_fail(log, mcf, err->msg);
+        ngx_milvuso_snapshot_refuse(log, mcf, tried, err->msg);
         return;
     }
 
     mv_snapshot_file_id(s, &dev, &ino);
+
+    if (tried && (tried->dev != dev || tried->ino != ino)) {
+        tried = NULL;       /* not the file that was opened */
+    }
 
     if (pr->snap && dev == pr->dev && ino == pr->ino) {
         /* `current` moved back and forth between stat and open */
@@ -355,9 +392,7 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
                      "dimension %uD, but milvuso_dim is %ui%Z",
                      view->dim, mcf->dim);
         mv_snapshot_close(s);
-        ngx_milvuso_refused_dev = dev;
-        ngx_milvuso_refused_ino = ino;
-        ngx_milvuso_snapshot_fail(log, mcf, reason);
+        ngx_milvuso_snapshot_refuse(log, mcf, tried, reason);
         return;
     }
 
@@ -366,10 +401,8 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
         != MV_OK)
     {
         mv_snapshot_close(s);
-        ngx_milvuso_refused_dev = dev;
-        ngx_milvuso_refused_ino = ino;
-        ngx_milvuso_snapshot_fail(log, mcf,
-                                  "no memory for the search scratch");
+        ngx_milvuso_snapshot_refuse(log, mcf, tried,
+                                    "no memory for the search scratch");
         return;
     }
 

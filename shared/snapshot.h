@@ -208,6 +208,36 @@ const mv_snapshot_view_t *mv_snapshot_view(const mv_snapshot_t *s);
 /* Identity of the mapped file (st_dev, st_ino), to notice a new `current`. */
 void mv_snapshot_file_id(const mv_snapshot_t *s, uint64_t *dev, uint64_t *ino);
 
+/*
+ * What tells one snapshot file from another without validating it: where it
+ * is (st_dev, st_ino), its size, and the generation and header CRC-32C as
+ * stored in its first bytes (0 when the file is shorter than the fields).
+ * A file that was refused is remembered by this identity: the inode of a
+ * pruned file can be reused by a later one, its generation and header CRC
+ * are not (a publish never repeats a generation).  Nothing here is trusted
+ * beyond telling files apart.
+ */
+typedef struct mv_snapshot_identity {
+    uint64_t  dev;
+    uint64_t  ino;
+    uint64_t  size;
+    uint64_t  generation;
+    uint32_t  header_crc;
+    uint32_t  has_header;      /* 1 when generation and header_crc were read */
+} mv_snapshot_identity_t;
+
+/*
+ * Fills id for the file path names now (following symlinks), from one
+ * open descriptor, reading only the header's first 40 bytes.  Returns
+ * MV_OK, or MV_ERR with err set when the file cannot be opened or read.
+ */
+int mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
+    mv_err_t *err);
+
+/* 1 when a and b are the same file by every field of the identity. */
+int mv_snapshot_identity_equal(const mv_snapshot_identity_t *a,
+    const mv_snapshot_identity_t *b);
+
 /* Unmaps and frees.  s may be NULL. */
 void mv_snapshot_close(mv_snapshot_t *s);
 

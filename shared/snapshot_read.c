@@ -914,6 +914,77 @@ mv_snapshot_file_id(const mv_snapshot_t *s, uint64_t *dev, uint64_t *ino)
 }
 
 
+/*
+ * The identity of the file path names (see snapshot.h): fstat and one
+ * pread of the header's start on the same descriptor, so every field is of
+ * one file even while `current` is being swapped.
+ */
+int
+mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
+    mv_err_t *err)
+{
+    uint8_t      head[offsetof(mv_snap_header_t, generation)
+                      + sizeof(uint64_t)];
+    uint32_t     crc;
+    uint64_t     gen;
+    ssize_t      n;
+    struct stat  st;
+    int          fd;
+
+    memset(id, 0, sizeof(*id));
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return mv_err_set(err, "open(%s): %s", path, strerror(errno));
+    }
+
+    if (fstat(fd, &st) != 0) {
+        mv_err_set(err, "fstat(%s): %s", path, strerror(errno));
+        close(fd);
+        return MV_ERR;
+    }
+
+    id->dev = (uint64_t) st.st_dev;
+    id->ino = (uint64_t) st.st_ino;
+    id->size = (uint64_t) st.st_size;
+
+    do {
+        n = pread(fd, head, sizeof(head), 0);
+    } while (n < 0 && errno == EINTR);
+
+    if (n < 0) {
+        mv_err_set(err, "read(%s): %s", path, strerror(errno));
+        close(fd);
+        return MV_ERR;
+    }
+    close(fd);
+
+    if ((size_t) n == sizeof(head)) {
+        /* little-endian fields at fixed offsets (snapshot_format.h) */
+        memcpy(&crc, head + offsetof(mv_snap_header_t, header_crc),
+               sizeof(crc));
+        memcpy(&gen, head + offsetof(mv_snap_header_t, generation),
+               sizeof(gen));
+        id->header_crc = crc;
+        id->generation = gen;
+        id->has_header = 1;
+    }
+
+    return MV_OK;
+}
+
+
+int
+mv_snapshot_identity_equal(const mv_snapshot_identity_t *a,
+    const mv_snapshot_identity_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size
+           && a->generation == b->generation
+           && a->header_crc == b->header_crc
+           && a->has_header == b->has_header;
+}
+
+
 /* Unmaps and frees.  s may be NULL. */
 void
 mv_snapshot_close(mv_snapshot_t *s)

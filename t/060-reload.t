@@ -1,6 +1,7 @@
 # Reloads (HUP) and snapshot swaps: the zone (profiles) survives a reload, a
 # reload maps the newest snapshot, check= picks up a new generation without
-# a reload, and a corrupt new snapshot is refused while the old one serves.
+# a reload, a corrupt new snapshot is refused while the old one serves, and
+# a good file that reuses a refused one's inode is not skipped.
 #
 # The blocks run in order against one nginx that is reloaded between them
 # (use_hup), so they depend on each other.
@@ -145,7 +146,43 @@ ok($::refused, 'the refusal (checksum mismatch) was logged within 10 s');
 
 
 
-=== TEST 6: a reload that changes the zone size is refused; the old workers keep serving
+=== TEST 6: a refused file whose inode comes back as a good generation is picked up
+--- http_config eval: $::http_config_check
+--- init
+# A pruned file's inode can be reused by a later publish.  Simulate it
+# deterministically: write a good generation 5 over the refused file of
+# TEST 5 in place (same path, same inode) while `current` names it.
+# Remembering the refused file by device + inode skipped it forever.  (The
+# workers started by this block's HUP refuse the corrupt file first.)
+my $bad = "$::dir/snaps/snapshot-00000000000000000004.mvs";
+my $ino = (stat $bad)[1];
+tiny_model("$::dir/gen5", generation => 5);
+my ($good) = glob("$::dir/gen5/snapshot-*5.mvs") or die "no generation 5";
+open my $in, '<:raw', $good or die "$good: $!";
+my $bytes = do { local $/; <$in> };
+close $in;
+open my $out, '+<:raw', $bad or die "$bad: $!";
+print $out $bytes;
+truncate $out, length $bytes;
+close $out or die "$bad: $!";
+$::same_inode = (stat $bad)[1] == $ino;
+$::picked_up = ::wait_generation(5);
+--- request eval
+["GET /health", "GET /recommendations/user-x?num_recommendations=1"]
+--- response_body_filters eval
+[[\&::health_gen], [\&summary]]
+--- response_body eval
+["gen=5", "source=index gen=5 n=1 items=item-a1"]
+--- no_error_log
+[alert]
+[emerg]
+--- after
+ok($::same_inode, 'generation 5 has the inode of the refused file');
+ok($::picked_up, 'generation 5 seen within 10 s');
+
+
+
+=== TEST 7: a reload that changes the zone size is refused; the old workers keep serving
 --- http_config
     milvuso_zone       milvuso:8m;
     milvuso_snapshot   $TEST_NGINX_SNAPDIR/current check=1s;
@@ -165,7 +202,7 @@ GET /recommendations/newbie?num_recommendations=2
 --- response_body_filters eval
 \&summary
 --- response_body chomp
-source=profile gen=3 n=2 items=item-b2,item-b1
+source=profile gen=5 n=2 items=item-b2,item-b1
 --- error_log eval
 [qr/\[emerg\] .*milvuso_zone/]
 --- no_error_log
@@ -173,7 +210,7 @@ source=profile gen=3 n=2 items=item-b2,item-b1
 
 
 
-=== TEST 7: a reload that changes the profile size is refused, and the message names the profile size
+=== TEST 8: a reload that changes the profile size is refused, and the message names the profile size
 --- http_config
     milvuso_zone       milvuso:4m;
     milvuso_snapshot   $TEST_NGINX_SNAPDIR/current check=1s;
@@ -193,7 +230,7 @@ GET /recommendations/newbie?num_recommendations=2
 --- response_body_filters eval
 \&summary
 --- response_body chomp
-source=profile gen=3 n=2 items=item-b2,item-b1
+source=profile gen=5 n=2 items=item-b2,item-b1
 --- error_log eval
 [qr/\[emerg\] .*milvuso_zone "milvuso" was created with profile size=32, the new configuration asks for 8; changing it needs a restart/]
 --- no_error_log

@@ -10,6 +10,26 @@
  * Exit codes, the same for every command: 0 success, 1 the work failed (bad
  * input, invalid snapshot, I/O error), 2 the command line is wrong (usage
  * printed on stderr).
+ *
+ * The folders follow the data, from where events come in to where results
+ * go out (a file includes another folder's header by its path from worker/,
+ * as "model/mf.h"; the Makefile builds the .c files of every folder but
+ * tests/ and fuzz/):
+ *
+ *   sources/   where events come from: the source interface (source.h) and
+ *              its action-log reader; Kafka is the next one.
+ *   model/     what learns from them: matrix factorisation (mf), its
+ *              optimisers, initialisers, the negative sampler, the learner
+ *              (one example, one epoch) and the online trainer that owns
+ *              the catalogue, the model and the kept HNSW graph.
+ *   data/      what is read and measured offline: interaction datasets
+ *              (formats, splits, matrix views), the item/user catalogue,
+ *              synthetic data and evaluation.
+ *   config/    the TOML reader and the worker's configuration on top.
+ *   cli/       the command line and the daemon: main, the subcommands
+ *              (cmd_*), the offline helpers they share, logging.
+ *   tests/     cmocka programs (test_*.c) and the command-line checks.
+ *   fuzz/      libFuzzer targets for the parsers of outside bytes.
  */
 #ifndef MVW_WORKER_H
 #define MVW_WORKER_H

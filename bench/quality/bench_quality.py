@@ -188,7 +188,7 @@ def load_split(d, users, items):
     return tr, te
 
 
-# ---- the protocol (worker/eval.h) -------------------------------------------
+# ---- the protocol (worker/data/eval.h) --------------------------------------
 
 class Evaluator:
     """P/R/NDCG/MAP/HR@k, coverage, diversity, novelty as eval.c does them:

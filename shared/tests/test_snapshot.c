@@ -1618,6 +1618,74 @@ test_open_errors(void **state)
 }
 
 
+/* Overwrites path in place (same inode) with len bytes of buf. */
+static void
+rewrite_in_place(const char *path, const void *buf, size_t len)
+{
+    FILE  *fp = fopen(path, "r+b");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(truncate(path, (off_t) len), 0);
+}
+
+
+/*
+ * mv_snapshot_identity: a file rewritten in place keeps its inode but not
+ * its identity (another generation, another header CRC); a file too short
+ * for the fields is still identified (by where it is and its size); a
+ * missing one is an error.
+ */
+static void
+test_identity(void **state)
+{
+    fixture_t               *f = *state;
+    mv_snapshot_identity_t   a, b;
+    mv_err_t                 err;
+    struct stat              st;
+    uint8_t                 *other;
+    size_t                   other_len;
+    char                     path[160];
+
+    assert_int_equal(mv_snapshot_identity(f->path, &a, &err), MV_OK);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(a.dev, (uint64_t) st.st_dev);
+    assert_int_equal(a.ino, (uint64_t) st.st_ino);
+    assert_int_equal(a.size, (uint64_t) f->len);
+    assert_int_equal(a.has_header, 1);
+    assert_int_equal(a.generation, header_of(f->buf)->generation);
+    assert_int_equal(a.header_crc, header_of(f->buf)->header_crc);
+    assert_true(mv_snapshot_identity_equal(&a, &a));
+
+    /* the next generation, written elsewhere, copied over the same inode */
+    f->in.generation++;
+    snprintf(path, sizeof(path), "%s/next.mvs", f->dir);
+    assert_int_equal(mv_snapshot_write(path, &f->in, &err), MV_OK);
+    other = load_file(path, &other_len);
+    rewrite_in_place(f->path, other, other_len);
+
+    assert_int_equal(mv_snapshot_identity(f->path, &b, &err), MV_OK);
+    assert_int_equal(b.ino, a.ino);
+    assert_int_equal(b.generation, a.generation + 1);
+    assert_int_not_equal(b.header_crc, a.header_crc);
+    assert_false(mv_snapshot_identity_equal(&a, &b));
+
+    /* too short for the fields: identified by place and size only */
+    rewrite_in_place(f->path, other, 10);
+    assert_int_equal(mv_snapshot_identity(f->path, &b, &err), MV_OK);
+    assert_int_equal(b.has_header, 0);
+    assert_int_equal(b.size, 10);
+    assert_int_equal(b.generation, 0);
+    assert_false(mv_snapshot_identity_equal(&a, &b));
+    free(other);
+
+    snprintf(path, sizeof(path), "%s/none.mvs", f->dir);
+    assert_int_equal(mv_snapshot_identity(path, &b, &err), MV_ERR);
+    assert_non_null(strstr(err.msg, "open("));
+}
+
+
 int
 main(void)
 {
@@ -1647,6 +1715,8 @@ main(void)
         cmocka_unit_test(test_publish),
         cmocka_unit_test(test_remove_temps),
         cmocka_unit_test_setup_teardown(test_open_errors, setup_default,
+                                        teardown_fixture),
+        cmocka_unit_test_setup_teardown(test_identity, setup_default,
                                         teardown_fixture),
     };
 

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataset.h"
-#include "eval.h"
+#include "data/dataset.h"
+#include "data/eval.h"
 
 #define MIN_MS  (-62135596800000LL)     /* 0001-01-01T00:00:00Z */
 #define MAX_MS  253402300799999LL       /* 9999-12-31T23:59:59.999Z */

@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "toml.h"
+#include "config/config.h"
+#include "config/toml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "catalog.h"
-#include "synthetic.h"
+#include "data/catalog.h"
+#include "data/synthetic.h"
 
 #define ID64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 

@@ -23,8 +23,8 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "toml.h"
+#include "config/config.h"
+#include "config/toml.h"
 
 #define NAME  "t.toml"
 

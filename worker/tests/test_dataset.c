@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "synth.h"
 
 #define ID_RULE  "1 to 64 bytes of [A-Za-z0-9._:-]"

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "dataset.h"
-#include "eval.h"
+#include "data/dataset.h"
+#include "data/eval.h"
 #include "synth.h"
 
 #define EPS  1e-12

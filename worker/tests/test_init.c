@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "init.h"
+#include "model/init.h"
 
 #define ROWS  20000
 #define DIM   64

@@ -29,8 +29,8 @@
 
 #include <cmocka.h>
 
-#include "mf.h"
-#include "sampler.h"
+#include "model/mf.h"
+#include "model/sampler.h"
 
 #define MAXD  16
 

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "optim.h"
+#include "model/optim.h"
 
 static const float W0[3] = { 1.0f, -2.0f, 0.5f };
 static const float G[3][3] = {

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "sampler.h"
+#include "model/sampler.h"
 
 #define DRAWS  200000
 

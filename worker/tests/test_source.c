@@ -35,7 +35,7 @@
 
 #include "actlog.h"
 #include "events.h"
-#include "source.h"
+#include "sources/source.h"
 
 #define T0        1704067200000LL          /* 2024-01-01T00:00:00.000Z */
 #define PAYLOAD   4096

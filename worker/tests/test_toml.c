@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "toml.h"
+#include "config/toml.h"
 
 
 typedef struct dump {

@@ -49,12 +49,12 @@
 #include "tests/tmpdir.h"
 
 #include "actlog.h"
-#include "dataset.h"
+#include "data/dataset.h"
 #include "events.h"
-#include "mf.h"
+#include "model/mf.h"
+#include "model/trainer.h"
 #include "snapshot.h"
 #include "synth.h"
-#include "trainer.h"
 
 #define DIM     8
 #define T0      1704067200000LL           /* 2024-01-01T00:00:00.000Z */

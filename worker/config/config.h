@@ -48,9 +48,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli/logging.h"          /* mvw_log_level_t */
 #include "events.h"               /* mv_action_type_t */
-#include "logging.h"              /* mvw_log_level_t */
-#include "mf.h"                   /* mvw_mf_loss_t, mvw_optim_kind_t,
+#include "model/mf.h"             /* mvw_mf_loss_t, mvw_optim_kind_t,
                                      mvw_init_kind_t */
 #include "mv_common.h"
 #include "vec.h"                  /* mv_metric_t */

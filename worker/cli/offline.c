@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "offline.h"
+#include "cli/offline.h"
 #include "snapshot.h"
 #include "worker.h"
 

@@ -53,12 +53,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "logging.h"
-#include "offline.h"
+#include "cli/logging.h"
+#include "cli/offline.h"
+#include "config/config.h"
+#include "model/trainer.h"
 #include "snapshot.h"
-#include "source.h"
-#include "trainer.h"
+#include "sources/source.h"
 #include "worker.h"
 
 #define BATCH_MS        50

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "init.h"
+#include "model/init.h"
 
 /* LAPACK, from OpenBLAS. */
 void sgeqrf_(const int *m, const int *n, float *a, const int *lda,

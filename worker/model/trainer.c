@@ -20,11 +20,11 @@
 #include <string.h>
 
 #include "actlog.h"
-#include "dataset.h"
-#include "learn.h"
-#include "logging.h"
-#include "sampler.h"
-#include "trainer.h"
+#include "cli/logging.h"
+#include "data/dataset.h"
+#include "model/learn.h"
+#include "model/sampler.h"
+#include "model/trainer.h"
 
 #define REBUILD_MIN        1024     /* new events between sampler rebuilds */
 #define LOSS_EMA_ALPHA     0.001

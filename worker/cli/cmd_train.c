@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "logging.h"
-#include "offline.h"
+#include "cli/logging.h"
+#include "cli/offline.h"
 #include "worker.h"
 
 typedef struct train_opts {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "actlog.h"
-#include "source.h"
+#include "sources/source.h"
 
 typedef struct {
     mvw_source_t         base;        /* first: the public part */

@@ -35,7 +35,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "optim.h"
+#include "model/optim.h"
 #include "vec.h"
 
 #define OPTIM_MIN_CAP  16

@@ -25,7 +25,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "catalog.h"
+#include "data/catalog.h"
 #include "hnsw.h"
 #include "snapshot.h"
 #include "vec.h"

@@ -41,8 +41,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "toml.h"
+#include "config/config.h"
+#include "config/toml.h"
 
 typedef enum cfg_kind {
     K_BOOL = 1,

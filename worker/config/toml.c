@@ -51,7 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "toml.h"
+#include "config/toml.h"
 
 #define ST_VALUE      0
 #define ST_IMPLICIT   1

@@ -40,10 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "events.h"
 #include "hnsw.h"
-#include "mf.h"
+#include "model/mf.h"
 #include "mv_common.h"
 #include "snapshot.h"
 

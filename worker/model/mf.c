@@ -49,7 +49,7 @@
 
 #include <cblas.h>
 
-#include "mf.h"
+#include "model/mf.h"
 #include "vec.h"
 
 #define MF_SCRATCH_NEG   64

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sampler.h"
+#include "model/sampler.h"
 
 
 /* See sampler.h. */

@@ -15,9 +15,9 @@
 
 #include <stdio.h>
 
-#include "config.h"
-#include "dataset.h"
-#include "trainer.h"
+#include "config/config.h"
+#include "data/dataset.h"
+#include "model/trainer.h"
 
 #define MVW_OFFLINE_MAX_SETS  64
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/synthetic.h"
 #include "synth.h"
-#include "synthetic.h"
 
 #define STREAM_POPULARITY  0x9e3779b97f4a7c15ULL
 #define STREAM_USERS       0xc2b2ae3d27d4eb4fULL

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "eval.h"
-#include "logging.h"
-#include "offline.h"
+#include "cli/logging.h"
+#include "cli/offline.h"
+#include "data/eval.h"
 #include "worker.h"
 
 typedef struct eval_opts {

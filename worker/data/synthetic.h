@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "catalog.h"
+#include "data/catalog.h"
 #include "mv_common.h"
 
 #define MVW_SYNTH_BASE_MS     1704067200000LL    /* 2024-01-01T00:00:00Z */

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval.h"
+#include "data/eval.h"
 #include "synth.h"
 
 /* Most scores held at once (floats), whatever the batch. */

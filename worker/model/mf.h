@@ -43,9 +43,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "init.h"
+#include "model/init.h"
+#include "model/optim.h"
 #include "mv_common.h"
-#include "optim.h"
 
 #define MVW_MF_DIM_MAX  4096        /* as the catalogue's MVW_DIM_MAX */
 

@@ -20,10 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataset.h"
-#include "mf.h"
+#include "data/dataset.h"
+#include "model/mf.h"
+#include "model/sampler.h"
 #include "mv_common.h"
-#include "sampler.h"
 #include "synth.h"
 
 #define MVW_LEARN_MAX_NEGATIVES  4096

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "learn.h"
+#include "model/learn.h"
 
 #define REDRAWS  8          /* attempts to avoid drawing the positive */
 

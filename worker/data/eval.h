@@ -47,7 +47,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "mv_common.h"
 
 /* Most users scored per callback. */

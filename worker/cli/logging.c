@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "logging.h"
+#include "cli/logging.h"
 
 static const char *const  level_names[] = { "error", "warn", "info",
                                             "debug" };

@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "synth.h"
 
 /* Most ids a map holds (its slots must stay a uint32_t power of two). */

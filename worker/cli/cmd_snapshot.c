@@ -29,11 +29,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "catalog.h"
+#include "cli/offline.h"
+#include "data/catalog.h"
+#include "data/synthetic.h"
 #include "hnsw.h"
-#include "offline.h"
 #include "snapshot.h"
-#include "synthetic.h"
 #include "vec.h"
 #include "worker.h"
 

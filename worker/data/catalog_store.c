@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "catalog.h"
+#include "data/catalog.h"
 
 
 /* ---- the catalogue ------------------------------------------------------- */
