@@ -20,6 +20,7 @@
 
 #include "cli/logging.h"
 #include "cli/offline.h"
+#include "publish/trainer_snapshot.h"
 #include "worker.h"
 
 typedef struct train_opts {

@@ -57,6 +57,7 @@
 #include "cli/offline.h"
 #include "config/config.h"
 #include "model/trainer.h"
+#include "publish/trainer_snapshot.h"
 #include "snapshot.h"
 #include "sources/source.h"
 #include "worker.h"
