@@ -211,6 +211,22 @@ mvw_idmap_intern(mvw_idmap_t *m, const char *s, size_t len, uint32_t *idx,
 }
 
 
+const char **
+mvw_idmap_pointers(const mvw_idmap_t *m)
+{
+    const char  **ids = malloc((m->n ? m->n : 1) * sizeof(char *));
+
+    if (ids == NULL) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < m->n; i++) {
+        ids[i] = m->bytes + m->offsets[i];
+    }
+
+    return ids;
+}
+
+
 int
 mvw_idmap_copy(mvw_idmap_t *dst, const mvw_idmap_t *src, mv_err_t *err)
 {

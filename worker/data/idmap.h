@@ -83,6 +83,15 @@ int mvw_idmap_reserve(mvw_idmap_t *m, size_t len);
  */
 uint32_t mvw_idmap_append(mvw_idmap_t *m, const char *s, size_t len);
 
+/*
+ * The ids of m in index order as a malloc'd array of m->n pointers into m
+ * (one element at least, so an empty map gives a valid array), for inputs
+ * that take a "const char *const *" (mv_snapshot_input_t).  Valid until m
+ * changes; the caller frees the array, not the ids.  NULL when memory runs
+ * out.
+ */
+const char **mvw_idmap_pointers(const mvw_idmap_t *m);
+
 /* Makes dst (initialised; its contents are freed) an exact copy of src.
    Returns MV_OK or MV_ERR (allocation failure, dst then empty). */
 int mvw_idmap_copy(mvw_idmap_t *dst, const mvw_idmap_t *src, mv_err_t *err);

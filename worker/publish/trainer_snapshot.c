@@ -94,9 +94,9 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
     }
 
     meta = calloc(ni ? ni : 1, sizeof(*meta));
-    item_ids = malloc((ni ? ni : 1) * sizeof(char *));
-    user_ids = malloc((nu ? nu : 1) * sizeof(char *));
-    cat_names = malloc((nc ? nc : 1) * sizeof(char *));
+    item_ids = mvw_idmap_pointers(&t->items);
+    user_ids = mvw_idmap_pointers(&t->users);
+    cat_names = mvw_idmap_pointers(&t->categories);
     if (meta == NULL || item_ids == NULL || user_ids == NULL
         || cat_names == NULL)
     {
@@ -107,17 +107,10 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
     for (uint32_t i = 0; i < ni; i++) {
         double  pop = mvw_trainer_popularity(t, i, now_ms);
 
-        item_ids[i] = mvw_idmap_get(&t->items, i);
         meta[i].category = t->item_category[i];
         meta[i].flags = t->item_flags[i];
         meta[i].popularity = (float) pop;
         meta[i].created_at_ms = t->item_created_ms[i];
-    }
-    for (uint32_t u = 0; u < nu; u++) {
-        user_ids[u] = mvw_idmap_get(&t->users, u);
-    }
-    for (uint32_t c = 0; c < nc; c++) {
-        cat_names[c] = mvw_idmap_get(&t->categories, c);
     }
 
     mv_hnsw_graph(t->hnsw, &g);
