@@ -45,6 +45,11 @@
 
 #define MVW_VERSION     "0.1.0"
 
+/* A number macro as a string literal, for messages: "1.."
+   MVW_STRINGIFY(MV_DIM_MAX) is "1..4096". */
+#define MVW_STRINGIFY(x)   MVW_STRINGIFY_(x)
+#define MVW_STRINGIFY_(x)  #x
+
 typedef struct mvw_command {
     const char  *name;
     const char  *summary;                    /* one line for the usage */

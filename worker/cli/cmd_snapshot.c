@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/offline.h"
 #include "data/catalog.h"
@@ -85,10 +84,7 @@ mvw_cmd_snapshot_usage(FILE *out)
 static double
 now_sec(void)
 {
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) mv_clock_monotonic_us() / 1e6;
 }
 
 
@@ -177,9 +173,12 @@ parse_opts(int argc, char **argv, opts_t *o)
             }
             break;
         case O_EF:
-            if (mvw_parse_u32(optarg, 1, 100000, &o->ef_construction) != 0) {
-                return usage_error("--ef-construction wants 1..100000, "
-                                   "not '%s'", optarg);
+            if (mvw_parse_u32(optarg, 1, MV_SEARCH_K_MAX,
+                              &o->ef_construction) != 0)
+            {
+                return usage_error("--ef-construction wants 1.."
+                                   MVW_STRINGIFY(MV_SEARCH_K_MAX)
+                                   ", not '%s'", optarg);
             }
             break;
         case O_SEED:
@@ -200,8 +199,10 @@ parse_opts(int argc, char **argv, opts_t *o)
             o->synthetic = optarg;
             break;
         case O_DIM:
-            if (mvw_parse_u32(optarg, 1, MVW_DIM_MAX, &o->dim) != 0) {
-                return usage_error("--dim wants 1..4096, not '%s'", optarg);
+            if (mvw_parse_u32(optarg, 1, MV_DIM_MAX, &o->dim) != 0) {
+                return usage_error("--dim wants 1.."
+                                   MVW_STRINGIFY(MV_DIM_MAX) ", not '%s'",
+                                   optarg);
             }
             o->dim_set = 1;
             break;
@@ -353,7 +354,6 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
     mv_hnsw_graph_t      g;
     mv_hnsw_t           *h;
     mv_err_t             err;
-    struct timespec      wall;
     char                 path[4096];
     double               t_index, t_done;
     const char         **item_ids = NULL, **user_ids = NULL;
@@ -386,10 +386,9 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
         goto done;
     }
 
-    clock_gettime(CLOCK_REALTIME, &wall);
     memset(&in, 0, sizeof(in));
     in.generation = generation;
-    in.created_at_ms = (int64_t) wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    in.created_at_ms = mv_clock_realtime_ms();
     in.dim = c->dim;
     in.metric = o->metric;
     in.n_items = c->items.n;

@@ -42,7 +42,7 @@
 #include "mv_common.h"
 #include "snapshot.h"
 
-#define MVW_DIM_MAX        4096
+#define MVW_DIM_MAX        MV_DIM_MAX     /* catalog.c's parsers only */
 #define MVW_LINE_MAX       (16u << 20)    /* bytes of one JSONL line */
 #define MVW_TAGS_MAX       256
 #define MVW_TAG_LEN_MAX    256

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/logging.h"
 #include "model/trainer.h"
 #include "model/trainer_internal.h"
 #include "publish/trainer_snapshot.h"
@@ -82,7 +81,7 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
     const char          **cat_names = NULL;
     uint32_t              ni = t->items.n, nu = t->users.n;
     uint32_t              nc = t->categories.n;
-    int64_t               t0 = mvw_mono_ms();
+    int64_t               t0 = mv_clock_monotonic_us();
     int                   rc = MV_ERR;
 
     if (n_pos > MV_SNAPSHOT_MAX_POSITIONS) {
@@ -150,7 +149,7 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
     t->st.publishes++;
     t->st.pending = 0;
     t->st.last_publish_ms = now_ms;
-    t->st.last_publish_s = (double) (mvw_mono_ms() - t0) / 1000.0;
+    t->st.last_publish_s = (double) (mv_clock_monotonic_us() - t0) / 1e6;
     rc = MV_OK;
 
 done:
