@@ -150,7 +150,19 @@ MODULE_SO  := $(NGX_BUILD)/objs/ngx_http_milvuso_module.so
 MODULE_SRC := config $(wildcard ngx_milvuso_module/*.c ngx_milvuso_module/*.h) \
               $(LIB_SRC) $(LIB_HDR)
 
-$(NGX_BUILD)/objs/Makefile: config | deps-nginx
+# config globs its sources: ./configure runs again when the set of files
+# changes (the list file is rewritten only when its content differs).
+MODULE_FILES := $(sort $(wildcard ngx_milvuso_module/*.c \
+                  ngx_milvuso_module/*.h) $(LIB_SRC) $(LIB_HDR))
+
+$(B)/module-files.list: FORCE
+	@mkdir -p $(@D)
+	@echo '$(MODULE_FILES)' | cmp -s - $@ 2>/dev/null \
+	    || echo '$(MODULE_FILES)' > $@
+
+FORCE:
+
+$(NGX_BUILD)/objs/Makefile: config $(B)/module-files.list | deps-nginx
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(dir $(NGX_BUILD))
 	cp -r $(NGX_SRC) $(NGX_BUILD)

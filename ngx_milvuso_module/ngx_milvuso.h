@@ -3,16 +3,24 @@
  *
  * The module is nginx glue around libmilvuso (shared/):
  *
- *   ngx_milvuso_module.c     directives, configuration, zone init, process
- *                            init/exit, variables
+ *   ngx_milvuso_module.c     directives, configuration, zone registration,
+ *                            process init/exit (the action-log writer),
+ *                            variables
  *   ngx_milvuso_zone.c       the shared zone: real-time user profiles, fresh
  *                            items, the L1 result cache, counters
  *   ngx_milvuso_snapshot.c   the per-process mapping of the snapshot, its
  *                            swap on reload and by polling (check=)
- *   ngx_milvuso_handlers.c   request plumbing (bodies, JSON answers, errors,
- *                            metrics) and POST /actions, POST /items,
- *                            /health, /metrics
- *   ngx_milvuso_recommend.c  GET /recommendations and GET /similar
+ *   ngx_milvuso_request.c    request plumbing: context, JSON answers and
+ *                            errors, counters, method checks, bodies
+ *   ngx_milvuso_handlers.c   POST /actions, POST /items, /health, /metrics
+ *   ngx_milvuso_search.c     the search both GETs share (HNSW + fresh items,
+ *                            filters, merge, rendering) and GET /similar
+ *   ngx_milvuso_recommend.c  GET /recommendations, step by step
+ *
+ * Calls go one way: module.c reaches every file; the handlers reach the
+ * plumbing, the search, the snapshot and the zone; the snapshot reaches
+ * the zone (dropping fresh items a new model includes); the zone reaches
+ * no other file of the module.
  *
  * Data layers, as in nginx's limit_req: node structures overlaid on rbtree
  * nodes in shared memory, one ngx_milvuso_shctx_t at the start of the zone
@@ -178,6 +186,30 @@ typedef struct {
     u_char                 category[MV_ID_MAX];
 } ngx_milvuso_hit_t;
 
+/* What a category argument means to the snapshot. */
+typedef enum {
+    NGX_MILVUSO_CATEGORY_ANY = 0,      /* no category asked */
+    NGX_MILVUSO_CATEGORY_KNOWN,        /* asked, in the snapshot's table */
+    NGX_MILVUSO_CATEGORY_UNKNOWN       /* asked, unknown to the snapshot:
+                                          nothing comes from the snapshot */
+} ngx_milvuso_category_e;
+
+typedef struct {
+    const mv_snapshot_view_t  *view;
+    ngx_milvuso_category_e     category;
+    uint32_t                   category_index;   /* when KNOWN */
+    const uint32_t            *excluded;     /* sorted snapshot indices */
+    size_t                     n_excluded;
+} ngx_milvuso_snap_filter_t;
+
+typedef struct {
+    const mv_snapshot_view_t  *view;
+    ngx_str_t                  category;     /* empty: any */
+    ngx_milvuso_action_rec_t  *excluded;
+    ngx_uint_t                 n_excluded;
+} ngx_milvuso_fresh_filter_t;
+
+
 /* Asked about each fresh item a scan could return. */
 typedef ngx_int_t (*ngx_milvuso_fresh_allow_pt)(void *data,
     const ngx_milvuso_fresh_t *f);
@@ -212,7 +244,7 @@ typedef struct {
 } ngx_milvuso_loc_conf_t;
 
 
-/* ---- per process ------------------------------------------------------------ */
+/* ---- per process ------------------------------------------------------ */
 
 typedef struct {
     mv_snapshot_t             *snap;     /* NULL: none loaded */
@@ -278,18 +310,19 @@ void ngx_milvuso_zone_usage(ngx_milvuso_zone_ctx_t *z, size_t *size,
 ngx_int_t ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,
     ngx_milvuso_main_conf_t *mcf);
 void ngx_milvuso_snapshot_exit_process(void);
-ngx_int_t ngx_milvuso_snapshot_includes(const mv_snapshot_view_t *view,
-    const ngx_milvuso_fresh_t *f);
 uint32_t ngx_milvuso_dim(ngx_milvuso_main_conf_t *mcf);
 mv_metric_t ngx_milvuso_metric(void);
 
-/* ngx_milvuso_handlers.c */
-ngx_int_t ngx_milvuso_actions_handler(ngx_http_request_t *r);
-ngx_int_t ngx_milvuso_items_handler(ngx_http_request_t *r);
-ngx_int_t ngx_milvuso_health_handler(ngx_http_request_t *r);
-ngx_int_t ngx_milvuso_metrics_handler(ngx_http_request_t *r);
+/* ngx_milvuso_request.c: the plumbing (contracts at each definition) */
+extern const ngx_uint_t   ngx_milvuso_statuses[NGX_MILVUSO_ST_N - 1];
+extern const char        *ngx_milvuso_endpoint_names[NGX_MILVUSO_EP_N];
+extern const char        *ngx_milvuso_lat_le_text[NGX_MILVUSO_LAT_BUCKETS];
+
 ngx_milvuso_req_ctx_t *ngx_milvuso_req_ctx(ngx_http_request_t *r,
     ngx_uint_t endpoint);
+ngx_milvuso_zone_ctx_t *ngx_milvuso_zone(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, u_char *body, size_t len);
 ngx_int_t ngx_milvuso_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len);
 ngx_int_t ngx_milvuso_send_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -300,10 +333,51 @@ ngx_int_t ngx_milvuso_get_begin(ngx_http_request_t *r, ngx_uint_t endpoint,
     ngx_milvuso_req_ctx_t **ctx);
 u_char *ngx_milvuso_json_str(u_char *p, u_char *last, const char *s);
 ngx_int_t ngx_milvuso_last_segment(ngx_http_request_t *r, ngx_str_t *id);
-ngx_milvuso_zone_ctx_t *ngx_milvuso_zone(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_read_body(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt done);
+ngx_int_t ngx_milvuso_body_or_error(ngx_http_request_t *r, u_char **body,
+    size_t *len);
+
+/* ngx_milvuso_handlers.c */
+ngx_int_t ngx_milvuso_actions_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_items_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_milvuso_metrics_handler(ngx_http_request_t *r);
+
+/* ngx_milvuso_search.c */
+
+/*
+ * The k best items for query that pass both filters: HNSW over the snapshot
+ * plus the fresh items, merged into out (k entries); *candidates counts the
+ * items scored.  Returns the number of hits.
+ */
+ngx_uint_t ngx_milvuso_search(ngx_http_request_t *r, const float *query,
+    ngx_uint_t k, ngx_milvuso_snap_filter_t *sf,
+    ngx_milvuso_fresh_filter_t *ff, ngx_milvuso_hit_t *out,
+    ngx_uint_t *candidates);
+/* The argument name as an integer 1..max (def, capped, when absent). */
+ngx_int_t ngx_milvuso_arg_uint(ngx_http_request_t *r, char *name,
+    ngx_uint_t def, ngx_uint_t max, ngx_uint_t *out);
+int ngx_milvuso_cmp_u32(const void *a, const void *b);
+/* Whether snapshot item id passes sf (an mv_filter_t callback). */
+int ngx_milvuso_snap_allow(const void *data, uint32_t id);
+/* Whether fresh item f passes the ngx_milvuso_fresh_filter_t data; runs
+   under the zone's mutex: memory reads only. */
+ngx_int_t ngx_milvuso_fresh_allow(void *data, const ngx_milvuso_fresh_t *f);
+/* Snapshot item idx as a hit with the given score. */
+void ngx_milvuso_snap_hit(const mv_snapshot_view_t *view, uint32_t idx,
+    float score, ngx_milvuso_hit_t *h);
+/* The k best of both lists into out, a fresh hit replacing the snapshot's
+   hit of the same id.  Returns the number of hits. */
+ngx_uint_t ngx_milvuso_merge(ngx_milvuso_hit_t *out, ngx_uint_t k,
+    ngx_milvuso_hit_t *fresh, ngx_uint_t n_fresh, ngx_milvuso_hit_t *snap,
+    ngx_uint_t n_snap);
+/* The hits as a JSON array (allocated from r's pool). */
+ngx_int_t ngx_milvuso_render(ngx_http_request_t *r, ngx_milvuso_hit_t *hits,
+    ngx_uint_t n, ngx_str_t *out);
+ngx_int_t ngx_milvuso_similar_handler(ngx_http_request_t *r);
 
 /* ngx_milvuso_recommend.c */
 ngx_int_t ngx_milvuso_recommend_handler(ngx_http_request_t *r);
-ngx_int_t ngx_milvuso_similar_handler(ngx_http_request_t *r);
 
 #endif /* NGX_MILVUSO_H */

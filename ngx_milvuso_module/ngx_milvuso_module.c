@@ -886,6 +886,7 @@ ngx_milvuso_check_fresh_max(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_milvuso_init_process(ngx_cycle_t *cycle)
 {
+    mv_err_t                  err;
     ngx_milvuso_main_conf_t  *mcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -899,8 +900,24 @@ ngx_milvuso_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    /* a failure below is logged and served as "degraded", never fatal:
-       a worker that fails init_process exits and is not respawned */
+    /* a failure below is logged and served as "degraded" (or 503 for
+       the writes), never fatal: a worker that fails init_process exits
+       and is not respawned */
+
+    ngx_memzero(&ngx_milvuso_proc, sizeof(ngx_milvuso_proc_t));
+
+    if (mcf->log_dir.len) {
+        ngx_milvuso_proc.log = mv_actlog_writer_new(
+                                   (char *) mcf->log_dir.data,
+                                   (uint64_t) mcf->log_segment,
+                                   (int) mcf->log_sync, &err);
+        if (ngx_milvuso_proc.log == NULL) {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                          "milvuso: action log \"%V\" unusable: %s; "
+                          "POST /actions and /items answer 503",
+                          &mcf->log_dir, err.msg);
+        }
+    }
 
     (void) ngx_milvuso_snapshot_init_process(cycle, mcf);
 
@@ -912,6 +929,9 @@ static void
 ngx_milvuso_exit_process(ngx_cycle_t *cycle)
 {
     ngx_milvuso_snapshot_exit_process();
+
+    mv_actlog_writer_free(ngx_milvuso_proc.log);
+    ngx_milvuso_proc.log = NULL;
 }
 
 

@@ -18,7 +18,8 @@
  *     the previous model keeps serving.
  *
  * After a swap the worker drops the fresh items the new model includes
- * (their action-log record lies before the snapshot's stored position).
+ * (ngx_milvuso_fresh_drop_included in the zone: their action-log record
+ * lies before the snapshot's stored position).
  *
  * Validation of a polled file runs in a short-lived thread (all signals
  * blocked), never in the event loop: at 1M items it takes about half a
@@ -89,10 +90,7 @@ ngx_int_t
 ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,
     ngx_milvuso_main_conf_t *mcf)
 {
-    mv_err_t             err;
     ngx_milvuso_proc_t  *pr = &ngx_milvuso_proc;
-
-    ngx_memzero(pr, sizeof(ngx_milvuso_proc_t));
 
     pr->kern = mv_kernels_best();
 
@@ -101,18 +99,6 @@ ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "milvuso: cannot allocate the search scratch");
         return NGX_ERROR;
-    }
-
-    if (mcf->log_dir.len) {
-        pr->log = mv_actlog_writer_new((char *) mcf->log_dir.data,
-                                       (uint64_t) mcf->log_segment,
-                                       (int) mcf->log_sync, &err);
-        if (pr->log == NULL) {
-            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                          "milvuso: action log \"%V\" unusable: %s; "
-                          "POST /actions and /items answer 503",
-                          &mcf->log_dir, err.msg);
-        }
     }
 
     if (mcf->snapshot_path.len == 0) {
@@ -157,9 +143,6 @@ ngx_milvuso_snapshot_exit_process(void)
 
     mv_hnsw_scratch_free(pr->scratch);
     pr->scratch = NULL;
-
-    mv_actlog_writer_free(pr->log);
-    pr->log = NULL;
 }
 
 
@@ -430,34 +413,6 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
     if (mcf->shm_zone) {
         (void) ngx_milvuso_fresh_drop_included(mcf->shm_zone->data, view);
     }
-}
-
-
-ngx_int_t
-ngx_milvuso_snapshot_includes(const mv_snapshot_view_t *view,
-    const ngx_milvuso_fresh_t *f)
-{
-    uint32_t                i;
-    const mv_stream_pos_t  *pos;
-
-    if (mv_idtable_find(&view->items, (const char *) f->e.key, f->e.key_len)
-        < 0)
-    {
-        return 0;
-    }
-
-    if (f->log_pos) {
-        for (i = 0; i < view->n_positions; i++) {
-            pos = &view->positions[i];
-
-            if (ngx_strcmp(pos->stream, MV_ACTLOG_STREAM_NAME) == 0) {
-                return pos->offset > f->log_pos;
-            }
-        }
-    }
-
-    /* no log position to compare: the snapshot must be newer */
-    return view->created_at_ms > f->posted_ms;
 }
 
 

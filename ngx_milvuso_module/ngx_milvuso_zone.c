@@ -51,6 +51,8 @@ static void ngx_milvuso_delete_locked(ngx_milvuso_zone_ctx_t *z,
     ngx_rbtree_t *tree, ngx_milvuso_entry_t *e, ngx_uint_t *count);
 static void ngx_milvuso_cache_expire_locked(ngx_milvuso_zone_ctx_t *z,
     int64_t now, ngx_uint_t n);
+static ngx_int_t ngx_milvuso_fresh_included(const mv_snapshot_view_t *view,
+    const ngx_milvuso_fresh_t *f);
 
 
 ngx_int_t
@@ -661,7 +663,7 @@ ngx_milvuso_fresh_drop_included(ngx_milvuso_zone_ctx_t *z,
         f = (ngx_milvuso_fresh_t *) ngx_queue_data(q, ngx_milvuso_entry_t,
                                                    queue);
 
-        if (ngx_milvuso_snapshot_includes(view, f)) {
+        if (ngx_milvuso_fresh_included(view, f)) {
             ngx_milvuso_delete_locked(z, &z->sh->fresh, &f->e,
                                       &z->sh->n_fresh);
             dropped++;
@@ -675,6 +677,39 @@ ngx_milvuso_fresh_drop_included(ngx_milvuso_zone_ctx_t *z,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return dropped;
+}
+
+
+/*
+ * Whether the snapshot includes fresh item f: it has the id, and its stored
+ * action-log position lies past f's record (or, without a log position,
+ * the snapshot was made after f was posted).
+ */
+static ngx_int_t
+ngx_milvuso_fresh_included(const mv_snapshot_view_t *view,
+    const ngx_milvuso_fresh_t *f)
+{
+    uint32_t                i;
+    const mv_stream_pos_t  *pos;
+
+    if (mv_idtable_find(&view->items, (const char *) f->e.key, f->e.key_len)
+        < 0)
+    {
+        return 0;
+    }
+
+    if (f->log_pos) {
+        for (i = 0; i < view->n_positions; i++) {
+            pos = &view->positions[i];
+
+            if (ngx_strcmp(pos->stream, MV_ACTLOG_STREAM_NAME) == 0) {
+                return pos->offset > f->log_pos;
+            }
+        }
+    }
+
+    /* no log position to compare: the snapshot must be newer */
+    return view->created_at_ms > f->posted_ms;
 }
 
 

@@ -22,9 +22,11 @@
  *              optimisers, initialisers, the negative sampler, the learner
  *              (one example, one epoch) and the online trainer that owns
  *              the catalogue, the model and the kept HNSW graph.
- *   data/      what is read and measured offline: interaction datasets
- *              (formats, splits, matrix views), the item/user catalogue,
- *              synthetic data and evaluation.
+ *   publish/   where results go: the trainer's model as a snapshot
+ *              generation; Redis, PostgreSQL and Milvus sinks come next.
+ *   data/      what is read and measured offline: the growable id map,
+ *              interaction datasets (formats, splits, matrix views), the
+ *              item/user catalogue, synthetic data and evaluation.
  *   config/    the TOML reader and the worker's configuration on top.
  *   cli/       the command line and the daemon: main, the subcommands
  *              (cmd_*), the offline helpers they share, logging.
@@ -42,6 +44,11 @@
 #define MVW_EXIT_USAGE  2
 
 #define MVW_VERSION     "0.1.0"
+
+/* A number macro as a string literal, for messages: "1.."
+   MVW_STRINGIFY(MV_DIM_MAX) is "1..4096". */
+#define MVW_STRINGIFY(x)   MVW_STRINGIFY_(x)
+#define MVW_STRINGIFY_(x)  #x
 
 typedef struct mvw_command {
     const char  *name;

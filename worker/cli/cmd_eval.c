@@ -71,7 +71,7 @@ mvw_cmd_eval_usage(FILE *out)
 static double
 now_s(void)
 {
-    return (double) mvw_mono_ms() / 1000.0;
+    return (double) mv_clock_monotonic_us() / 1e6;
 }
 
 
@@ -134,10 +134,11 @@ parse_opts(int argc, char **argv, eval_opts_t *o)
             }
             break;
         case O_K:
-            if (mvw_parse_u32(optarg, 1, 10000, &o->k) != 0) {
+            if (mvw_parse_u32(optarg, 1, MV_SEARCH_K_MAX, &o->k) != 0) {
                 return mvw_usage_error("eval", mvw_cmd_eval_usage,
-                                       "--k wants 1..10000, not '%s'",
-                                       optarg);
+                                       "--k wants 1.."
+                                       MVW_STRINGIFY(MV_SEARCH_K_MAX)
+                                       ", not '%s'", optarg);
             }
             break;
         case O_JSON:

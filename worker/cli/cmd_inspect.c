@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -125,8 +124,10 @@ parse_opts(int argc, char **argv, opts_t *o)
             }
             break;
         case O_EF:
-            if (mvw_parse_u32(optarg, 1, 100000, &o->ef) != 0) {
-                return usage_error("--ef wants 1..100000, not '%s'", optarg);
+            if (mvw_parse_u32(optarg, 1, MV_SEARCH_K_MAX, &o->ef) != 0) {
+                return usage_error("--ef wants 1.."
+                                   MVW_STRINGIFY(MV_SEARCH_K_MAX)
+                                   ", not '%s'", optarg);
             }
             break;
         default:
@@ -440,7 +441,7 @@ mvw_cmd_inspect(int argc, char **argv)
     report_t                   r;
     mv_snapshot_t             *snap;
     const mv_snapshot_view_t  *v;
-    struct timespec            t0, t1;
+    int64_t                    t0;
     mv_err_t                   err;
     int                        rc;
 
@@ -452,15 +453,13 @@ mvw_cmd_inspect(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     resolve(o.path, r.path, sizeof(r.path));
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mv_clock_monotonic_us();
     snap = mv_snapshot_open(r.path, &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r.validate_ms = (double) (mv_clock_monotonic_us() - t0) / 1e3;
     if (snap == NULL) {
         printf("invalid: %s\n", err.msg);
         return MVW_EXIT_FAIL;
     }
-    r.validate_ms = (double) (t1.tv_sec - t0.tv_sec) * 1e3
-                    + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
 
     v = mv_snapshot_view(snap);
     for (uint32_t i = 0; i < v->n_items; i++) {

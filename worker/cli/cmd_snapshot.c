@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/offline.h"
 #include "data/catalog.h"
@@ -85,10 +84,7 @@ mvw_cmd_snapshot_usage(FILE *out)
 static double
 now_sec(void)
 {
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) mv_clock_monotonic_us() / 1e6;
 }
 
 
@@ -177,9 +173,12 @@ parse_opts(int argc, char **argv, opts_t *o)
             }
             break;
         case O_EF:
-            if (mvw_parse_u32(optarg, 1, 100000, &o->ef_construction) != 0) {
-                return usage_error("--ef-construction wants 1..100000, "
-                                   "not '%s'", optarg);
+            if (mvw_parse_u32(optarg, 1, MV_SEARCH_K_MAX,
+                              &o->ef_construction) != 0)
+            {
+                return usage_error("--ef-construction wants 1.."
+                                   MVW_STRINGIFY(MV_SEARCH_K_MAX)
+                                   ", not '%s'", optarg);
             }
             break;
         case O_SEED:
@@ -200,8 +199,10 @@ parse_opts(int argc, char **argv, opts_t *o)
             o->synthetic = optarg;
             break;
         case O_DIM:
-            if (mvw_parse_u32(optarg, 1, MVW_DIM_MAX, &o->dim) != 0) {
-                return usage_error("--dim wants 1..4096, not '%s'", optarg);
+            if (mvw_parse_u32(optarg, 1, MV_DIM_MAX, &o->dim) != 0) {
+                return usage_error("--dim wants 1.."
+                                   MVW_STRINGIFY(MV_DIM_MAX) ", not '%s'",
+                                   optarg);
             }
             o->dim_set = 1;
             break;
@@ -281,7 +282,7 @@ check_cosine(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
     const char  *kinds[2] = { "item", "user" };
 
     for (int k = 0; k < 2; k++) {
-        uint32_t      n = k == 0 ? c->n_items : c->n_users;
+        uint32_t      n = k == 0 ? c->items.n : c->users.n;
         const float  *v = k == 0 ? c->item_vectors : c->user_vectors;
 
         for (uint32_t i = 0; i < n; i++) {
@@ -324,15 +325,15 @@ build_graph(const opts_t *o, const mvw_catalog_t *c, mv_err_t *err)
     p.seed = o->seed;
     p.sq8 = o->sq8;
 
-    h = mv_hnsw_new(&p, c->n_items, err);
+    h = mv_hnsw_new(&p, c->items.n, err);
     if (h == NULL) {
         return NULL;
     }
-    if (mv_hnsw_add_batch(h, c->item_vectors, c->n_items, err) != MV_OK) {
+    if (mv_hnsw_add_batch(h, c->item_vectors, c->items.n, err) != MV_OK) {
         mv_hnsw_free(h);
         return NULL;
     }
-    for (uint32_t i = 0; i < c->n_items; i++) {
+    for (uint32_t i = 0; i < c->items.n; i++) {
         if ((c->item_meta[i].flags & MV_ITEM_DELETED)
             && mv_hnsw_set_deleted(h, i, 1, err) != MV_OK)
         {
@@ -353,9 +354,10 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
     mv_hnsw_graph_t      g;
     mv_hnsw_t           *h;
     mv_err_t             err;
-    struct timespec      wall;
     char                 path[4096];
     double               t_index, t_done;
+    const char         **item_ids = NULL, **user_ids = NULL;
+    const char         **cat_names = NULL;
     uint32_t             n_deleted = 0;
     int                  rc = MVW_EXIT_FAIL;
 
@@ -368,29 +370,36 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
     t_index = now_sec();
 
     if (o->metric == MV_METRIC_COSINE) {
-        for (uint32_t i = 0; i < c->n_users; i++) {
+        for (uint32_t i = 0; i < c->users.n; i++) {
             mv_normalize(c->user_vectors + (size_t) i * c->dim, c->dim);
         }
     }
-    for (uint32_t i = 0; i < c->n_items; i++) {
+    for (uint32_t i = 0; i < c->items.n; i++) {
         n_deleted += (c->item_meta[i].flags & MV_ITEM_DELETED) != 0;
     }
 
-    clock_gettime(CLOCK_REALTIME, &wall);
+    item_ids = mvw_idmap_pointers(&c->items);
+    user_ids = mvw_idmap_pointers(&c->users);
+    cat_names = mvw_idmap_pointers(&c->categories);
+    if (item_ids == NULL || user_ids == NULL || cat_names == NULL) {
+        fprintf(stderr, "milvuso-worker snapshot: out of memory\n");
+        goto done;
+    }
+
     memset(&in, 0, sizeof(in));
     in.generation = generation;
-    in.created_at_ms = (int64_t) wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    in.created_at_ms = mv_clock_realtime_ms();
     in.dim = c->dim;
     in.metric = o->metric;
-    in.n_items = c->n_items;
-    in.item_ids = (const char *const *) c->item_ids;
+    in.n_items = c->items.n;
+    in.item_ids = item_ids;
     in.item_vectors = g.vectors;
     in.item_meta = c->item_meta;
-    in.n_categories = c->n_categories;
-    in.category_names = (const char *const *) c->category_names;
+    in.n_categories = c->categories.n;
+    in.category_names = cat_names;
     in.graph = &g;
-    in.n_users = c->n_users;
-    in.user_ids = (const char *const *) c->user_ids;
+    in.n_users = c->users.n;
+    in.user_ids = user_ids;
     in.user_vectors = c->user_vectors;
 
     if (mv_snapshot_publish(o->out, &in, o->keep, path, sizeof(path), &err)
@@ -404,13 +413,16 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
     printf("published %s generation %llu: %u items (%u deleted), "
            "%u categories, %u users, dim %u %s, M %u, sq8 %s, "
            "build %.3f s (index %.3f s)\n",
-           path, (unsigned long long) generation, c->n_items, n_deleted,
-           c->n_categories, c->n_users, c->dim,
+           path, (unsigned long long) generation, c->items.n, n_deleted,
+           c->categories.n, c->users.n, c->dim,
            mv_metric_name(o->metric), o->M,
            o->sq8 ? "on" : "off", t_done - t_start, t_index - t_start);
     rc = MVW_EXIT_OK;
 
 done:
+    free(item_ids);
+    free(user_ids);
+    free(cat_names);
     mv_hnsw_free(h);
     return rc;
 }

@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/logging.h"
 #include "cli/offline.h"
+#include "publish/trainer_snapshot.h"
 #include "worker.h"
 
 typedef struct train_opts {
@@ -163,7 +163,7 @@ mvw_cmd_train(int argc, char **argv)
     mvw_trainer_params_from_config(cfg, &tp);
     tp.half_life_ms = 0.0;
     t = mvw_trainer_new(&tp, &err);
-    t0 = mvw_mono_ms();
+    t0 = mv_clock_monotonic_us();
     if (t == NULL
         || mvw_trainer_fit(t, &d, cfg->training.epochs, on_epoch,
                            &o.verbose, &err) != MV_OK)
@@ -172,7 +172,7 @@ mvw_cmd_train(int argc, char **argv)
         goto done;
     }
     mvw_trainer_set_generation(t, o.generation - 1);
-    if (mvw_trainer_publish(t, o.out, NULL, 0, mvw_now_ms(), path,
+    if (mvw_trainer_publish(t, o.out, NULL, 0, mv_clock_realtime_ms(), path,
                             sizeof(path), &err) != MV_OK)
     {
         fprintf(stderr, "milvuso-worker train: publish: %s\n", err.msg);
@@ -183,7 +183,7 @@ mvw_cmd_train(int argc, char **argv)
     printf("published %s: generation %llu, %u items, %u users, %zu "
            "interactions, %u epochs in %.2f s\n", path,
            (unsigned long long) st.generation, st.n_items, st.n_users, d.n,
-           cfg->training.epochs, (double) (mvw_mono_ms() - t0) / 1000.0);
+           cfg->training.epochs, (double) (mv_clock_monotonic_us() - t0) / 1e6);
     status = MVW_EXIT_OK;
 
 done:

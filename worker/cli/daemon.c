@@ -56,7 +56,9 @@
 #include "cli/logging.h"
 #include "cli/offline.h"
 #include "config/config.h"
+#include "mv_common.h"
 #include "model/trainer.h"
+#include "publish/trainer_snapshot.h"
 #include "snapshot.h"
 #include "sources/source.h"
 #include "worker.h"
@@ -300,6 +302,14 @@ write_metrics(daemon_t *d)
 }
 
 
+/* The daemon's intervals (publish, metrics, batches) in milliseconds. */
+static int64_t
+monotonic_ms(void)
+{
+    return mv_clock_monotonic_us() / 1000;
+}
+
+
 static void
 update_rate(daemon_t *d, int64_t now)
 {
@@ -327,13 +337,13 @@ publish(daemon_t *d)
 
     n = mvw_source_positions(d->source, pos, MV_SNAPSHOT_MAX_POSITIONS);
     if (mvw_trainer_publish(d->trainer, d->cfg.worker.snapshot_dir, pos, n,
-                            mvw_now_ms(), path, sizeof(path), &err)
+                            mv_clock_realtime_ms(), path, sizeof(path), &err)
         != MV_OK)
     {
         mvw_log_every(&d->log, &d->lim_publish, ERROR_LOG_MS, MVW_LOG_ERROR,
                       "publish into %s failed: %s",
                       d->cfg.worker.snapshot_dir, err.msg);
-        d->publish_retry_mono = mvw_mono_ms() + PUBLISH_RETRY_MS;
+        d->publish_retry_mono = monotonic_ms() + PUBLISH_RETRY_MS;
         return -1;
     }
 
@@ -346,7 +356,7 @@ publish(daemon_t *d)
             (unsigned long long) d->records_since_publish,
             st.last_publish_s, path);
     d->records_since_publish = 0;
-    d->last_publish_mono = mvw_mono_ms();
+    d->last_publish_mono = monotonic_ms();
     write_metrics(d);
     return 0;
 }
@@ -358,7 +368,7 @@ drain(daemon_t *d)
 {
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       start = mvw_mono_ms();
+    int64_t       start = monotonic_ms();
     size_t        n = 0;
     int           rc;
 
@@ -375,7 +385,7 @@ drain(daemon_t *d)
         }
 
         rc = mvw_trainer_apply(d->trainer, rec.type, rec.payload, rec.len,
-                               mvw_now_ms(), &err);
+                               mv_clock_realtime_ms(), &err);
         if (rc == MVW_TRAINER_FAILED) {
             /* a valid record we could not apply: stop without publishing
                a position past it, so that the restart reads it again */
@@ -394,7 +404,7 @@ drain(daemon_t *d)
         n++;
 
         if (n >= d->cfg.training.batch_size
-            || (n % 256 == 0 && mvw_mono_ms() - start >= BATCH_MS))
+            || (n % 256 == 0 && monotonic_ms() - start >= BATCH_MS))
         {
             break;
         }
@@ -556,12 +566,12 @@ run(daemon_t *d)
     int64_t  now;
     size_t   n;
 
-    d->last_publish_mono = mvw_mono_ms();
+    d->last_publish_mono = monotonic_ms();
     d->last_metrics_mono = d->last_publish_mono;
 
     while (!stop_signal) {
         n = drain(d);
-        now = mvw_mono_ms();
+        now = monotonic_ms();
 
         if (due(d, now)) {
             publish(d);

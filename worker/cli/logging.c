@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/logging.h"
+#include "mv_common.h"
 
 static const char *const  level_names[] = { "error", "warn", "info",
                                             "debug" };
@@ -27,32 +28,12 @@ mvw_log_level_from_name(const char *name, mvw_log_level_t *level)
 }
 
 
-int64_t
-mvw_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-int64_t
-mvw_mono_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
 static void
 log_line(const mvw_log_t *lg, mvw_log_level_t level, uint64_t suppressed,
     const char *fmt, va_list ap)
 {
     char        line[2048];
-    int64_t     ms = mvw_now_ms();
+    int64_t     ms = mv_clock_realtime_ms();
     time_t      sec = (time_t) (ms / 1000);
     struct tm   tm;
     size_t      n;
@@ -109,7 +90,7 @@ mvw_log_every(const mvw_log_t *lg, mvw_log_limit_t *lim,
     if (level > lg->level) {
         return;
     }
-    now = mvw_mono_ms();
+    now = mv_clock_monotonic_us() / 1000;
     if (lim->last_ms != 0 && now - lim->last_ms < interval_ms) {
         lim->suppressed++;
         return;

@@ -58,8 +58,4 @@ void mvw_log_every(const mvw_log_t *lg, mvw_log_limit_t *lim,
 #endif
     ;
 
-/* Wall-clock and monotonic time in milliseconds. */
-int64_t mvw_now_ms(void);
-int64_t mvw_mono_ms(void);
-
 #endif /* MVW_LOGGING_H */

@@ -153,7 +153,7 @@ static const cfg_key_t  schema[] = {
     INT("milvus.port", milvus.port, "19530", 1, 65535, "Milvus port"),
     STR("milvus.collection_name", milvus.collection_name,
         "recommendation_vectors", 0, "collection holding the vectors"),
-    INT("milvus.dimension", milvus.dimension, "64", 1, 4096,
+    INT("milvus.dimension", milvus.dimension, "64", 1, MV_DIM_MAX,
         "vector dimension of the collection"),
 
     BOOL("kafka.enabled", kafka.enabled, "false",
@@ -179,8 +179,9 @@ static const cfg_key_t  schema[] = {
         "PostgreSQL connection string"),
 
     INT("recommendation.embedding_dim", recommendation.embedding_dim, "64",
-        1, 4096, "dimension of user and item embeddings"),
-    INT("recommendation.top_k", recommendation.top_k, "50", 1, 10000,
+        1, MV_DIM_MAX, "dimension of user and item embeddings"),
+    INT("recommendation.top_k", recommendation.top_k, "50", 1,
+        MV_SEARCH_K_MAX,
         "recommendations returned when the request does not say"),
     NUM("recommendation.similarity_threshold",
         recommendation.similarity_threshold, "0.7", -1, 1, 0,
@@ -190,7 +191,7 @@ static const cfg_key_t  schema[] = {
     INT("recommendation.hnsw_m", recommendation.hnsw_m, "16", 2, 100,
         "HNSW links per node"),
     INT("recommendation.hnsw_ef_construction",
-        recommendation.hnsw_ef_construction, "200", 1, 10000,
+        recommendation.hnsw_ef_construction, "200", 1, MV_SEARCH_K_MAX,
         "HNSW beam width while building"),
 
     INT("training.batch_size", training.batch_size, "1024", 1, 1000000,

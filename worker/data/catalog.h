@@ -10,8 +10,8 @@
  *                  that outlives the call: the embedding goes into a buffer
  *                  the caller owns.
  *   catalogue      mvw_catalog_t owns ids, vectors and metadata of items,
- *                  categories and users, with hash indexes that catch
- *                  duplicates.  The file loaders read a whole JSONL file and
+ *                  categories and users, with id maps (idmap.h) that
+ *                  catch duplicates.  The file loaders read a whole JSONL file and
  *                  report the first problem as "FILE:LINE: reason"; the
  *                  synthetic generator (synthetic.h) fills one too.
  *                  (Parsers in catalog.c, catalogue in catalog_store.c.)
@@ -37,11 +37,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/idmap.h"
 #include "ids.h"
 #include "mv_common.h"
 #include "snapshot.h"
 
-#define MVW_DIM_MAX        4096
+#define MVW_DIM_MAX        MV_DIM_MAX     /* catalog.c's parsers only */
 #define MVW_LINE_MAX       (16u << 20)    /* bytes of one JSONL line */
 #define MVW_TAGS_MAX       256
 #define MVW_TAG_LEN_MAX    256
@@ -94,38 +95,26 @@ int mvw_parse_rfc3339(const char *s, size_t len, int64_t *ms, mv_err_t *err);
  */
 char *mvw_format_rfc3339(int64_t ms, char *buf, size_t len);
 
-/* A hash index from id to position in an array of ids (ids stay owned by
-   the catalogue; the index stores position + 1, 0 = empty). */
-typedef struct mvw_index {
-    uint32_t  *slots;
-    uint32_t   cap;                 /* power of two or 0 */
-} mvw_index_t;
-
+/* Items, categories and users, each indexed by its id map: item i is
+   items' id i, row i of item_vectors, item_meta[i] and item_line[i]. */
 typedef struct mvw_catalog {
     uint32_t         dim;           /* 0 until the first embedding */
 
-    uint32_t         n_items;
-    uint32_t         cap_items;
-    char           **item_ids;
-    float           *item_vectors;  /* n_items x dim */
+    mvw_idmap_t      items;         /* items.n items */
+    uint32_t         cap_items;     /* room in the per-item arrays */
+    float           *item_vectors;  /* items.n x dim */
     mv_item_meta_t  *item_meta;
     uint32_t        *item_line;     /* source line, 0 when generated */
-    mvw_index_t      item_index;
 
-    uint32_t         n_categories;
-    uint32_t         cap_categories;
-    char           **category_names;
-    mvw_index_t      category_index;
+    mvw_idmap_t      categories;    /* category names, in order of use */
 
-    uint32_t         n_users;
+    mvw_idmap_t      users;         /* users.n users */
     uint32_t         cap_users;
-    char           **user_ids;
-    float           *user_vectors;  /* n_users x dim */
+    float           *user_vectors;  /* users.n x dim */
     uint32_t        *user_line;
-    mvw_index_t      user_index;
 } mvw_catalog_t;
 
-/* Initialises an empty catalogue (all zero). */
+/* Initialises an empty catalogue. */
 void mvw_catalog_init(mvw_catalog_t *c);
 
 /* Frees everything c owns and leaves it empty.  Safe on an empty one. */

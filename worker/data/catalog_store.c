@@ -2,11 +2,12 @@
  * catalog_store.c -- the in-memory catalogue and the JSONL file loaders (see
  * catalog.h); the line parsers they call are in catalog.c.
  *
- * The catalogue keeps ids as separately allocated strings and finds them
- * through an open-addressing index (linear probing on mv_id_hash) that
- * stores position + 1 and is rebuilt at double size when half full.  Item
- * and user arrays grow by doubling; every check is made before anything is
- * appended, so a rejected record leaves the catalogue as it was.
+ * The catalogue keeps item, category and user ids in three id maps
+ * (idmap.h: one byte array per map, a seeded hash index), so an index is
+ * the item's, category's or user's position everywhere.  The per-item and
+ * per-user arrays grow by doubling; every check is made and every array
+ * (id maps included) reserved before anything is appended, so a rejected
+ * record leaves the catalogue as it was, its category included.
  *
  * A loader reads with getline (any line length; the parser refuses lines
  * over MVW_LINE_MAX), counts every line including blank ones so that the
@@ -28,104 +29,24 @@ void
 mvw_catalog_init(mvw_catalog_t *c)
 {
     memset(c, 0, sizeof(*c));
-}
-
-
-static void
-free_ids(char **ids, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        free(ids[i]);
-    }
-    free(ids);
+    mvw_idmap_init(&c->items);
+    mvw_idmap_init(&c->categories);
+    mvw_idmap_init(&c->users);
 }
 
 
 void
 mvw_catalog_free(mvw_catalog_t *c)
 {
-    free_ids(c->item_ids, c->n_items);
+    mvw_idmap_free(&c->items);
     free(c->item_vectors);
     free(c->item_meta);
     free(c->item_line);
-    free(c->item_index.slots);
-    free_ids(c->category_names, c->n_categories);
-    free(c->category_index.slots);
-    free_ids(c->user_ids, c->n_users);
+    mvw_idmap_free(&c->categories);
+    mvw_idmap_free(&c->users);
     free(c->user_vectors);
     free(c->user_line);
-    free(c->user_index.slots);
     mvw_catalog_init(c);
-}
-
-
-static int64_t
-index_find(const mvw_index_t *ix, char *const *ids, const char *id)
-{
-    size_t    len = strlen(id);
-    uint32_t  mask, h, s;
-
-    if (ix->cap == 0) {
-        return -1;
-    }
-    mask = ix->cap - 1;
-    h = (uint32_t) mv_id_hash(id, len) & mask;
-    while ((s = ix->slots[h]) != 0) {
-        if (strcmp(ids[s - 1], id) == 0) {
-            return (int64_t) s - 1;
-        }
-        h = (h + 1) & mask;
-    }
-
-    return -1;
-}
-
-
-static void
-index_put(mvw_index_t *ix, char *const *ids, uint32_t pos)
-{
-    const char  *id = ids[pos];
-    uint32_t     mask = ix->cap - 1;
-    uint32_t     h = (uint32_t) mv_id_hash(id, strlen(id)) & mask;
-
-    while (ix->slots[h] != 0) {
-        h = (h + 1) & mask;
-    }
-    ix->slots[h] = pos + 1;
-}
-
-
-/* Makes room in the index for n ids (positions 0..n-1 already in ids). */
-static int
-index_reserve(mvw_index_t *ix, char *const *ids, uint32_t n_now,
-    uint32_t n_want)
-{
-    mvw_index_t  nx;
-    uint64_t     cap;
-
-    if ((uint64_t) n_want * 2 <= ix->cap) {
-        return MV_OK;
-    }
-    cap = ix->cap ? ix->cap : 16;
-    while (cap < (uint64_t) n_want * 2) {
-        cap *= 2;
-    }
-    if (cap > UINT32_MAX) {
-        return MV_ERR;
-    }
-
-    nx.cap = (uint32_t) cap;
-    nx.slots = calloc(nx.cap, sizeof(uint32_t));
-    if (nx.slots == NULL) {
-        return MV_ERR;
-    }
-    for (uint32_t i = 0; i < n_now; i++) {
-        index_put(&nx, ids, i);
-    }
-    free(ix->slots);
-    *ix = nx;
-
-    return MV_OK;
 }
 
 
@@ -166,43 +87,22 @@ int
 mvw_catalog_category(mvw_catalog_t *c, const char *name, uint32_t *idx,
     mv_err_t *err)
 {
-    int64_t   found;
-    uint32_t  n = c->n_categories, ncap;
-    char     *copy;
+    size_t   len = strlen(name);
+    int64_t  found;
 
-    if (!mv_id_valid(name, strlen(name))) {
+    if (!mv_id_valid(name, len)) {
         return mv_err_set(err, "invalid category name");
     }
-    found = index_find(&c->category_index, c->category_names, name);
+    found = mvw_idmap_find(&c->categories, name, len);
     if (found >= 0) {
         *idx = (uint32_t) found;
         return MV_OK;
     }
-    if (n >= MV_CATEGORY_NONE - 1) {
+    if (c->categories.n >= MV_CATEGORY_NONE - 1) {
         return mv_err_set(err, "too many categories");
     }
 
-    if (n + 1 > c->cap_categories) {
-        ncap = next_cap(c->cap_categories, n + 1);
-        if (ncap == 0 || resize((void **) &c->category_names, ncap,
-                                sizeof(char *)) != MV_OK)
-        {
-            return mv_err_set(err, "out of memory");
-        }
-        c->cap_categories = ncap;
-    }
-    if (index_reserve(&c->category_index, c->category_names, n, n + 1)
-        != MV_OK || (copy = strdup(name)) == NULL)
-    {
-        return mv_err_set(err, "out of memory");
-    }
-
-    c->category_names[n] = copy;
-    index_put(&c->category_index, c->category_names, n);
-    c->n_categories = n + 1;
-    *idx = n;
-
-    return MV_OK;
+    return mvw_idmap_intern(&c->categories, name, len, idx, NULL, err);
 }
 
 
@@ -216,9 +116,9 @@ check_new(const mvw_catalog_t *c, const char *kind, const char *id,
     if (len == 0 || len > MV_ID_MAX || !mv_id_valid(id, len)) {
         return mv_err_set(err, "invalid %s_id", kind);
     }
-    if (dim == 0 || dim > MVW_DIM_MAX) {
+    if (dim == 0 || dim > MV_DIM_MAX) {
         return mv_err_set(err, "embedding length %u out of range 1..%d",
-                          dim, MVW_DIM_MAX);
+                          dim, MV_DIM_MAX);
     }
     if (c->dim != 0 && dim != c->dim) {
         return mv_err_set(err, "\"embedding\" has %u values, expected %u",
@@ -247,34 +147,41 @@ mvw_catalog_add_item(mvw_catalog_t *c, const char *id, const float *vec,
     uint32_t dim, const char *category, float popularity,
     int64_t created_at_ms, int deleted, uint32_t line, mv_err_t *err)
 {
-    uint32_t        n = c->n_items, cat = MV_CATEGORY_NONE, ncap;
+    uint32_t        n = c->items.n, cat = MV_CATEGORY_NONE, ncap;
+    size_t          len = strlen(id), cat_len = 0;
     int64_t         found;
     mv_item_meta_t *m;
-    char           *copy;
 
     if (check_new(c, "item", id, dim, err) != MV_OK) {
         return MV_ERR;
     }
-    found = index_find(&c->item_index, c->item_ids, id);
+    found = mvw_idmap_find(&c->items, id, len);
     if (found >= 0) {
         return duplicate("item", id, c->item_line[found], err);
     }
-    if (category != NULL && category[0] != '\0'
-        && !mv_id_valid(category, strlen(category)))
-    {
-        return mv_err_set(err, "invalid category");
+    if (category != NULL && category[0] != '\0') {
+        cat_len = strlen(category);
+        if (!mv_id_valid(category, cat_len)) {
+            return mv_err_set(err, "invalid category");
+        }
+        found = mvw_idmap_find(&c->categories, category, cat_len);
+        if (found >= 0) {
+            cat = (uint32_t) found;
+        } else if (c->categories.n >= MV_CATEGORY_NONE - 1) {
+            return mv_err_set(err, "too many categories");
+        }
     }
     if (!(popularity >= 0.0f) || !isfinite(popularity)) {
         return mv_err_set(err, "popularity must be finite and >= 0");
     }
-    if (n == UINT32_MAX - 1) {
+    if (n >= MVW_IDMAP_MAX - 2) {
         return mv_err_set(err, "too many items");
     }
 
+    /* room in everything first: a refused item leaves c as it was */
     if (n + 1 > c->cap_items) {
         ncap = next_cap(c->cap_items, n + 1);
         if (ncap == 0
-            || resize((void **) &c->item_ids, ncap, sizeof(char *)) != MV_OK
             || resize((void **) &c->item_meta, ncap, sizeof(mv_item_meta_t))
                != MV_OK
             || resize((void **) &c->item_line, ncap, sizeof(uint32_t))
@@ -287,20 +194,17 @@ mvw_catalog_add_item(mvw_catalog_t *c, const char *id, const float *vec,
         }
         c->cap_items = ncap;
     }
-    if (index_reserve(&c->item_index, c->item_ids, n, n + 1) != MV_OK) {
-        return mv_err_set(err, "out of memory");
-    }
-    if (category != NULL && category[0] != '\0'
-        && mvw_catalog_category(c, category, &cat, err) != MV_OK)
+    if (mvw_idmap_reserve(&c->items, len) != MV_OK
+        || (cat_len != 0 && cat == MV_CATEGORY_NONE
+            && mvw_idmap_reserve(&c->categories, cat_len) != MV_OK))
     {
-        return MV_ERR;
-    }
-    copy = strdup(id);
-    if (copy == NULL) {
         return mv_err_set(err, "out of memory");
     }
 
-    c->item_ids[n] = copy;
+    if (cat_len != 0 && cat == MV_CATEGORY_NONE) {
+        cat = mvw_idmap_append(&c->categories, category, cat_len);
+    }
+    mvw_idmap_append(&c->items, id, len);
     memcpy(c->item_vectors + (size_t) n * dim, vec, dim * sizeof(float));
     m = &c->item_meta[n];
     memset(m, 0, sizeof(*m));
@@ -309,8 +213,6 @@ mvw_catalog_add_item(mvw_catalog_t *c, const char *id, const float *vec,
     m->popularity = popularity;
     m->created_at_ms = created_at_ms;
     c->item_line[n] = line;
-    index_put(&c->item_index, c->item_ids, n);
-    c->n_items = n + 1;
     c->dim = dim;
 
     return MV_OK;
@@ -321,25 +223,24 @@ int
 mvw_catalog_add_user(mvw_catalog_t *c, const char *id, const float *vec,
     uint32_t dim, uint32_t line, mv_err_t *err)
 {
-    uint32_t  n = c->n_users, ncap;
+    uint32_t  n = c->users.n, ncap;
+    size_t    len = strlen(id);
     int64_t   found;
-    char     *copy;
 
     if (check_new(c, "user", id, dim, err) != MV_OK) {
         return MV_ERR;
     }
-    found = index_find(&c->user_index, c->user_ids, id);
+    found = mvw_idmap_find(&c->users, id, len);
     if (found >= 0) {
         return duplicate("user", id, c->user_line[found], err);
     }
-    if (n == UINT32_MAX - 1) {
+    if (n >= MVW_IDMAP_MAX - 2) {
         return mv_err_set(err, "too many users");
     }
 
     if (n + 1 > c->cap_users) {
         ncap = next_cap(c->cap_users, n + 1);
         if (ncap == 0
-            || resize((void **) &c->user_ids, ncap, sizeof(char *)) != MV_OK
             || resize((void **) &c->user_line, ncap, sizeof(uint32_t))
                != MV_OK
             || (size_t) ncap > SIZE_MAX / sizeof(float) / dim
@@ -350,17 +251,13 @@ mvw_catalog_add_user(mvw_catalog_t *c, const char *id, const float *vec,
         }
         c->cap_users = ncap;
     }
-    if (index_reserve(&c->user_index, c->user_ids, n, n + 1) != MV_OK
-        || (copy = strdup(id)) == NULL)
-    {
+    if (mvw_idmap_reserve(&c->users, len) != MV_OK) {
         return mv_err_set(err, "out of memory");
     }
 
-    c->user_ids[n] = copy;
+    mvw_idmap_append(&c->users, id, len);
     memcpy(c->user_vectors + (size_t) n * dim, vec, dim * sizeof(float));
     c->user_line[n] = line;
-    index_put(&c->user_index, c->user_ids, n);
-    c->n_users = n + 1;
     c->dim = dim;
 
     return MV_OK;
@@ -370,14 +267,14 @@ mvw_catalog_add_user(mvw_catalog_t *c, const char *id, const float *vec,
 int64_t
 mvw_catalog_find_item(const mvw_catalog_t *c, const char *id)
 {
-    return index_find(&c->item_index, c->item_ids, id);
+    return mvw_idmap_find(&c->items, id, strlen(id));
 }
 
 
 int64_t
 mvw_catalog_find_user(const mvw_catalog_t *c, const char *id)
 {
-    return index_find(&c->user_index, c->user_ids, id);
+    return mvw_idmap_find(&c->users, id, strlen(id));
 }
 
 
@@ -408,7 +305,7 @@ load_file(mvw_catalog_t *c, const char *path, int users, mv_err_t *err)
     mv_err_t   e;
     int        rc = MV_ERR;
 
-    vec = malloc(MVW_DIM_MAX * sizeof(float));
+    vec = malloc(MV_DIM_MAX * sizeof(float));
     if (vec == NULL) {
         return mv_err_set(err, "%s: out of memory", path);
     }
@@ -434,7 +331,7 @@ load_file(mvw_catalog_t *c, const char *path, int users, mv_err_t *err)
         if (users) {
             mvw_user_rec_t  u;
 
-            if (mvw_parse_user_line(line, len, c->dim, vec, MVW_DIM_MAX, &u,
+            if (mvw_parse_user_line(line, len, c->dim, vec, MV_DIM_MAX, &u,
                                     &e) != MV_OK
                 || mvw_catalog_add_user(c, u.id, u.vec, u.dim, lineno, &e)
                    != MV_OK)
@@ -445,7 +342,7 @@ load_file(mvw_catalog_t *c, const char *path, int users, mv_err_t *err)
         } else {
             mvw_item_rec_t  it;
 
-            if (mvw_parse_item_line(line, len, c->dim, vec, MVW_DIM_MAX, &it,
+            if (mvw_parse_item_line(line, len, c->dim, vec, MV_DIM_MAX, &it,
                                     &e) != MV_OK
                 || mvw_catalog_add_item(c, it.id, it.vec, it.dim,
                                         it.category, it.popularity,

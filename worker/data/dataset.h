@@ -4,12 +4,12 @@
  * test sets for offline evaluation (eval.h).
  *
  * A dataset is two id maps (users, items: string id <-> dense index 0..n-1,
- * in order of first appearance) and an array of interactions {user, item,
- * weight, time_ms}.  Every interaction is a positive: a (user, item) pair
- * appears at most once, with a weight > 0.  Splits and paired loads give
- * both of their outputs the same id maps, so an index means the same user or
- * item in train and test; a map may therefore hold ids without interactions
- * in one of the two.
+ * in order of first appearance; idmap.h) and an array of interactions
+ * {user, item, weight, time_ms}.  Every interaction is a positive: a (user,
+ * item) pair appears at most once, with a weight > 0.  Splits and paired
+ * loads give both of their outputs the same id maps, so an index means the
+ * same user or item in train and test; a map may therefore hold ids without
+ * interactions in one of the two.
  *
  * Formats (blank lines are skipped everywhere; '\r' before '\n' is ignored;
  * spaces around csv and tab-separated fields are trimmed; ids are
@@ -53,22 +53,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/idmap.h"
 #include "events.h"
 #include "ids.h"
 #include "mv_common.h"
-
-/* A string id <-> dense index map (open addressing on a seeded hash). */
-typedef struct mvw_idmap {
-    uint32_t   n;           /* ids; id i is the string bytes + offsets[i] */
-    uint32_t   cap;         /* room in offsets (n + 1 <= cap) */
-    size_t    *offsets;     /* n + 1 starts; each id is NUL-terminated */
-    char      *bytes;
-    size_t     bytes_len;
-    size_t     bytes_cap;
-    uint32_t  *slots;       /* index + 1, 0 = empty */
-    uint32_t   slot_cap;    /* power of two or 0 */
-    uint64_t   seed;        /* hash seed, random per map */
-} mvw_idmap_t;
 
 typedef struct mvw_interaction {
     uint32_t  user;
@@ -120,36 +108,6 @@ typedef struct mvw_csr {
     uint32_t  *cols;        /* ascending within a row */
     float     *vals;        /* the interaction weights, beside cols */
 } mvw_csr_t;
-
-
-/* ---- id maps ------------------------------------------------------------- */
-
-/* Initialises an empty map (with a fresh random hash seed). */
-void mvw_idmap_init(mvw_idmap_t *m);
-
-/* Frees what m owns and leaves it empty. */
-void mvw_idmap_free(mvw_idmap_t *m);
-
-/*
- * Index of id s[0..len), adding it as index n when new (*added tells which,
- * when non-NULL).  Returns MV_OK, or MV_ERR for an invalid id (see ids.h),
- * a full map or an allocation failure, with m unchanged.
- */
-int mvw_idmap_intern(mvw_idmap_t *m, const char *s, size_t len,
-    uint32_t *idx, int *added, mv_err_t *err);
-
-/* Index of id s[0..len), or -1. */
-int64_t mvw_idmap_find(const mvw_idmap_t *m, const char *s, size_t len);
-
-/* Id of index i (< m->n), NUL-terminated, owned by the map. */
-const char *mvw_idmap_get(const mvw_idmap_t *m, uint32_t i);
-
-/* Makes dst (initialised; its contents are freed) an exact copy of src.
-   Returns MV_OK or MV_ERR (allocation failure, dst then empty). */
-int mvw_idmap_copy(mvw_idmap_t *dst, const mvw_idmap_t *src, mv_err_t *err);
-
-/* 1 when a and b hold the same ids at the same indices. */
-int mvw_idmap_equal(const mvw_idmap_t *a, const mvw_idmap_t *b);
 
 
 /* ---- datasets ------------------------------------------------------------ */

@@ -147,8 +147,8 @@ mvw_synth_catalog(mvw_catalog_t *c, const mvw_synth_params_t *p,
     if (p->n_items < 1 || p->n_items > MAX_ENTITIES) {
         return mv_err_set(err, "items must be 1..%u", MAX_ENTITIES);
     }
-    if (p->dim < 1 || p->dim > MVW_DIM_MAX) {
-        return mv_err_set(err, "dim must be 1..%d", MVW_DIM_MAX);
+    if (p->dim < 1 || p->dim > MV_DIM_MAX) {
+        return mv_err_set(err, "dim must be 1..%d", MV_DIM_MAX);
     }
     if (p->n_categories < 1 || p->n_categories > MAX_CATEGORIES) {
         return mv_err_set(err, "categories must be 1..%u", MAX_CATEGORIES);

@@ -28,7 +28,7 @@
 
 typedef struct mvw_synth_params {
     uint32_t  n_items;          /* >= 1 */
-    uint32_t  dim;              /* 1..MVW_DIM_MAX */
+    uint32_t  dim;              /* 1..MV_DIM_MAX */
     uint32_t  n_categories;     /* >= 1 */
     uint32_t  n_users;          /* may be 0 */
     uint64_t  seed;

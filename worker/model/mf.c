@@ -202,9 +202,9 @@ mvw_mf_new(const mvw_mf_params_t *p, mv_err_t *err)
     mvw_optim_params_t  op;
     mvw_mf_t           *m;
 
-    if (p->dim == 0 || p->dim > MVW_MF_DIM_MAX) {
+    if (p->dim == 0 || p->dim > MV_DIM_MAX) {
         mv_err_set(err, "dim %u is not in 1 .. %d", (unsigned) p->dim,
-                   MVW_MF_DIM_MAX);
+                   MV_DIM_MAX);
         return NULL;
     }
     if (p->item_bias && p->dim < 2) {

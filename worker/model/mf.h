@@ -47,8 +47,6 @@
 #include "model/optim.h"
 #include "mv_common.h"
 
-#define MVW_MF_DIM_MAX  4096        /* as the catalogue's MVW_DIM_MAX */
-
 typedef enum mvw_mf_loss {
     MVW_MF_LOGISTIC = 0,
     MVW_MF_BPR,
@@ -57,7 +55,7 @@ typedef enum mvw_mf_loss {
 } mvw_mf_loss_t;
 
 typedef struct mvw_mf_params {
-    uint32_t          dim;          /* 1 .. MVW_MF_DIM_MAX, >= 2 with bias */
+    uint32_t          dim;          /* 1 .. MV_DIM_MAX, >= 2 with bias */
     mvw_mf_loss_t     loss;
 
     mvw_optim_kind_t  optim;

@@ -1,18 +1,11 @@
 /*
- * trainer.c -- the online trainer: catalogue, model, replay and publishing
- * (see trainer.h for the behaviour).
+ * trainer.c -- the online trainer: catalogue, model and replay (see
+ * trainer.h for the behaviour; publishing is publish/trainer_snapshot.c).
  *
  * Per-item arrays grow together (items_grow) before a new item is interned,
  * so a failed allocation leaves the catalogue as it was: a record is
  * either applied whole or refused.  The only step that cannot be undone is
  * the learning itself, which comes last.
- *
- * Publishing builds the snapshot input from the live arrays (pointers into
- * the id maps and the model, no copies of vectors), brings the kept HNSW up
- * to date first: items marked dirty since the last publish are re-linked
- * with mv_hnsw_update, items added since are inserted, and with SQ8 the
- * quantiser is re-fitted to the current value ranges (cheap, O(n dim)),
- * because learned vectors drift out of the range the codes were fitted to.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,49 +13,16 @@
 #include <string.h>
 
 #include "actlog.h"
-#include "cli/logging.h"
 #include "data/dataset.h"
 #include "model/learn.h"
 #include "model/sampler.h"
 #include "model/trainer.h"
+#include "model/trainer_internal.h"
 
 #define REBUILD_MIN        1024     /* new events between sampler rebuilds */
 #define LOSS_EMA_ALPHA     0.001
 #define POPULARITY_MAX     3e38     /* stays a finite float */
 
-struct mvw_trainer {
-    mvw_trainer_params_t   p;
-    mvw_mf_t              *mf;
-    mvw_sampler_t          sampler;
-    mvw_learner_t          learner;
-    mv_rng_t               rng;              /* replay draws */
-
-    mvw_idmap_t            users;
-    mvw_idmap_t            items;
-    mvw_idmap_t            categories;
-
-    uint32_t               items_cap;
-    uint32_t              *item_category;
-    uint32_t              *item_flags;
-    double                *item_pop;
-    int64_t               *item_pop_ms;      /* t_ref of item_pop */
-    int64_t               *item_created_ms;
-    uint8_t               *item_dirty;
-    double                *counts;           /* sampler input scratch */
-
-    mv_hnsw_t             *hnsw;
-
-    mvw_interaction_t     *ring;             /* replay window */
-    size_t                 ring_len;
-    size_t                 ring_head;
-
-    uint64_t               since_rebuild;
-    uint64_t               sampler_stale;    /* positives it cannot draw */
-    float                 *vec;              /* one item embedding */
-    mv_item_event_t        item_ev;          /* big: kept here */
-
-    mvw_trainer_stats_t    st;
-};
 
 
 void
@@ -541,6 +501,19 @@ mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
 }
 
 
+void
+mvw_trainer_hnsw_params(const mvw_trainer_t *t, mv_hnsw_params_t *hp)
+{
+    memset(hp, 0, sizeof(*hp));
+    hp->dim = t->p.mf.dim;
+    hp->metric = t->p.metric;
+    hp->M = t->p.hnsw_m;
+    hp->ef_construction = t->p.hnsw_ef_construction;
+    hp->seed = t->p.seed;
+    hp->sq8 = t->p.sq8;
+}
+
+
 int
 mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
     mv_err_t *err)
@@ -614,13 +587,7 @@ mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
 
     /* The graph is kept when its shape matches the configuration; a
        changed M or SQ8 setting rebuilds it at the first publish. */
-    memset(&hp, 0, sizeof(hp));
-    hp.dim = dim;
-    hp.metric = t->p.metric;
-    hp.M = t->p.hnsw_m;
-    hp.ef_construction = t->p.hnsw_ef_construction;
-    hp.seed = t->p.seed;
-    hp.sq8 = t->p.sq8;
+    mvw_trainer_hnsw_params(t, &hp);
     if (v->n_items > 0 && v->graph.M == hp.M
         && (v->graph.codes != NULL) == (hp.sq8 != 0))
     {
@@ -636,161 +603,6 @@ mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
 
     t->st.generation = v->generation;
     return rebuild_sampler(t, err);
-}
-
-
-/* Brings the kept graph up to date with the model's item vectors. */
-static int
-sync_index(mvw_trainer_t *t, mv_err_t *err)
-{
-    uint32_t          n = t->items.n, have, moved = 0;
-    mv_hnsw_params_t  hp;
-
-    if (t->hnsw == NULL) {
-        memset(&hp, 0, sizeof(hp));
-        hp.dim = t->p.mf.dim;
-        hp.metric = t->p.metric;
-        hp.M = t->p.hnsw_m;
-        hp.ef_construction = t->p.hnsw_ef_construction;
-        hp.seed = t->p.seed;
-        hp.sq8 = t->p.sq8;
-        t->hnsw = mv_hnsw_new(&hp, n, err);
-        if (t->hnsw == NULL) {
-            return MV_ERR;
-        }
-    }
-
-    have = (uint32_t) mv_hnsw_size(t->hnsw);
-    if (t->p.sq8 && n > 0) {
-        mv_hnsw_train_quantizer(t->hnsw, mvw_mf_item(t->mf, 0), n);
-    }
-    for (uint32_t i = 0; i < have && i < n; i++) {
-        if (t->item_dirty[i]) {
-            if (mv_hnsw_update(t->hnsw, i, mvw_mf_item(t->mf, i), err)
-                != MV_OK)
-            {
-                return MV_ERR;
-            }
-            moved++;
-        }
-    }
-    for (uint32_t i = have; i < n; i++) {
-        if (mv_hnsw_add(t->hnsw, mvw_mf_item(t->mf, i), err) == UINT32_MAX) {
-            return MV_ERR;
-        }
-        moved++;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (mv_hnsw_set_deleted(t->hnsw, i,
-                                (t->item_flags[i] & MV_ITEM_DELETED) != 0,
-                                err) != MV_OK)
-        {
-            return MV_ERR;
-        }
-        t->item_dirty[i] = 0;
-    }
-
-    t->st.last_reinserted = moved;
-    return MV_OK;
-}
-
-
-int
-mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
-    const mv_stream_pos_t *positions, size_t n_pos, int64_t now_ms,
-    char *path_out, size_t path_out_len, mv_err_t *err)
-{
-    mv_snapshot_input_t   in;
-    mv_hnsw_graph_t       g;
-    mv_item_meta_t       *meta = NULL;
-    const char          **item_ids = NULL, **user_ids = NULL;
-    const char          **cat_names = NULL;
-    uint32_t              ni = t->items.n, nu = t->users.n;
-    uint32_t              nc = t->categories.n;
-    int64_t               t0 = mvw_mono_ms();
-    int                   rc = MV_ERR;
-
-    if (n_pos > MV_SNAPSHOT_MAX_POSITIONS) {
-        return mv_err_set(err, "%zu stream positions, at most %d", n_pos,
-                          MV_SNAPSHOT_MAX_POSITIONS);
-    }
-    if (sync_index(t, err) != MV_OK) {
-        return MV_ERR;
-    }
-
-    meta = calloc(ni ? ni : 1, sizeof(*meta));
-    item_ids = malloc((ni ? ni : 1) * sizeof(char *));
-    user_ids = malloc((nu ? nu : 1) * sizeof(char *));
-    cat_names = malloc((nc ? nc : 1) * sizeof(char *));
-    if (meta == NULL || item_ids == NULL || user_ids == NULL
-        || cat_names == NULL)
-    {
-        mv_err_set(err, "out of memory");
-        goto done;
-    }
-
-    for (uint32_t i = 0; i < ni; i++) {
-        double  pop = mvw_trainer_popularity(t, i, now_ms);
-
-        item_ids[i] = mvw_idmap_get(&t->items, i);
-        meta[i].category = t->item_category[i];
-        meta[i].flags = t->item_flags[i];
-        meta[i].popularity = (float) pop;
-        meta[i].created_at_ms = t->item_created_ms[i];
-    }
-    for (uint32_t u = 0; u < nu; u++) {
-        user_ids[u] = mvw_idmap_get(&t->users, u);
-    }
-    for (uint32_t c = 0; c < nc; c++) {
-        cat_names[c] = mvw_idmap_get(&t->categories, c);
-    }
-
-    mv_hnsw_graph(t->hnsw, &g);
-
-    memset(&in, 0, sizeof(in));
-    in.generation = t->st.generation + 1;
-    in.created_at_ms = now_ms;
-    in.dim = t->p.mf.dim;
-    in.metric = t->p.metric;
-    in.n_items = ni;
-    in.item_ids = item_ids;
-    in.item_vectors = ni ? mvw_mf_item(t->mf, 0) : NULL;
-    in.item_meta = meta;
-    in.n_categories = nc;
-    in.category_names = cat_names;
-    in.graph = &g;
-    in.n_users = nu;
-    in.user_ids = user_ids;
-    in.user_vectors = nu ? mvw_mf_user(t->mf, 0) : NULL;
-    in.n_positions = (uint32_t) n_pos;
-    in.positions = positions;
-
-    if (mv_snapshot_publish(dir, &in, t->p.keep, path_out, path_out_len,
-                            err) != MV_OK)
-    {
-        goto done;
-    }
-
-    /* the published popularity is the new reference: same values on a
-       restore from this file */
-    for (uint32_t i = 0; i < ni; i++) {
-        t->item_pop[i] = meta[i].popularity;
-        t->item_pop_ms[i] = now_ms;
-    }
-
-    t->st.generation++;
-    t->st.publishes++;
-    t->st.pending = 0;
-    t->st.last_publish_ms = now_ms;
-    t->st.last_publish_s = (double) (mvw_mono_ms() - t0) / 1000.0;
-    rc = MV_OK;
-
-done:
-    free(meta);
-    free(item_ids);
-    free(user_ids);
-    free(cat_names);
-    return rc;
 }
 
 

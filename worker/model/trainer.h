@@ -1,6 +1,7 @@
 /*
  * trainer.h -- the online trainer's state and the two things it does:
- * apply one record of the stream, and publish a snapshot.  No I/O loop, no
+ * apply one record of the stream, and publish a snapshot (the latter in
+ * publish/trainer_snapshot.h).  No I/O loop, no
  * signals, no configuration file here (that is daemon.c), so the whole
  * behaviour is unit-testable with records built in memory.
  *
@@ -122,17 +123,6 @@ int mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
  */
 int mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
     size_t len, int64_t now_ms, mv_err_t *err);
-
-/*
- * Publishes the current model as generation (last + 1) into dir (see
- * mv_snapshot_publish), with positions[0 .. n_pos) as the stream
- * positions it includes, popularity decayed to now_ms.  path_out (may be
- * NULL) receives the file's path.  Returns MV_OK, or MV_ERR with the
- * generation number unchanged (the next publish tries the same one).
- */
-int mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
-    const mv_stream_pos_t *positions, size_t n_pos, int64_t now_ms,
-    char *path_out, size_t path_out_len, mv_err_t *err);
 
 /*
  * Offline training with the online model code: on an empty trainer, takes

@@ -30,7 +30,7 @@ static int
 parse_item(const char *line, uint32_t dim, mvw_item_rec_t *rec, float *vec,
     mv_err_t *err)
 {
-    return mvw_parse_item_line(line, strlen(line), dim, vec, MVW_DIM_MAX,
+    return mvw_parse_item_line(line, strlen(line), dim, vec, MV_DIM_MAX,
                                rec, err);
 }
 
@@ -38,7 +38,7 @@ parse_item(const char *line, uint32_t dim, mvw_item_rec_t *rec, float *vec,
 static void
 test_item_full(void **state)
 {
-    static float    vec[MVW_DIM_MAX];
+    static float    vec[MV_DIM_MAX];
     mvw_item_rec_t  r;
     mv_err_t        err;
     const char     *line =
@@ -63,7 +63,7 @@ test_item_full(void **state)
 static void
 test_item_minimal_and_nulls(void **state)
 {
-    static float    vec[MVW_DIM_MAX];
+    static float    vec[MV_DIM_MAX];
     mvw_item_rec_t  r;
     mv_err_t        err;
 
@@ -99,13 +99,13 @@ test_item_minimal_and_nulls(void **state)
 static void
 test_user_line(void **state)
 {
-    static float    vec[MVW_DIM_MAX];
+    static float    vec[MV_DIM_MAX];
     mvw_user_rec_t  u;
     mv_err_t        err;
     const char     *ok = "  {\"user_id\": \"user-1\", \"embedding\": [1, 2]} ";
 
     (void) state;
-    assert_int_equal(mvw_parse_user_line(ok, strlen(ok), 2, vec, MVW_DIM_MAX,
+    assert_int_equal(mvw_parse_user_line(ok, strlen(ok), 2, vec, MV_DIM_MAX,
                                          &u, &err), MV_OK);
     assert_string_equal(u.id, "user-1");
     assert_int_equal(u.dim, 2);
@@ -123,7 +123,7 @@ test_user_line(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(mvw_parse_user_line(bad[i].line, strlen(bad[i].line),
-                                             2, vec, MVW_DIM_MAX, &u, &err),
+                                             2, vec, MV_DIM_MAX, &u, &err),
                          MV_ERR);
         assert_string_equal(err.msg, bad[i].msg);
     }
@@ -221,7 +221,7 @@ static const struct {
 static void
 test_item_errors(void **state)
 {
-    static float    vec[MVW_DIM_MAX];
+    static float    vec[MV_DIM_MAX];
     mvw_item_rec_t  r;
     mv_err_t        err;
 
@@ -469,10 +469,10 @@ test_load_files(void **state)
     assert_int_equal(mvw_catalog_load_items(&c, pi, &err), MV_OK);
     assert_int_equal(mvw_catalog_load_users(&c, pu, &err), MV_OK);
     assert_int_equal(c.dim, 2);
-    assert_int_equal(c.n_items, 3);
-    assert_int_equal(c.n_categories, 2);
-    assert_string_equal(c.category_names[0], "books");
-    assert_string_equal(c.category_names[1], "films");
+    assert_int_equal(c.items.n, 3);
+    assert_int_equal(c.categories.n, 2);
+    assert_string_equal(mvw_idmap_get(&c.categories, 0), "books");
+    assert_string_equal(mvw_idmap_get(&c.categories, 1), "films");
     assert_int_equal(c.item_meta[0].category, 0);
     assert_int_equal(c.item_meta[1].category, 1);
     assert_int_equal(c.item_meta[2].category, 0);
@@ -483,7 +483,7 @@ test_load_files(void **state)
     assert_true(c.item_vectors[5] == 1.0f);
     assert_int_equal(mvw_catalog_find_item(&c, "c"), 2);
     assert_int_equal(mvw_catalog_find_item(&c, "d"), -1);
-    assert_int_equal(c.n_users, 1);
+    assert_int_equal(c.users.n, 1);
     assert_int_equal(mvw_catalog_find_user(&c, "u1"), 0);
     mvw_catalog_free(&c);
     unlink(pi);
@@ -534,8 +534,8 @@ test_catalog_add(void **state)
                                               : "even", 1.0f, 0, 0, 0, &err),
                          MV_OK);
     }
-    assert_int_equal(c.n_items, 5000);
-    assert_int_equal(c.n_categories, 2);
+    assert_int_equal(c.items.n, 5000);
+    assert_int_equal(c.categories.n, 2);
     for (unsigned i = 0; i < 5000; i += 97) {
         snprintf(id, sizeof(id), "i%u", i);
         assert_int_equal(mvw_catalog_find_item(&c, id), i);
@@ -550,9 +550,9 @@ test_catalog_add(void **state)
                                           0, &err), MV_ERR);
     assert_int_equal(mvw_catalog_add_item(&c, "neg", v, 2, NULL, -1.0f, 0, 0,
                                           0, &err), MV_ERR);
-    assert_int_equal(c.n_items, 5000);
+    assert_int_equal(c.items.n, 5000);
     mvw_catalog_free(&c);
-    assert_int_equal(c.n_items, 0);
+    assert_int_equal(c.items.n, 0);
 }
 
 
@@ -568,13 +568,13 @@ test_synthetic(void **state)
     mvw_catalog_init(&b);
     assert_int_equal(mvw_synth_catalog(&a, &p, &err), MV_OK);
     assert_int_equal(mvw_synth_catalog(&b, &p, &err), MV_OK);
-    assert_int_equal(a.n_items, 500);
-    assert_int_equal(a.n_categories, 7);
-    assert_int_equal(a.n_users, 20);
+    assert_int_equal(a.items.n, 500);
+    assert_int_equal(a.categories.n, 7);
+    assert_int_equal(a.users.n, 20);
     assert_int_equal(a.dim, 8);
-    assert_string_equal(a.item_ids[12], "item-000012");
-    assert_string_equal(a.category_names[3], "cat-03");
-    assert_string_equal(a.user_ids[19], "user-000019");
+    assert_string_equal(mvw_idmap_get(&a.items, 12), "item-000012");
+    assert_string_equal(mvw_idmap_get(&a.categories, 3), "cat-03");
+    assert_string_equal(mvw_idmap_get(&a.users, 19), "user-000019");
     assert_int_equal(a.item_meta[3].created_at_ms,
                      MVW_SYNTH_BASE_MS + 3000);
     /* Deterministic, and popularity is a permutation of 1/(r+1). */

@@ -433,14 +433,10 @@ test_duplicates(void **state)
 
 
 static void
-test_add_and_maps(void **state)
+test_add(void **state)
 {
     mvw_dataset_t  d;
-    mvw_idmap_t    m, c;
     mv_err_t       err;
-    char           id[32];
-    uint32_t       idx;
-    int            added;
 
     (void) state;
     mvw_dataset_init(&d);
@@ -462,37 +458,6 @@ test_add_and_maps(void **state)
     }
     assert_int_equal(mvw_dataset_add(&d, "u", "i", 1.0f, 0, &err), MV_OK);
     mvw_dataset_free(&d);
-
-    /* Growth of a map, lookups, copies. */
-    mvw_idmap_init(&m);
-    mvw_idmap_init(&c);
-    for (unsigned i = 0; i < 5000; i++) {
-        snprintf(id, sizeof(id), "id-%u", i);
-        assert_int_equal(mvw_idmap_intern(&m, id, strlen(id), &idx, &added,
-                                          &err), MV_OK);
-        assert_int_equal(idx, i);
-        assert_int_equal(added, 1);
-    }
-    assert_int_equal(mvw_idmap_intern(&m, "id-77", 5, &idx, &added, &err),
-                     MV_OK);
-    assert_int_equal(idx, 77);
-    assert_int_equal(added, 0);
-    assert_int_equal(mvw_idmap_intern(&m, "a b", 3, &idx, NULL, &err),
-                     MV_ERR);
-    assert_int_equal(m.n, 5000);
-    assert_int_equal(mvw_idmap_copy(&c, &m, &err), MV_OK);
-    assert_true(mvw_idmap_equal(&c, &m));
-    for (unsigned i = 0; i < 5000; i += 37) {
-        snprintf(id, sizeof(id), "id-%u", i);
-        assert_int_equal(mvw_idmap_find(&c, id, strlen(id)), i);
-        assert_string_equal(mvw_idmap_get(&c, i), id);
-    }
-    assert_int_equal(mvw_idmap_find(&c, "id-5000", 7), -1);
-    assert_int_equal(mvw_idmap_intern(&c, "extra", 5, &idx, NULL, &err),
-                     MV_OK);
-    assert_false(mvw_idmap_equal(&c, &m));
-    mvw_idmap_free(&m);
-    mvw_idmap_free(&c);
 }
 
 
@@ -886,7 +851,7 @@ main(void)
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_load_buffer),
         cmocka_unit_test(test_duplicates),
-        cmocka_unit_test(test_add_and_maps),
+        cmocka_unit_test(test_add),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_split_random),
         cmocka_unit_test(test_split_leave_last_out),

@@ -53,6 +53,7 @@
 #include "events.h"
 #include "model/mf.h"
 #include "model/trainer.h"
+#include "publish/trainer_snapshot.h"
 #include "snapshot.h"
 #include "synth.h"
 
