@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "data/catalog.h"
+#include "rfc3339.h"
 #include "hnsw.h"
 #include "snapshot.h"
 #include "vec.h"
@@ -237,8 +238,7 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     printf("file_size: %zu\n", v->file_size);
     printf("version: %u\n", v->version);
     printf("generation: %llu\n", (unsigned long long) v->generation);
-    printf("created: %s\n", mvw_format_rfc3339(v->created_at_ms, t,
-                                                  sizeof(t)));
+    printf("created: %s\n", mv_time_format(v->created_at_ms, t, sizeof(t)));
     printf("dim: %u\n", v->dim);
     printf("metric: %s\n", mv_metric_name(v->metric));
     printf("items: %u\n", v->n_items);
@@ -302,7 +302,7 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
 static cJSON *
 item_json(const mv_snapshot_view_t *v, uint32_t i)
 {
-    char    a[MV_ID_MAX + 1], b[MV_ID_MAX + 1];
+    char    a[MV_ID_MAX + 1], b[MV_ID_MAX + 1], t[MV_TIME_LEN + 1];
     cJSON  *o = cJSON_CreateObject();
 
     cJSON_AddStringToObject(o, "id", id_str(&v->items, i, a));
@@ -313,6 +313,9 @@ item_json(const mv_snapshot_view_t *v, uint32_t i)
     }
     cJSON_AddNumberToObject(o, "popularity",
                             (double) v->item_meta[i].popularity);
+    cJSON_AddStringToObject(o, "created_at",
+                            mv_time_format(v->item_meta[i].created_at_ms, t,
+                                           sizeof(t)));
     cJSON_AddBoolToObject(o, "deleted",
                           (v->item_meta[i].flags & MV_ITEM_DELETED) != 0);
 
@@ -335,8 +338,7 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     cJSON_AddNumberToObject(root, "version", v->version);
     cJSON_AddNumberToObject(root, "generation", (double) v->generation);
     cJSON_AddStringToObject(root, "created_at",
-                            mvw_format_rfc3339(v->created_at_ms, t,
-                                               sizeof(t)));
+                            mv_time_format(v->created_at_ms, t, sizeof(t)));
     cJSON_AddNumberToObject(root, "created_at_ms",
                             (double) v->created_at_ms);
     cJSON_AddNumberToObject(root, "dim", v->dim);

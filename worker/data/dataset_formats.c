@@ -7,9 +7,9 @@
  * caller) and fills a mvw_line_rec_t that points into the line.  It says
  * what the line is: an interaction to add, one to read but drop (weight
  * <= 0), a csv header, or MV_ERR with a reason without file or line, which
- * the loader (dataset_io.c) prefixes with both.  Numbers are parsed from a
- * NUL-terminated copy of at most NUMBER_MAX bytes after a grammar check, so
- * strtod never sees hex, inf or nan.
+ * the loader (dataset_io.c) prefixes with both.  Numbers follow the one
+ * number grammar of every input (mv_number_parse, json.h), so "4.5" means
+ * the same here as in a JSON body, and strtod never sees hex, inf or nan.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,18 +18,13 @@
 
 #include "data/dataset.h"
 #include "data/dataset_internal.h"
+#include "json.h"
 
 /* Unix seconds and ms of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
 #define UNIX_S_MIN          INT64_C(-62135596800)
 #define UNIX_S_MAX          INT64_C(253402300799)
 #define UNIX_MS_MIN         (UNIX_S_MIN * 1000)
 #define UNIX_MS_MAX         (UNIX_S_MAX * 1000 + 999)
-
-/* The smallest double that rounds to infinity as a float. */
-#define FLOAT_OVERFLOW      0x1.ffffffp127
-
-/* Longest number field parsed (strtod gets a NUL-terminated copy). */
-#define NUMBER_MAX          63
 
 /* Fields of a line looked at; more are counted, not stored. */
 #define FIELDS_MAX          8
@@ -90,65 +85,21 @@ split_fields(const char *s, size_t len, const char *sep, size_t seplen,
 }
 
 
-/* 1 when s[0..len) is [+-]?(d+(.d*)?|.d+)([eE][+-]?d+)? */
-static int
-is_decimal(const char *s, size_t len)
-{
-    size_t  i = 0, digits = 0;
-
-    if (i < len && (s[i] == '+' || s[i] == '-')) {
-        i++;
-    }
-    while (i < len && is_digit(s[i])) {
-        i++;
-        digits++;
-    }
-    if (i < len && s[i] == '.') {
-        i++;
-        while (i < len && is_digit(s[i])) {
-            i++;
-            digits++;
-        }
-    }
-    if (digits == 0) {
-        return 0;
-    }
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < len && (s[i] == '+' || s[i] == '-')) {
-            i++;
-        }
-        if (i >= len || !is_digit(s[i])) {
-            return 0;
-        }
-        while (i < len && is_digit(s[i])) {
-            i++;
-        }
-    }
-
-    return i == len;
-}
-
-
-/* A decimal number that is finite as a float, >= 0.  MV_OK or MV_ERR. */
+/*
+ * A number that is finite as a float and >= 0, written in the one number
+ * grammar of every input (json.h: "4.5", "5", "1e-3"; not ".5", "+1",
+ * "5.").  MV_OK or MV_ERR.
+ */
 static int
 parse_weight(const field_t *f, float *out)
 {
-    char    buf[NUMBER_MAX + 1];
     double  v;
 
-    if (f->len > NUMBER_MAX || !is_decimal(f->s, f->len)) {
+    if (mv_number_parse(f->s, f->len, &v) != MV_OK || v < 0.0) {
         return MV_ERR;
     }
-    memcpy(buf, f->s, f->len);
-    buf[f->len] = '\0';
-    v = strtod(buf, NULL);
-    if (!(fabs(v) < FLOAT_OVERFLOW) || v < 0.0) {
-        return MV_ERR;
-    }
-    *out = (float) v;
 
-    return MV_OK;
+    return mv_float_from_double(v, out);
 }
 
 
@@ -279,6 +230,7 @@ parse_csv(mvw_line_ctx_t *c, const char *line, size_t len, mvw_line_rec_t *r,
     field_t   f[FIELDS_MAX];
     unsigned  nf;
     int64_t   t;
+    mv_err_t  te;
 
     nf = split_fields(line, len, ",", 1, f);
     if (c->first && is_header_name(&f[0])) {
@@ -307,9 +259,11 @@ parse_csv(mvw_line_ctx_t *c, const char *line, size_t len, mvw_line_rec_t *r,
                                   "within years 0001..9999");
             }
             r->time_ms = t * 1000;
-        } else if (mv_time_parse(f[3].s, f[3].len, &r->time_ms) != MV_OK) {
+        } else if (mv_time_parse(f[3].s, f[3].len, &r->time_ms, &te)
+                   != MV_OK)
+        {
             return mv_err_set(err, "timestamp must be unix seconds or an "
-                              "RFC 3339 date-time (1970..9999)");
+                              "RFC 3339 date-time: %s", te.msg);
         }
     }
 
@@ -323,7 +277,7 @@ parse_jsonl(mvw_line_ctx_t *c, const char *line, size_t len, mvw_line_rec_t *r,
 {
     mv_event_error_t  e;
 
-    if (mv_action_parse(line, len, 0, &c->action, &e) != MV_OK) {
+    if (mv_action_parse(line, len, MV_ORIGIN_DATA, 0, &c->action, &e) != MV_OK) {
         return mv_err_set(err, "%s", e.detail);
     }
     r->user = c->action.user_id;

@@ -336,8 +336,8 @@ apply_item(mvw_trainer_t *t, const char *payload, size_t len,
     uint32_t           dim = t->p.mf.dim, i, cat;
     int                added;
 
-    if (mv_item_parse(payload, len, now_ms, dim, t->vec, dim, ev, &e)
-        != MV_OK)
+    if (mv_item_parse(payload, len, MV_ORIGIN_DATA, now_ms, dim, t->vec,
+                      dim, ev, &e) != MV_OK)
     {
         return mv_err_set(err, "item record refused: %s: %s", e.error,
                           e.detail);
@@ -353,8 +353,8 @@ apply_item(mvw_trainer_t *t, const char *payload, size_t len,
     }
 
     /* A new item takes its declared popularity and creation time; a
-       repeated post updates the category and time, and keeps what the
-       stream has taught about the item (vector, popularity). */
+       repeated post updates the category, time and deleted flag, and keeps
+       what the stream has taught about the item (vector, popularity). */
     if (ev->category[0] != '\0') {
         t->item_category[i] = cat;
     }
@@ -362,7 +362,11 @@ apply_item(mvw_trainer_t *t, const char *payload, size_t len,
     if (added) {
         t->item_pop[i] = ev->popularity;
     }
-    t->item_flags[i] &= ~MV_ITEM_DELETED;
+    if (ev->deleted) {
+        t->item_flags[i] |= MV_ITEM_DELETED;
+    } else {
+        t->item_flags[i] &= ~MV_ITEM_DELETED;
+    }
     t->item_dirty[i] = 1;
     t->st.items++;
     return MV_OK;
@@ -427,7 +431,9 @@ apply_action(mvw_trainer_t *t, const char *payload, size_t len,
     int                added;
     float              w;
 
-    if (mv_action_parse(payload, len, now_ms, &a, &e) != MV_OK) {
+    if (mv_action_parse(payload, len, MV_ORIGIN_DATA, now_ms, &a, &e)
+        != MV_OK)
+    {
         return mv_err_set(err, "action record refused: %s: %s", e.error,
                           e.detail);
     }

@@ -141,19 +141,19 @@ bad_catalog() {     # NAME LINE REASON-REGEX FILE-LINES...
     run "$W" snapshot --out "$B" --items "$T/bad.jsonl"
     check "bad catalog: $name" eval 'rc_is 1 && has "$T/bad.jsonl:$line: $reason" && [ ! -e "$B" ]'
 }
-bad_catalog "wrong length" 3 '"embedding" has 3 values, expected 2' \
+bad_catalog "wrong length" 3 'field "embedding": expected 2 numbers, got 3' \
     '{"item_id": "a", "embedding": [1, 2]}' '' \
     '{"item_id": "b", "embedding": [1, 2, 3]}'
 bad_catalog "duplicate id" 2 'duplicate item_id "a" \(first on line 1\)' \
     '{"item_id": "a", "embedding": [1, 2]}' \
     '{"item_id": "a", "embedding": [3, 4]}'
-bad_catalog "truncated JSON" 2 'invalid JSON' \
+bad_catalog "truncated JSON" 2 'not valid JSON' \
     '{"item_id": "a", "embedding": [1, 2]}' '{"item_id": "b",'
-bad_catalog "float overflow" 1 '"embedding"\[1\] is not a finite float32' \
+bad_catalog "float overflow" 1 'field "embedding": element 1 is not finite as a float' \
     '{"item_id": "a", "embedding": [1, 1e39]}'
-bad_catalog "Feb 30" 1 '"created_at": day 30 out of range' \
+bad_catalog "Feb 30" 1 'field "created_at": day 30 out of range' \
     '{"item_id": "a", "embedding": [1], "created_at": "2024-02-30T00:00:00Z"}'
-bad_catalog "id too long" 1 '"item_id" is 65 bytes long' \
+bad_catalog "id too long" 1 'field "item_id": not an id: 65 bytes long' \
     "{\"item_id\": \"$(printf 'x%.0s' {1..65})\", \"embedding\": [1]}"
 bad_catalog "zero vector under cosine" 1 '"embedding" is all zeros' \
     '{"item_id": "a", "embedding": [0, 0]}'
@@ -163,7 +163,7 @@ check "bad catalog: no items" eval 'rc_is 1 && has "empty.jsonl: no items" && [ 
 
 printf '%s\n' '{"user_id": "u", "embedding": [1, 2, 3]}' > "$T/badusers.jsonl"
 run "$W" snapshot --out "$C" --items "$T/items.jsonl" --users "$T/badusers.jsonl"
-check "bad users file: nothing published" eval 'rc_is 1 && has "badusers.jsonl:1: \"embedding\" has 3 values, expected 4" && [ "$(count_files "$C")" = 1 ] && [ "$(readlink "$C/current")" = snapshot-00000000000000000001.mvs ]'
+check "bad users file: nothing published" eval 'rc_is 1 && has "badusers.jsonl:1: field \"embedding\": expected 4 numbers, got 3" && [ "$(count_files "$C")" = 1 ] && [ "$(readlink "$C/current")" = snapshot-00000000000000000001.mvs ]'
 run "$W" snapshot --out "$B" --items "$T/no-such-file.jsonl"
 check "missing catalog file" eval 'rc_is 1 && has "no-such-file.jsonl: No such file" && [ ! -e "$B" ]'
 

@@ -262,17 +262,22 @@ static const struct {
     { MVW_FORMAT_CSV, "a,b,1e\n", "1: weight must be a finite number >= 0" },
     { MVW_FORMAT_CSV, "a,b,+inf\n", "1: weight must be a finite number >= 0" },
     { MVW_FORMAT_CSV, "a,b,1,yesterday\n",
-      "1: timestamp must be unix seconds or an RFC 3339 date-time "
-      "(1970..9999)" },
+      "1: timestamp must be unix seconds or an RFC 3339 date-time: "
+      "not an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm))" },
     { MVW_FORMAT_CSV, "a,b,1,2024-02-30T00:00:00Z\n",
-      "1: timestamp must be unix seconds or an RFC 3339 date-time "
-      "(1970..9999)" },
+      "1: timestamp must be unix seconds or an RFC 3339 date-time: "
+      "day 30 out of range for 2024-02" },
+    /* the one number grammar: what a JSON body refuses, a file refuses */
+    { MVW_FORMAT_CSV, "a,b,.5\n", "1: weight must be a finite number >= 0" },
+    { MVW_FORMAT_CSV, "a,b,+1\n", "1: weight must be a finite number >= 0" },
+    { MVW_FORMAT_CSV, "a,b,5.\n", "1: weight must be a finite number >= 0" },
+    { MVW_FORMAT_CSV, "a,b,01\n", "1: weight must be a finite number >= 0" },
     { MVW_FORMAT_CSV, "a,b\nuser_id,item_id,weight\n",
       "2: weight must be a finite number >= 0" },
     /* A line that is not a positive is still checked. */
     { MVW_FORMAT_CSV, "a,b,0,zzz\n",
-      "1: timestamp must be unix seconds or an RFC 3339 date-time "
-      "(1970..9999)" },
+      "1: timestamp must be unix seconds or an RFC 3339 date-time: "
+      "not an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm))" },
     { MVW_FORMAT_CSV, "a/b,c,0\n", "1: user id must be " ID_RULE },
     { MVW_FORMAT_CSV, "a,c/d,0\n", "1: item id must be " ID_RULE },
     { MVW_FORMAT_TSV, "a\tb\t1\t1.5\n",
@@ -290,11 +295,12 @@ static const struct {
       "AddToCart, Purchase, Dislike" },
     { MVW_FORMAT_JSONL,
       "{\"user_id\":\"u/1\",\"item_id\":\"i\",\"action_type\":\"Dislike\"}\n",
-      "1: field \"user_id\": not an id (1 to 64 bytes of [A-Za-z0-9._:-])" },
+      "1: field \"user_id\": not an id: a character outside [A-Za-z0-9._:-]" },
     { MVW_FORMAT_JSONL,
       "{\"user_id\":\"u\",\"item_id\":\"i\",\"action_type\":\"View\","
       "\"timestamp\":\"yesterday\"}\n",
-      "1: field \"timestamp\": not an RFC 3339 date-time in 1970..9999" },
+      "1: field \"timestamp\": not an RFC 3339 date-time "
+      "(YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm))" },
     { MVW_FORMAT_MOVIELENS, "", " no interactions" },
     { MVW_FORMAT_MOVIELENS, "\n \t\n\r\n", " no interactions" },
     { MVW_FORMAT_CSV, "user,item\n", " no interactions" },
