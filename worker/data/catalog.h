@@ -11,9 +11,10 @@
  *                  the caller owns.
  *   catalogue      mvw_catalog_t owns ids, vectors and metadata of items,
  *                  categories and users, with id maps (idmap.h) that
- *                  catch duplicates.  The file loaders read a whole JSONL file and
- *                  report the first problem as "FILE:LINE: reason"; the
- *                  synthetic generator (synthetic.h) fills one too.
+ *                  catch duplicates.  The file loaders read a whole JSONL
+ *                  file and report the first problem as "FILE:LINE:
+ *                  reason"; the synthetic generator (synthetic.h) fills
+ *                  one too.
  *                  (Parsers in catalog.c, catalogue in catalog_store.c.)
  *
  * Item lines:  {"item_id": ID, "embedding": [numbers], "category": ID,
