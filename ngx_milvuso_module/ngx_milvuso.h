@@ -13,6 +13,8 @@
  *   ngx_milvuso_request.c    request plumbing: context, JSON answers and
  *                            errors, counters, method checks, bodies
  *   ngx_milvuso_handlers.c   POST /actions, POST /items, /health, /metrics
+ *   ngx_milvuso_actlog.c     the action log's lock (its own small zone) and
+ *                            appending to the log
  *   ngx_milvuso_search.c     the search both GETs share (HNSW + fresh items,
  *                            filters, merge, rendering) and GET /similar
  *   ngx_milvuso_recommend.c  GET /recommendations, step by step
@@ -29,7 +31,8 @@
  *
  * Locking: everything in the zone is guarded by the slab pool's mutex (the
  * master releases it when a worker dies holding it).  Critical sections copy
- * data in or out, score fresh items, or append one log record; the only
+ * data in or out or score fresh items; the action log has its own lock (the
+ * slab mutex of a second, tiny zone: ngx_milvuso_actlog.c); the only
  * snapshot reads under the lock are the id lookups that drop fresh items
  * after a swap.  Counters are atomics updated without the lock.
  */
@@ -56,7 +59,8 @@
 
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   3
+#define NGX_MILVUSO_LAYOUT_VERSION   3   /* 3: log_seq moved to the log's
+                                              zone, layout fields first */
 
 /* endpoints, for counters */
 #define NGX_MILVUSO_EP_ACTIONS       0
@@ -155,7 +159,6 @@ typedef struct {
     ngx_uint_t             n_cache;
     uint64_t               fresh_version;   /* bumped by every change */
     uint64_t               version_seq;     /* profile versions */
-    uint64_t               log_seq;         /* action log's segment */
 
     /* counters (atomics, no lock) */
     ngx_atomic_t           event_seq;
@@ -169,6 +172,17 @@ typedef struct {
     ngx_atomic_t           evictions;
     ngx_atomic_t           sources[5];
 } ngx_milvuso_shctx_t;
+
+/* The action log's zone (ngx_milvuso_actlog.c): its slab mutex is the
+   log's lock, and it holds the segment every worker appends to. */
+typedef struct {
+    uint64_t               seq;             /* 0: not known yet */
+} ngx_milvuso_log_sh_t;
+
+typedef struct {
+    ngx_milvuso_log_sh_t  *sh;
+    ngx_slab_pool_t       *shpool;
+} ngx_milvuso_log_ctx_t;
 
 typedef struct {
     ngx_milvuso_shctx_t   *sh;
@@ -225,6 +239,7 @@ typedef struct {
     ngx_msec_t             snapshot_check;  /* 0: no polling */
 
     ngx_str_t              log_dir;         /* empty: no log */
+    ngx_shm_zone_t        *log_zone;        /* with log_dir */
     off_t                  log_segment;
     ngx_flag_t             log_sync;
 
@@ -273,6 +288,13 @@ typedef struct {
 extern ngx_module_t             ngx_http_milvuso_module;
 extern ngx_milvuso_proc_t       ngx_milvuso_proc;
 
+
+/* ngx_milvuso_actlog.c */
+ngx_int_t ngx_milvuso_log_zone_add(ngx_conf_t *cf,
+    ngx_milvuso_main_conf_t *mcf);
+ngx_int_t ngx_milvuso_log_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+ngx_int_t ngx_milvuso_log_append(ngx_http_request_t *r, uint16_t type,
+    const char *payload, size_t len, uint64_t *pos);
 
 /* ngx_milvuso_zone.c */
 ngx_int_t ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data);

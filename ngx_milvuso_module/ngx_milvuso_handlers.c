@@ -6,8 +6,8 @@
  * then it is appended to the action log (when one is configured) and only
  * then applied to the zone, so what the trainer reads is exactly what was
  * applied, and a request refused for any reason has changed nothing.  The
- * append happens under the zone's mutex: it serialises the workers writing
- * the log (shared/actlog.h), and the master releases it if a worker dies.
+ * append happens under the log's own lock (ngx_milvuso_actlog.c), never
+ * under the zone's mutex that the reads take.
  *
  * The plumbing (bodies, answers, errors, counters) is ngx_milvuso_request.c.
  */
@@ -21,13 +21,7 @@
 
 static void ngx_milvuso_actions_body(ngx_http_request_t *r);
 static void ngx_milvuso_items_body(ngx_http_request_t *r);
-static ngx_int_t ngx_milvuso_log_append(ngx_http_request_t *r,
-    uint16_t type, const char *payload, size_t len, uint64_t *pos);
 static void ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf);
-
-
-/* per process: when the last log-write error was logged (rate limit) */
-static time_t  ngx_milvuso_log_error_logged;
 
 
 static void
@@ -40,63 +34,6 @@ ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf)
     /* 12 hex digits of unix ms, 8 of the zone's sequence: 20 id bytes */
     *ngx_sprintf((u_char *) buf, "%012xL%08xD",
                  (uint64_t) mv_clock_realtime_ms(), (uint32_t) seq) = '\0';
-}
-
-
-/*
- * Appends a record to the action log under the zone's mutex.  NGX_OK (pos
- * set, 0 when no log is configured), or NGX_ERROR (logged, rate-limited).
- */
-static ngx_int_t
-ngx_milvuso_log_append(ngx_http_request_t *r, uint16_t type,
-    const char *payload, size_t len, uint64_t *pos)
-{
-    int                       rc;
-    mv_err_t                  err;
-    mv_actlog_pos_t           p;
-    ngx_milvuso_zone_ctx_t   *z;
-    ngx_milvuso_main_conf_t  *mcf;
-
-    *pos = 0;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-
-    if (mcf->log_dir.len == 0) {
-        return NGX_OK;
-    }
-
-    z = mcf->shm_zone->data;
-
-    if (ngx_milvuso_proc.log == NULL) {
-        ngx_cpystrn((u_char *) err.msg, (u_char *) "the writer could not "
-                    "be set up at start (see the error log)",
-                    sizeof(err.msg));
-        rc = MV_ERR;
-
-    } else {
-        ngx_shmtx_lock(&z->shpool->mutex);
-        rc = mv_actlog_append(ngx_milvuso_proc.log, &z->sh->log_seq, type,
-                              payload, len, &p, &err);
-        ngx_shmtx_unlock(&z->shpool->mutex);
-    }
-
-    if (rc != MV_OK) {
-        (void) ngx_atomic_fetch_add(&z->sh->log_errors, 1);
-
-        if (ngx_time() != ngx_milvuso_log_error_logged) {
-            ngx_milvuso_log_error_logged = ngx_time();
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "milvuso: action log \"%V\": %s",
-                          &mcf->log_dir, err.msg);
-        }
-
-        return NGX_ERROR;
-    }
-
-    (void) ngx_atomic_fetch_add(&z->sh->log_records, 1);
-    *pos = mv_actlog_pos_pack(p);
-
-    return NGX_OK;
 }
 
 

@@ -317,6 +317,12 @@ ngx_milvuso_init_main_conf(ngx_conf_t *cf, void *conf)
         zctx->fresh_max = mcf->fresh_max;
     }
 
+    if (mcf->shm_zone && mcf->log_dir.len
+        && ngx_milvuso_log_zone_add(cf, mcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_milvuso_handlers_used && mcf->shm_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "milvuso handlers are used but no "

@@ -13,6 +13,19 @@ model (default 100k items, d=64, 1k users), then runs wrk on loopback for:
 
 and prints requests/s, p50 and p99 latency per case and the ratio of each
 rate to return200's.  --json prints one JSON object instead of the table.
+
+--mode sync-mixed measures what a durable action log costs the reads: the
+log is written with `sync=on` (an fdatasync per append), and the cases are
+
+  return200       the ceiling, alone
+  rec-miss        GET /recommendations (cache off), alone
+  rec-miss+post   the same GETs while a second wrk POSTs /actions on
+                  --post-connections connections (both run --seconds)
+  post            the concurrent POST /actions rate of that run
+
+The ratio of rec-miss+post to rec-miss is the share of GET throughput that
+survives a concurrent write load; with the log appended under the zone's
+mutex a slow fdatasync stalls every GET, with its own lock it does not.
 Targets (issue): rec-miss >= 0.25x, rec-hit >= 0.7x, actions >= 0.5x the
 return200 rate, p99 <= 2 ms at 64 connections.
 """
@@ -49,7 +62,7 @@ http {{
     keepalive_requests 1000000;
     milvuso_zone bench:256m;
     milvuso_snapshot {run}/snapshots/current;
-    milvuso_action_log {run}/actions;
+    milvuso_action_log {run}/actions{log_sync};
     {ef_line}
     client_body_buffer_size 64k;
     server {{
@@ -128,6 +141,38 @@ def wrk(url, seconds, conns, threads, script=None):
     return parse_wrk(out)
 
 
+def sync_mixed(a, base, run):
+    """return200 and rec-miss alone, then rec-miss under a POST load."""
+    results = {}
+    for name, url, script in (("return200", base + "/bench/return200", None),
+                              ("rec-miss", base, run + "/rec-miss.lua")):
+        rps, p50, p99, errors = wrk(url, a.seconds, a.connections, a.threads,
+                                    script)
+        results[name] = {"rps": rps, "p50_ms": p50, "p99_ms": p99,
+                         "errors": errors}
+
+    # the POST load starts first and outlasts the GETs by a second
+    post = subprocess.Popen(
+        ["wrk", "-t1", "-c%d" % a.post_connections, "-d%ds" % (a.seconds + 2),
+         "--latency", "-s", run + "/actions.lua", base],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        rps, p50, p99, errors = wrk(base, a.seconds, a.connections,
+                                    a.threads, run + "/rec-miss.lua")
+        results["rec-miss+post"] = {"rps": rps, "p50_ms": p50,
+                                    "p99_ms": p99, "errors": errors}
+        out, _ = post.communicate(timeout=a.seconds + 30)
+    finally:
+        if post.poll() is None:
+            post.kill()
+            post.wait()
+    rps, p50, p99, errors = parse_wrk(out)
+    results["post"] = {"rps": rps, "p50_ms": p50, "p99_ms": p99,
+                       "errors": errors}
+    return results
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--module", required=True)
@@ -141,12 +186,20 @@ def main():
     ap.add_argument("--port", type=int, default=18080)
     ap.add_argument("--ef", type=int, default=0,
                     help="milvuso_ef for the searches (0: the default)")
+    ap.add_argument("--mode", choices=("standard", "sync-mixed"),
+                    default="standard")
+    ap.add_argument("--post-connections", type=int, default=16,
+                    help="sync-mixed: connections of the POST load")
+    ap.add_argument("--dir", default=None,
+                    help="where the run directory goes (a disk, not tmpfs, "
+                         "for sync-mixed)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory")
     a = ap.parse_args()
 
-    run = tempfile.mkdtemp(prefix="bench-http.")
+    run = tempfile.mkdtemp(prefix="bench-http.",
+                           dir=os.path.abspath(a.dir) if a.dir else None)
     os.chmod(run, 0o755)
     try:
         os.makedirs(run + "/actions")
@@ -163,7 +216,8 @@ def main():
         with open(run + "/nginx.conf", "w") as f:
             f.write(NGINX_CONF.format(
                 module=os.path.abspath(a.module), run=run, port=a.port,
-                ef_line=("milvuso_ef %d;" % a.ef) if a.ef else ""))
+                ef_line=("milvuso_ef %d;" % a.ef) if a.ef else "",
+                log_sync=(" sync=on" if a.mode == "sync-mixed" else "")))
         for name, text in (("rec-miss.lua", LUA_REC.format(
                                 users=a.users,
                                 prefix="/nocache/recommendations/")),
@@ -196,16 +250,20 @@ def main():
                             run + "/rec-hit.lua", base], check=True,
                            capture_output=True)
 
-            cases = [("return200", base + "/bench/return200", None),
-                     ("rec-miss", base, run + "/rec-miss.lua"),
-                     ("rec-hit", base, run + "/rec-hit.lua"),
-                     ("actions", base, run + "/actions.lua")]
-            results = {}
-            for name, url, script in cases:
-                rps, p50, p99, errors = wrk(url, a.seconds, a.connections,
-                                            a.threads, script)
-                results[name] = {"rps": rps, "p50_ms": p50, "p99_ms": p99,
-                                 "errors": errors}
+            if a.mode == "sync-mixed":
+                results = sync_mixed(a, base, run)
+            else:
+                cases = [("return200", base + "/bench/return200", None),
+                         ("rec-miss", base, run + "/rec-miss.lua"),
+                         ("rec-hit", base, run + "/rec-hit.lua"),
+                         ("actions", base, run + "/actions.lua")]
+                results = {}
+                for name, url, script in cases:
+                    rps, p50, p99, errors = wrk(url, a.seconds,
+                                                a.connections, a.threads,
+                                                script)
+                    results[name] = {"rps": rps, "p50_ms": p50,
+                                     "p99_ms": p99, "errors": errors}
         finally:
             nginx.send_signal(signal.SIGQUIT)
             nginx.wait(timeout=30)
@@ -215,6 +273,7 @@ def main():
             r["ratio"] = r["rps"] / ceiling if ceiling else 0.0
 
         report = {
+            "mode": a.mode,
             "items": a.items, "dim": a.dim, "users": a.users,
             "connections": a.connections, "wrk_threads": a.threads,
             "seconds": a.seconds, "nginx_workers": 2,
@@ -234,7 +293,7 @@ def main():
             print("%-10s %12s %9s %9s %8s %7s" %
                   ("case", "requests/s", "p50 ms", "p99 ms", "ratio",
                    "errors"))
-            for name in ("return200", "rec-miss", "rec-hit", "actions"):
+            for name in results:
                 r = results[name]
                 print("%-10s %12.0f %9.3f %9.3f %7.2fx %7d" %
                       (name, r["rps"], r["p50_ms"] or 0, r["p99_ms"] or 0,

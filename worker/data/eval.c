@@ -3,14 +3,15 @@
  * definitions).
  *
  * mvw_eval turns train and test into user rows (ascending items, from
- * dataset.c's counting sorts) and train into item rows (the user sets U_i
- * of the diversity measure).  Users are scored in batches by the caller's
- * callback; each user's row of scores goes through mvw_eval_top_k, which
- * walks the items once in index order, skips the user's train items by
- * merging with their sorted row (no per-user marking), and keeps the k best
- * in a heap whose root is the worst kept item.  Walking in index order is
- * what makes ties cheap: an item never displaces an equal-scored one seen
- * before it.  The heap is then sorted in place, best first.
+ * dataset_matrix.c's counting sorts) and train into item rows (the user
+ * sets U_i of the diversity measure).  Users are scored in batches by the
+ * caller's callback; each user's row of scores goes through
+ * mvw_eval_top_k, which walks the items once in index order, skips the
+ * user's train items by merging with their sorted row (no per-user
+ * marking), and keeps the k best in a heap whose root is the worst kept
+ * item.  Walking in index order is what makes ties cheap: an item never
+ * displaces an equal-scored one seen before it.  The heap is then sorted
+ * in place, best first.
  *
  * Hits are found with an epoch-stamped array (stamp[i] == the user's tag
  * when i is one of their test items), so nothing is cleared between users.
