@@ -67,8 +67,8 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (mv_action_parse((const char *) body, len, mv_clock_realtime_ms(), &a,
-                        &e)
+    if (mv_action_parse((const char *) body, len, MV_ORIGIN_CLIENT,
+                        mv_clock_realtime_ms(), &a, &e)
         != MV_OK)
     {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_BAD_REQUEST, e.error, "%s",
@@ -168,8 +168,8 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (mv_item_parse((const char *) body, len, mv_clock_realtime_ms(), dim,
-                      vec, dim, item, &e)
+    if (mv_item_parse((const char *) body, len, MV_ORIGIN_CLIENT,
+                      mv_clock_realtime_ms(), dim, vec, dim, item, &e)
         != MV_OK)
     {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_BAD_REQUEST, e.error, "%s",

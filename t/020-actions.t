@@ -95,22 +95,31 @@ is_deeply([map { $_->{event_id} } @p], \@answered, 'logged event ids are the ans
 
 
 
-=== TEST 3: timestamps: offsets are converted to UTC, a missing one is the time of arrival
+=== TEST 3: timestamps: offsets are converted to UTC, a missing (or null) one is the time of arrival, the RFC 3339 variations and unix ms read as everywhere else
 --- request eval
 ["POST /actions\n" . actions_json('user-y', 'item-b1', 'View', timestamp => '2024-01-01T12:00:00.250+02:00'),
- "POST /actions\n" . actions_json('user-y', 'item-b1', 'View')]
+ "POST /actions\n" . actions_json('user-y', 'item-b1', 'View'),
+ "POST /actions\n" . actions_json('user-y', 'item-b1', 'View', timestamp => undef),
+ "POST /actions\n" . actions_json('user-y', 'item-b1', 'View', timestamp => '2016-12-31 23:59:60.5Z'),
+ "POST /actions\n" . actions_json('user-y', 'item-b1', 'View', timestamp => '1969-07-20T20:17:40.123456789Z'),
+ "POST /actions\n" . actions_json('user-y', 'item-b1', 'View', timestamp => 1704110400000)]
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[202, 202]
+[(202) x 6]
 --- after
 my @p = payloads('timestamps');
 is($p[0]{timestamp}, '2024-01-01T10:00:00.250Z', 'offset converted to UTC, ms kept');
-my ($y, $mo, $d, $h, $mi, $s) = ($p[1]{timestamp} // '') =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{3}Z$/;
-ok(defined $s, 'missing timestamp filled in');
 require Time::Local;
-my $t = defined $s ? Time::Local::timegm($s, $mi, $h, $d, $mo - 1, $y) : 0;
-ok(abs($t - time) < 3600, 'missing timestamp is now');
+for my $i (1, 2) {
+    my ($y, $mo, $d, $h, $mi, $s) = ($p[$i]{timestamp} // '') =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{3}Z$/;
+    ok(defined $s, "missing timestamp filled in ($i)");
+    my $t = defined $s ? Time::Local::timegm($s, $mi, $h, $d, $mo - 1, $y) : 0;
+    ok(abs($t - time) < 3600, "missing timestamp is now ($i)");
+}
+is($p[3]{timestamp}, '2016-12-31T23:59:59.999Z', 'a leap second is the last ms of its minute, a space separates');
+is($p[4]{timestamp}, '1969-07-20T20:17:40.123Z', 'before 1970, long fraction truncated');
+is($p[5]{timestamp}, '2024-01-01T12:00:00.000Z', 'unix milliseconds');
 
 
 
@@ -213,7 +222,7 @@ no_log_records('unknown type');
 === TEST 9: bad timestamps are refused (400 invalid_field)
 --- request eval
 [map { "POST /actions\n" . actions_json('user-x', 'item-a1', 'View', timestamp => $_) }
-  'yesterday', '2024-13-01T00:00:00Z', '2024-01-01', '1969-12-31T23:59:59Z', 1704110400]
+  'yesterday', '2024-13-01T00:00:00Z', '2024-01-01', '0000-01-01T00:00:00Z', 1704110400000.5]
 --- more_headers
 Content-Type: application/json
 --- error_code eval
@@ -388,3 +397,24 @@ Content-Type: application/json
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 20: a client's event_id is refused (400 invalid_field), not silently replaced; null is absent
+--- request eval
+["POST /actions\n" . actions_json('user-x', 'item-a1', 'View', event_id => 'my-id-1'),
+ "POST /actions\n" . actions_json('user-x', 'item-a1', 'View', event_id => undef)]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[400, 202]
+--- response_body_filters eval
+\&summary
+--- response_body eval
+["error=invalid_field", "status=accepted event_id=yes"]
+--- after
+my @p = payloads('event_id');
+is(scalar @p, 1, 'only the action without an event_id was logged');
+my $refused = json_decode((bodies())[0]);
+like($refused->{detail}, qr/"event_id": assigned by the server/, 'the detail says why');
+isnt($p[0]{event_id}, 'my-id-1', 'the logged id is the server\'s');

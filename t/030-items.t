@@ -285,3 +285,29 @@ for my $i (100 .. 102) {
                      || abs($_->{score}) > 1e12 } @$list;
     is(scalar @bad, 0, "answer $i has finite, bounded scores");
 }
+
+
+
+=== TEST 11: what a client may not send: event_id, deleted: true (400 invalid_field); deleted: false and nulls are fine
+--- request eval
+["POST /items\n" . item_json('item-e', [1, 0, 0, 0], event_id => 'my-id'),
+ "POST /items\n" . item_json('item-d', [1, 0, 0, 0], deleted => \1),
+ "POST /items\n" . item_json('item-f', [1, 0, 0, 0], deleted => \0,
+                             category => undef, tags => undef,
+                             created_at => undef, popularity_score => undef)]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[400, 400, 202]
+--- response_body_filters eval
+\&summary
+--- response_body eval
+["error=invalid_field", "error=invalid_field",
+ "status=accepted event_id=yes item_id=item-f"]
+--- after
+my @b = map { json_decode($_) } bodies();
+like($b[0]{detail}, qr/"event_id": assigned by the server/, 'event_id: why');
+like($b[1]{detail}, qr/"deleted"/, 'deleted: why');
+my @p = items_logged('client fields');
+is_deeply([map { $_->{item_id} } @p], ['item-f'], 'only item-f was logged');
+ok(!exists $p[0]{deleted}, 'a live item\'s record has no deleted field');
