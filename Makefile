@@ -52,7 +52,8 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 # $(call objs,BUILD_DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run unit \
+.PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
+        run-check unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
         fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
@@ -180,6 +181,16 @@ module: $(MODULE_SO)
 LISTEN     ?= 127.0.0.1:8080
 run: deps $(MODULE_SO) $(B)/milvuso-worker
 	./conf/run.sh $(MODULE_SO) $(B)/milvuso-worker $(B)/run $(LISTEN)
+
+# Stops what `make run` started (for scripts that run it in the
+# background): SIGTERM to run.sh, which stops nginx and the worker (the
+# worker publishes pending work first).  Nothing running is not an error.
+stop:
+	./conf/run.sh --stop $(B)/run
+
+# make run in the background, one request, make stop: the processes are gone.
+run-check: deps $(MODULE_SO) $(B)/milvuso-worker
+	./t/run-stop.sh $(MAKE) $(B) 127.0.0.1:18089
 
 # Test::Nginx suites against Debian's nginx with the module loaded.
 nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker

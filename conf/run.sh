@@ -11,10 +11,64 @@
 #      checkout; it swaps to each new generation (check=).
 # Ctrl-C stops both (the worker publishes what is pending first).  Logs:
 # RUN_DIR/error.log, access.log, worker.log; worker metrics: worker.prom.
+#
+# run.sh --stop RUN_DIR (`make stop`) stops what a run.sh in the background
+# started: it sends SIGTERM to run.sh (pid in RUN_DIR/run.pid), which stops
+# nginx (SIGQUIT) and the worker (SIGTERM: it publishes pending work) and
+# waits for both; processes left by a run.sh killed harder are stopped from
+# RUN_DIR/worker.pid and nginx.pid.  Nothing running is a clean exit.
 set -euo pipefail
+
+# the pid in FILE when that process is alive
+alive() {
+    local pid
+    [ -f "$1" ] || return 1
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# waits (at most 30 s) until PID is gone
+wait_gone() {
+    local i
+    for i in $(seq 300); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "run: pid $1 still running after 30 s" >&2
+    return 1
+}
+
+if [ "${1:-}" = "--stop" ]; then
+    [ $# -eq 2 ] || { echo "usage: $0 --stop RUN_DIR" >&2; exit 2; }
+    run=$(realpath -m "$2")
+    stopped=0
+    if pid=$(alive "$run/run.pid"); then
+        kill -TERM "$pid"
+        wait_gone "$pid"
+        stopped=1
+    fi
+    if pid=$(alive "$run/nginx.pid"); then
+        kill -QUIT "$pid"
+        wait_gone "$pid"
+        stopped=1
+    fi
+    if pid=$(alive "$run/worker.pid"); then
+        kill -TERM "$pid"
+        wait_gone "$pid"
+        stopped=1
+    fi
+    rm -f "$run/run.pid" "$run/worker.pid"
+    if [ $stopped = 1 ]; then
+        echo "run: stopped what ran in $run"
+    else
+        echo "run: nothing runs in $run"
+    fi
+    exit 0
+fi
 
 if [ $# -lt 3 ]; then
     echo "usage: $0 MODULE_SO WORKER_BIN RUN_DIR [LISTEN]" >&2
+    echo "       $0 --stop RUN_DIR" >&2
     exit 2
 fi
 
@@ -26,6 +80,13 @@ listen=${4:-127.0.0.1:8080}
 data=$run/data
 
 mkdir -p "$run" "$data/snapshots" "$data/actions"
+
+if pid=$(alive "$run/run.pid"); then
+    echo "run: already running in $run (pid $pid); make stop stops it" >&2
+    exit 1
+fi
+echo $$ >"$run/run.pid"
+trap 'rm -f "$run/run.pid"' EXIT
 
 if [ ! -e "$data/snapshots/current" ]; then
     echo "run: seeding a synthetic catalogue into $data/snapshots"
@@ -51,6 +112,7 @@ export MILVUSO_WORKER_METRICS_FILE="$run/worker.prom"
 "$worker" --config "$here/milvuso.toml" --worker-type all --foreground \
     2>>"$run/worker.log" &
 worker_pid=$!
+echo "$worker_pid" >"$run/worker.pid"
 nginx_pid=
 
 stop() {
@@ -58,6 +120,7 @@ stop() {
     [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null || true
     kill -TERM "$worker_pid" 2>/dev/null || true
     wait 2>/dev/null || true
+    rm -f "$run/run.pid" "$run/worker.pid"
     echo "run: stopped"
 }
 trap stop INT TERM EXIT
