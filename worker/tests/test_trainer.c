@@ -487,6 +487,44 @@ test_item_repost_updates_category_only(void **state)
 }
 
 
+/* A record saying "deleted": true marks the item deleted in the next
+   generation (never returned by a search), and a later record without it
+   brings the item back. */
+static void
+test_item_record_deleted(void **state)
+{
+    static const char    del[] = "{\"item_id\":\"a\",\"embedding\":"
+                                 "[1,2,3,4,5,6,7,8],\"deleted\":true}";
+    float                v[DIM] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    mvw_trainer_params_t p;
+    mvw_trainer_t       *t;
+    mv_snapshot_t       *s;
+    mv_err_t             err;
+    const char          *dir = *state;
+
+    small_params(&p);
+    t = new_trainer(&p);
+
+    post_item(t, "a", "books", v, 1.0f, T0);
+    post_item(t, "b", "books", v, 1.0f, T0);
+    assert_int_equal(mvw_trainer_apply(t, MV_RECORD_ITEM, del,
+                                       sizeof(del) - 1, T0, &err), MV_OK);
+    publish(t, dir, NULL, 0, T0);
+    s = open_current(dir);
+    assert_true(meta_of(mv_snapshot_view(s), "a")->flags & MV_ITEM_DELETED);
+    assert_false(meta_of(mv_snapshot_view(s), "b")->flags & MV_ITEM_DELETED);
+    mv_snapshot_close(s);
+
+    post_item(t, "a", "books", v, 1.0f, T0 + HOUR);
+    publish(t, dir, NULL, 0, T0 + HOUR);
+    s = open_current(dir);
+    assert_false(meta_of(mv_snapshot_view(s), "a")->flags & MV_ITEM_DELETED);
+    mv_snapshot_close(s);
+
+    mvw_trainer_free(t);
+}
+
+
 /* ---- apply: actions ----------------------------------------------------- */
 
 static void
@@ -1628,6 +1666,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         WITH_TMPDIR(test_item_record_creates_item),
         WITH_TMPDIR(test_item_repost_updates_category_only),
+        WITH_TMPDIR(test_item_record_deleted),
         cmocka_unit_test(test_action_creates_user_and_item),
         cmocka_unit_test(test_action_weights),
         cmocka_unit_test(test_dislike_not_positive),
