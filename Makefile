@@ -301,6 +301,7 @@ test: deps
 	$(MAKE) unit-scalar
 	$(MAKE) unit-asan
 	$(MAKE) worker-check
+	$(MAKE) run-check
 	$(MAKE) nginx-test
 	$(MAKE) nginx-valgrind
 	$(MAKE) fuzz-smoke
