@@ -320,6 +320,7 @@ load_file(mvw_catalog_t *c, const char *path, int users, mv_err_t *err)
     if (f == NULL) {
         mv_err_set(err, "%s: %s", path, strerror(errno));
         free(vec);
+        free(it);
         return MV_ERR;
     }
 
