@@ -167,7 +167,7 @@ $(NGX_BUILD)/objs/Makefile: config $(B)/module-files.list | deps-nginx
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(dir $(NGX_BUILD))
 	cp -r $(NGX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && ./configure --with-compat \
+	cd $(NGX_BUILD) && ./configure --with-compat --with-threads \
 	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 

@@ -58,6 +58,7 @@
 #define NGX_MILVUSO_STRINGIFY_(n)    #n
 
 #define NGX_MILVUSO_KEY_MAX          200
+#define NGX_MILVUSO_ACTION_PAYLOAD_MAX  512  /* an action's log payload */
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
 #define NGX_MILVUSO_LAYOUT_VERSION   3   /* 3: log_seq moved to the log's
                                               zone, layout fields first */
@@ -242,6 +243,9 @@ typedef struct {
     ngx_shm_zone_t        *log_zone;        /* with log_dir */
     off_t                  log_segment;
     ngx_flag_t             log_sync;
+#if (NGX_THREADS)
+    ngx_thread_pool_t     *log_pool;        /* sync=on: appends run here */
+#endif
 
     ngx_uint_t             dim;             /* 0: the snapshot's */
     ngx_uint_t             profile_size;
@@ -274,6 +278,25 @@ typedef struct {
     ngx_event_t                poll_ev;
 } ngx_milvuso_proc_t;
 
+/* Called in the event loop once a record is in the log (rc NGX_OK, pos) or
+   could not be written (NGX_ERROR); it answers and finalizes the request. */
+typedef void (*ngx_milvuso_log_done_pt)(ngx_http_request_t *r, ngx_int_t rc,
+    uint64_t pos);
+
+/* An append running in a thread of the pool (sync=on). */
+typedef struct {
+    ngx_http_request_t        *r;
+    void                      *lctx;    /* ngx_milvuso_log_ctx_t */
+    uint16_t                   type;
+    const char                *payload; /* in r->pool */
+    size_t                     len;
+    ngx_milvuso_log_done_pt    done;
+    ngx_uint_t                 completed;
+    int                        rc;      /* the thread's outcome */
+    mv_actlog_pos_t            pos;
+    mv_err_t                   err;
+} ngx_milvuso_log_task_t;
+
 /* Per request. */
 typedef struct {
     ngx_uint_t             endpoint;
@@ -282,6 +305,8 @@ typedef struct {
     uint64_t               generation;
     ngx_uint_t             candidates;
     ngx_uint_t             has_generation;
+    ngx_milvuso_log_task_t *log_task;       /* an append in a thread */
+    void                  *event;           /* the POST's parsed event */
 } ngx_milvuso_req_ctx_t;
 
 
@@ -293,8 +318,8 @@ extern ngx_milvuso_proc_t       ngx_milvuso_proc;
 ngx_int_t ngx_milvuso_log_zone_add(ngx_conf_t *cf,
     ngx_milvuso_main_conf_t *mcf);
 ngx_int_t ngx_milvuso_log_zone_init(ngx_shm_zone_t *shm_zone, void *data);
-ngx_int_t ngx_milvuso_log_append(ngx_http_request_t *r, uint16_t type,
-    const char *payload, size_t len, uint64_t *pos);
+ngx_int_t ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
+    const char *payload, size_t len, ngx_milvuso_log_done_pt done);
 
 /* ngx_milvuso_zone.c */
 ngx_int_t ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data);

@@ -20,6 +20,16 @@
  * Lock order: the log lock is never held while taking the zone's mutex and
  * the other way round; an append is applied to the zone only after the log
  * lock is released (ngx_milvuso_handlers.c).
+ *
+ * With sync=on an append waits for fdatasync, and a wait in the event loop
+ * would stall every request of that worker, reads included, whatever lock
+ * is held.  So the append then runs in a thread of nginx's thread pool
+ * ("default" unless the directive names another; `thread_pool default
+ * threads=N;` sizes it), and the request, blocked meanwhile as nginx's own
+ * thread tasks block theirs, is answered from the event loop when the
+ * record is on disk: 202 still means durable.  Appends of the pool's
+ * threads serialise on the same lock as the workers' (each thread is the
+ * worker as far as the lock goes), so records keep whole.
  */
 
 #include <ngx_config.h>
@@ -113,44 +123,45 @@ ngx_milvuso_log_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * Appends a record to the action log under the log's own lock.  NGX_OK
- * (pos set, 0 when no log is configured), or NGX_ERROR (logged,
- * rate-limited, counted in log_errors).
+ * Appends under the log's lock; MV_OK with *pos, or MV_ERR with err.  Runs
+ * in the event loop (sync=off) or in a thread of the pool (sync=on): the
+ * per-process writer is only ever touched under the lock, which serialises
+ * the pool's threads as it serialises the workers.
  */
-ngx_int_t
-ngx_milvuso_log_append(ngx_http_request_t *r, uint16_t type,
-    const char *payload, size_t len, uint64_t *pos)
+static int
+ngx_milvuso_log_append_locked(ngx_milvuso_log_ctx_t *lctx, uint16_t type,
+    const char *payload, size_t len, mv_actlog_pos_t *pos, mv_err_t *err)
 {
-    int                       rc;
-    mv_err_t                  err;
-    mv_actlog_pos_t           p;
-    ngx_milvuso_log_ctx_t    *lctx;
+    int  rc;
+
+    if (ngx_milvuso_proc.log == NULL) {
+        ngx_cpystrn((u_char *) err->msg, (u_char *) "the writer could not "
+                    "be set up at start (see the error log)",
+                    sizeof(err->msg));
+        return MV_ERR;
+    }
+
+    ngx_shmtx_lock(&lctx->shpool->mutex);
+    rc = mv_actlog_append(ngx_milvuso_proc.log, &lctx->sh->seq, type,
+                          payload, len, pos, err);
+    ngx_shmtx_unlock(&lctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Counts an append's outcome and logs a failure (rate-limited); in the
+ * event loop.  Returns NGX_OK or NGX_ERROR.
+ */
+static ngx_int_t
+ngx_milvuso_log_outcome(ngx_http_request_t *r, int rc, const mv_err_t *err)
+{
     ngx_milvuso_zone_ctx_t   *z;
     ngx_milvuso_main_conf_t  *mcf;
 
-    *pos = 0;
-
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-
-    if (mcf->log_dir.len == 0) {
-        return NGX_OK;
-    }
-
     z = mcf->shm_zone->data;
-    lctx = mcf->log_zone->data;
-
-    if (ngx_milvuso_proc.log == NULL) {
-        ngx_cpystrn((u_char *) err.msg, (u_char *) "the writer could not "
-                    "be set up at start (see the error log)",
-                    sizeof(err.msg));
-        rc = MV_ERR;
-
-    } else {
-        ngx_shmtx_lock(&lctx->shpool->mutex);
-        rc = mv_actlog_append(ngx_milvuso_proc.log, &lctx->sh->seq, type,
-                              payload, len, &p, &err);
-        ngx_shmtx_unlock(&lctx->shpool->mutex);
-    }
 
     if (rc != MV_OK) {
         (void) ngx_atomic_fetch_add(&z->sh->log_errors, 1);
@@ -159,14 +170,155 @@ ngx_milvuso_log_append(ngx_http_request_t *r, uint16_t type,
             ngx_milvuso_log_error_logged = ngx_time();
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "milvuso: action log \"%V\": %s",
-                          &mcf->log_dir, err.msg);
+                          &mcf->log_dir, err->msg);
         }
 
         return NGX_ERROR;
     }
 
     (void) ngx_atomic_fetch_add(&z->sh->log_records, 1);
-    *pos = mv_actlog_pos_pack(p);
+
+    return NGX_OK;
+}
+
+
+#if (NGX_THREADS)
+
+/* In a thread of the pool: the append, fdatasync included. */
+static void
+ngx_milvuso_log_thread(void *data, ngx_log_t *log)
+{
+    ngx_milvuso_log_task_t  *t = data;
+
+    t->rc = ngx_milvuso_log_append_locked(t->lctx, t->type, t->payload,
+                                          t->len, &t->pos, &t->err);
+}
+
+
+/* Back in the event loop once the thread is done (nginx's own pattern for
+   thread tasks of a request: unblock, then the request's write handler). */
+static void
+ngx_milvuso_log_thread_done(ngx_event_t *ev)
+{
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_milvuso_log_task_t  *t;
+
+    t = ev->data;
+    r = t->r;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+    t->completed = 1;
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* The request's write handler while an append runs: acts once it is done
+   (a write event before that is ignored); replaced by nginx's finalizer if
+   the request was terminated meanwhile. */
+static void
+ngx_milvuso_log_resume(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_milvuso_req_ctx_t   *ctx;
+    ngx_milvuso_log_task_t  *t;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    t = ctx ? ctx->log_task : NULL;
+
+    if (t == NULL || !t->completed) {
+        return;
+    }
+
+    ctx->log_task = NULL;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    rc = ngx_milvuso_log_outcome(r, t->rc, &t->err);
+
+    t->done(r, rc, rc == NGX_OK ? mv_actlog_pos_pack(t->pos) : 0);
+}
+
+#endif
+
+
+/*
+ * Writes a record to the action log, then calls done(r, rc, pos) in the
+ * event loop: rc NGX_OK with the packed position (0 when no log is
+ * configured), or NGX_ERROR (logged, counted).  With sync=on the append and
+ * its fdatasync run in a thread of the pool and this returns NGX_AGAIN at
+ * once, the request blocked until done has run, so the worker's event loop
+ * (and every GET it serves) never waits for the disk; otherwise, and when
+ * the pool's queue is full, the append is made here and done is called
+ * before this returns NGX_OK.  NGX_ERROR: out of memory, done not called.
+ */
+ngx_int_t
+ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
+    const char *payload, size_t len, ngx_milvuso_log_done_pt done)
+{
+    int                       rc;
+    mv_err_t                  err;
+    mv_actlog_pos_t           pos;
+    ngx_milvuso_main_conf_t  *mcf;
+#if (NGX_THREADS)
+    ngx_thread_task_t        *task;
+    ngx_milvuso_req_ctx_t    *ctx;
+    ngx_milvuso_log_task_t   *t;
+#endif
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+
+    if (mcf->log_dir.len == 0) {
+        done(r, NGX_OK, 0);
+        return NGX_OK;
+    }
+
+#if (NGX_THREADS)
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+
+    if (mcf->log_sync && mcf->log_pool != NULL && ctx != NULL) {
+
+        task = ngx_thread_task_alloc(r->pool, sizeof(ngx_milvuso_log_task_t));
+        if (task == NULL) {
+            return NGX_ERROR;
+        }
+
+        t = task->ctx;
+        t->r = r;
+        t->lctx = mcf->log_zone->data;
+        t->type = type;
+        t->payload = payload;
+        t->len = len;
+        t->done = done;
+
+        task->handler = ngx_milvuso_log_thread;
+        task->event.handler = ngx_milvuso_log_thread_done;
+        task->event.data = t;
+
+        if (ngx_thread_task_post(mcf->log_pool, task) == NGX_OK) {
+            ctx->log_task = t;
+            r->main->blocked++;
+            r->aio = 1;
+            r->write_event_handler = ngx_milvuso_log_resume;
+            return NGX_AGAIN;
+        }
+
+        /* the queue is full (logged by nginx): append here instead */
+    }
+
+#endif
+
+    rc = ngx_milvuso_log_append_locked(mcf->log_zone->data, type, payload,
+                                       len, &pos, &err);
+    rc = ngx_milvuso_log_outcome(r, rc, &err);
+
+    done(r, rc, rc == NGX_OK ? mv_actlog_pos_pack(pos) : 0);
 
     return NGX_OK;
 }

@@ -7,7 +7,10 @@
  * then applied to the zone, so what the trainer reads is exactly what was
  * applied, and a request refused for any reason has changed nothing.  The
  * append happens under the log's own lock (ngx_milvuso_actlog.c), never
- * under the zone's mutex that the reads take.
+ * under the zone's mutex that the reads take, and with sync=on in a thread
+ * of the pool: each write endpoint is two steps, the body (validate,
+ * encode, hand to the log) and *_logged (apply, answer), which runs when
+ * the record is written.
  *
  * The plumbing (bodies, answers, errors, counters) is ngx_milvuso_request.c.
  */
@@ -20,7 +23,14 @@
 
 
 static void ngx_milvuso_actions_body(ngx_http_request_t *r);
+static void ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc,
+    uint64_t pos);
 static void ngx_milvuso_items_body(ngx_http_request_t *r);
+static void ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc,
+    uint64_t pos);
+static void ngx_milvuso_answer_logged(ngx_http_request_t *r,
+    ngx_int_t logged, const char *what, const char *event_id,
+    const char *item_id);
 static void ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf);
 
 
@@ -51,24 +61,32 @@ ngx_milvuso_actions_handler(ngx_http_request_t *r)
 static void
 ngx_milvuso_actions_body(ngx_http_request_t *r)
 {
-    u_char                   *body, *out, *p;
+    u_char                   *body;
+    char                     *payload;
     size_t                    len, plen;
-    uint64_t                  pos;
     ngx_int_t                 rc;
-    mv_action_t               a;
+    mv_action_t              *a;
     mv_event_error_t          e;
+    ngx_milvuso_req_ctx_t    *ctx;
     ngx_milvuso_main_conf_t  *mcf;
-    char                      payload[512];
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
 
     rc = ngx_milvuso_body_or_error(r, &body, &len);
     if (rc != NGX_DECLINED) {
         goto done;
     }
 
+    a = ngx_palloc(r->pool, sizeof(mv_action_t));
+    payload = ngx_pnalloc(r->pool, NGX_MILVUSO_ACTION_PAYLOAD_MAX);
+    if (a == NULL || payload == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
     if (mv_action_parse((const char *) body, len, MV_ORIGIN_CLIENT,
-                        mv_clock_realtime_ms(), &a, &e)
+                        mv_clock_realtime_ms(), a, &e)
         != MV_OK)
     {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_BAD_REQUEST, e.error, "%s",
@@ -76,45 +94,93 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
         goto done;
     }
 
-    ngx_milvuso_make_event_id(mcf->shm_zone->data, a.event_id);
+    ngx_milvuso_make_event_id(mcf->shm_zone->data, a->event_id);
 
-    plen = mv_action_encode(&a, payload, sizeof(payload));
+    plen = mv_action_encode(a, payload, NGX_MILVUSO_ACTION_PAYLOAD_MAX);
     if (plen == 0) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
 
-    if (ngx_milvuso_log_append(r, MV_RECORD_ACTION, payload, plen, &pos)
-        != NGX_OK)
-    {
-        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "log_unavailable",
-                                    "the action could not be written to "
-                                    "the action log; nothing was applied");
-        goto done;
+    ctx->event = a;
+
+    rc = ngx_milvuso_log_write(r, MV_RECORD_ACTION, payload, plen,
+                               ngx_milvuso_action_logged);
+    if (rc != NGX_ERROR) {
+        return;     /* answered, or answered once the record is written */
     }
 
-    if (ngx_milvuso_profile_add(mcf->shm_zone->data, mcf, &a) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "milvuso: no room in zone \"%V\" for the profile of "
-                      "\"%s\"; the action is in the log only",
-                      &mcf->zone_name, a.user_id);
-    }
-
-    out = ngx_pnalloc(r->pool, 128);
-    if (out == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    p = ngx_sprintf(out, "{\"status\":\"accepted\",\"event_id\":\"%s\"}\n",
-                    a.event_id);
-
-    rc = ngx_milvuso_send_json(r, NGX_HTTP_ACCEPTED, out, p - out);
+    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
 done:
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* Once the action is in the log: applied to the profile, answered. */
+static void
+ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
+{
+    mv_action_t              *a;
+    ngx_milvuso_req_ctx_t    *ctx;
+    ngx_milvuso_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    a = ctx->event;
+
+    (void) pos;
+
+    if (rc == NGX_OK
+        && ngx_milvuso_profile_add(mcf->shm_zone->data, mcf, a) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "milvuso: no room in zone \"%V\" for the profile of "
+                      "\"%s\"; the action is in the log only",
+                      &mcf->zone_name, a->user_id);
+    }
+
+    ngx_milvuso_answer_logged(r, rc, "action", a->event_id, NULL);
+}
+
+
+/*
+ * Answers a write once its record went to the log: 202 with the event's
+ * name (and the item's id), or 503 log_unavailable when it could not be
+ * written (then nothing was applied).  Finalizes the request.
+ */
+static void
+ngx_milvuso_answer_logged(ngx_http_request_t *r, ngx_int_t logged,
+    const char *what, const char *event_id, const char *item_id)
+{
+    u_char     *out, *p;
+    ngx_int_t   rc;
+
+    if (logged != NGX_OK) {
+        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "log_unavailable",
+                                    "the %s could not be written to the "
+                                    "action log; nothing was applied", what);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    out = ngx_pnalloc(r->pool, 200);
+    if (out == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(out, "{\"status\":\"accepted\",\"event_id\":\"%s\"",
+                    event_id);
+    if (item_id != NULL) {
+        p = ngx_sprintf(p, ",\"item_id\":\"%s\"", item_id);
+    }
+    p = ngx_cpymem(p, "}\n", 2);
+
+    ngx_http_finalize_request(r, ngx_milvuso_send_json(r, NGX_HTTP_ACCEPTED,
+                                                       out, p - out));
 }
 
 
@@ -132,18 +198,19 @@ ngx_milvuso_items_handler(ngx_http_request_t *r)
 static void
 ngx_milvuso_items_body(ngx_http_request_t *r)
 {
-    u_char                   *body, *out, *p;
+    u_char                   *body;
     char                     *payload;
     size_t                    len, plen, cap;
     float                    *vec;
     uint32_t                  dim;
-    uint64_t                  pos;
     ngx_int_t                 rc;
     mv_event_error_t          e;
     mv_item_event_t          *item;
+    ngx_milvuso_req_ctx_t    *ctx;
     ngx_milvuso_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
 
     rc = ngx_milvuso_body_or_error(r, &body, &len);
     if (rc != NGX_DECLINED) {
@@ -192,18 +259,37 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
         goto done;
     }
 
-    if (ngx_milvuso_log_append(r, MV_RECORD_ITEM, payload, plen, &pos)
-        != NGX_OK)
-    {
-        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "log_unavailable",
-                                    "the item could not be written to the "
-                                    "action log; nothing was applied");
-        goto done;
+    ctx->event = item;
+
+    rc = ngx_milvuso_log_write(r, MV_RECORD_ITEM, payload, plen,
+                               ngx_milvuso_item_logged);
+    if (rc != NGX_ERROR) {
+        return;     /* answered, or answered once the record is written */
     }
 
-    if (ngx_milvuso_fresh_put(mcf->shm_zone->data, mcf, item, pos)
-        != NGX_OK)
+    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* Once the item is in the log: put among the fresh items, answered. */
+static void
+ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
+{
+    mv_item_event_t          *item;
+    ngx_milvuso_req_ctx_t    *ctx;
+    ngx_milvuso_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    item = ctx->event;
+
+    if (rc == NGX_OK
+        && ngx_milvuso_fresh_put(mcf->shm_zone->data, mcf, item, pos)
+           != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "milvuso: no room in zone \"%V\" for item \"%s\"; "
@@ -211,20 +297,7 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
                       "snapshot", &mcf->zone_name, item->item_id);
     }
 
-    out = ngx_pnalloc(r->pool, 200);
-    if (out == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    p = ngx_sprintf(out, "{\"status\":\"accepted\",\"event_id\":\"%s\","
-                    "\"item_id\":\"%s\"}\n", item->event_id, item->item_id);
-
-    rc = ngx_milvuso_send_json(r, NGX_HTTP_ACCEPTED, out, p - out);
-
-done:
-
-    ngx_http_finalize_request(r, rc);
+    ngx_milvuso_answer_logged(r, rc, "item", item->event_id, item->item_id);
 }
 
 

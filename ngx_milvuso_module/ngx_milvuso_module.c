@@ -638,6 +638,18 @@ ngx_milvuso_action_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
+#if (NGX_THREADS)
+    /* sync=on: appends and their fdatasync run in nginx's "default" thread
+       pool (created with nginx's defaults unless `thread_pool default ...;`
+       sizes it), never in the event loop */
+    if (mcf->log_sync == 1) {
+        mcf->log_pool = ngx_thread_pool_add(cf, NULL);
+        if (mcf->log_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
+
     return NGX_CONF_OK;
 
 invalid:

@@ -418,3 +418,57 @@ is(scalar @p, 1, 'only the action without an event_id was logged');
 my $refused = json_decode((bodies())[0]);
 like($refused->{detail}, qr/"event_id": assigned by the server/, 'the detail says why');
 isnt($p[0]{event_id}, 'my-id-1', 'the logged id is the server\'s');
+
+
+
+=== TEST 21: sync=on: an append waiting for the disk does not stall the worker: a GET is answered meanwhile, the POST once the append returns
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_SNAPDIR/current;
+    milvuso_action_log $TEST_NGINX_ACTLOG sync=on;
+--- config
+    location = /actions        { milvuso_actions; }
+    location /recommendations/ { milvuso_recommend; }
+--- setup
+# The first segment is a FIFO: the append's open() waits until a reader
+# comes, as a write would wait for a disk that does not answer.
+mkdir $ENV{TEST_NGINX_ACTLOG} or die "mkdir: $!";
+system('mkfifo', "$ENV{TEST_NGINX_ACTLOG}/actions-00000000000000000001.log") == 0
+    or die 'mkfifo failed';
+--- request
+GET /recommendations/user-x?num_recommendations=1
+--- response_body_like: "recommendations"
+--- no_error_log
+[alert]
+[emerg]
+--- after
+require IO::Socket::INET;
+require Fcntl;
+my $fifo = "$ENV{TEST_NGINX_ACTLOG}/actions-00000000000000000001.log";
+my ($port) = MilvusoTest::_url('/') =~ m{:(\d+)/};
+my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
+    or die "connect: $!";
+my $body = actions_json('user-x', 'item-a1', 'View');
+print $s "POST /actions HTTP/1.0\r\nHost: localhost\r\n"
+         . "Content-Type: application/json\r\n"
+         . "Content-Length: " . length($body) . "\r\n\r\n$body";
+select undef, undef, undef, 0.5;        # the append is waiting now
+my $t0 = time;
+my $get = HTTP::Tiny->new(timeout => 3)
+    ->get(MilvusoTest::_url('/recommendations/user-x?num_recommendations=1'));
+is($get->{status}, 200, 'a GET is answered while the append waits');
+# release the append: a reader on the FIFO (the write then fails or not;
+# either way the POST must be answered)
+sysopen(my $rd, $fifo, Fcntl::O_RDONLY() | Fcntl::O_NONBLOCK())
+    or die "open fifo: $!";
+my $answer = '';
+eval {
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 5;
+    local $/;
+    $answer = <$s> // '';
+    alarm 0;
+};
+like($answer, qr{^HTTP/1\.[01] (?:202|503) }, 'the POST is answered once the append returns');
+close $rd;
+close $s;

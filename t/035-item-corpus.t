@@ -15,14 +15,7 @@ use MilvusoTest;
 MilvusoTest::init();
 no_shuffle();
 
-# Listen on 127.0.0.1 only (Test::Nginx's default is every address).
-{
-    my $port = server_port();
-    $port =~ s/.*://;
-    server_port_for_client($port);
-    server_port("127.0.0.1:$port");
-    $ENV{TEST_NGINX_SERVER_PORT} //= $port;
-}
+listen_loopback();
 
 our $DIR = tmpdir();
 $ENV{TEST_NGINX_LOGDIR} = "$DIR/actlog";

@@ -34,15 +34,7 @@ use Time::HiRes ();
 MilvusoTest::init();
 no_shuffle();
 
-# Listen on 127.0.0.1 only (Test::Nginx's default is every address).
-{
-    my $port = server_port();
-    $port =~ s/.*://;
-    server_port_for_client($port);
-    server_port("127.0.0.1:$port");
-    $ENV{TEST_NGINX_SERVER_PORT} //= $port;
-    $ENV{TEST_NGINX_STREAM_PORT} //= $port + 1;
-}
+listen_loopback();
 
 our $TODO;
 our $SEED = $ENV{TEST_MILVUSO_SEED} // (time ^ ($$ << 8)) % 1000000;

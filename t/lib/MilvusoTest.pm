@@ -51,7 +51,7 @@ use POSIX ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT = qw(worker module_path snapshot inspect write_jsonl tmpdir
+our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl tmpdir
                  json_decode json_encode summary bodies read_actlog
                  log_records crc32c http_get http_post wait_for
                  actions_json item_json flip_byte publish_link now_rfc3339
@@ -69,6 +69,17 @@ sub json_encode { return $JSON->encode(shift) }
 
 sub module_path { return $ENV{TEST_NGINX_MILVUSO_MODULE} }
 sub worker      { return $ENV{TEST_NGINX_MILVUSO_WORKER} }
+
+# Makes nginx listen on 127.0.0.1 only (Test::Nginx's default is every
+# address), for the files that also talk to it with plain HTTP.
+sub listen_loopback {
+    my $port = Test::Nginx::Util::server_port();
+    $port =~ s/.*://;
+    Test::Nginx::Util::server_port_for_client($port);
+    Test::Nginx::Util::server_port("127.0.0.1:$port");
+    $ENV{TEST_NGINX_SERVER_PORT} //= $port;
+    $ENV{TEST_NGINX_STREAM_PORT} //= $port + 1;
+}
 
 sub init {
     my $mod = module_path();
