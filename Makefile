@@ -155,11 +155,14 @@ MODULE_SRC := config $(wildcard ngx_milvuso_module/*.c ngx_milvuso_module/*.h) \
 # changes (the list file is rewritten only when its content differs).
 MODULE_FILES := $(sort $(wildcard ngx_milvuso_module/*.c \
                   ngx_milvuso_module/*.h) $(LIB_SRC) $(LIB_HDR))
+# --with-threads: Debian's nginx has thread pools; the module appends to a
+# synced action log from one (ngx_milvuso_actlog.c).
+NGX_CONFIGURE := --with-compat --with-threads
 
 $(B)/module-files.list: FORCE
 	@mkdir -p $(@D)
-	@echo '$(MODULE_FILES)' | cmp -s - $@ 2>/dev/null \
-	    || echo '$(MODULE_FILES)' > $@
+	@echo '$(NGX_CONFIGURE) $(MODULE_FILES)' | cmp -s - $@ 2>/dev/null \
+	    || echo '$(NGX_CONFIGURE) $(MODULE_FILES)' > $@
 
 FORCE:
 
@@ -167,7 +170,7 @@ $(NGX_BUILD)/objs/Makefile: config $(B)/module-files.list | deps-nginx
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(dir $(NGX_BUILD))
 	cp -r $(NGX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && ./configure --with-compat --with-threads \
+	cd $(NGX_BUILD) && ./configure $(NGX_CONFIGURE) \
 	    --add-dynamic-module=$(CURDIR) >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 
