@@ -26,6 +26,16 @@
 #include "json.h"
 
 
+/*
+ * The smallest number taken as unix milliseconds (1973-03-03T09:46:40Z).
+ * Below it a time given as a number is far more likely unix seconds (every
+ * date of the last fifty years is below 2^31 seconds) than a time before
+ * 1973, and reading it as milliseconds would silently put the event in
+ * January 1970; it is refused, and an earlier date is sent as RFC 3339.
+ */
+#define EV_TIME_NUMBER_MIN  INT64_C(100000000000)
+
+
 static const char *const ev_type_names[MV_ACTION_TYPES] = {
     "View", "Click", "Like", "Share", "AddToCart", "Purchase", "Dislike"
 };
@@ -163,14 +173,20 @@ get_time(const cJSON *o, const char *name, int64_t now_ms, int64_t *ms,
 
     if (cJSON_IsNumber(v)) {
         d = v->valuedouble;
-        if (d == floor(d) && d >= (double) MV_TIME_MIN_MS
+        if (d == floor(d) && d >= (double) EV_TIME_NUMBER_MIN
             && d <= (double) MV_TIME_MAX_MS)
         {
             *ms = (int64_t) d;
             return MV_OK;
         }
+        if (d == floor(d) && d >= 0 && d < (double) EV_TIME_NUMBER_MIN) {
+            return ev_fail(e, "invalid_field", "field \"%s\": %.0f looks "
+                           "like unix seconds; send unix milliseconds or an "
+                           "RFC 3339 date-time", name, d);
+        }
         return ev_fail(e, "invalid_field", "field \"%s\": not whole unix "
-                       "milliseconds within years 0001..9999", name);
+                       "milliseconds from %lld (1973-03-03) to 9999",
+                       name, (long long) EV_TIME_NUMBER_MIN);
     }
 
     return ev_fail(e, "invalid_field", "field \"%s\": expected an RFC 3339 "

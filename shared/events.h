@@ -25,8 +25,10 @@
  *   - unknown fields are ignored (as the original API's serde structs do),
  *     and a field whose value is null counts as absent;
  *   - a time ("timestamp", "created_at") is an RFC 3339 string (rfc3339.h)
- *     or whole unix milliseconds; absent, it is the caller's now_ms (the
- *     arrival time; catalogue loaders pass 0, "unknown");
+ *     or whole unix milliseconds from 1973-03-03 on (a smaller number looks
+ *     like unix seconds and is refused rather than read as a date in
+ *     1970); absent, it is the caller's now_ms (the arrival time;
+ *     catalogue loaders pass 0, "unknown");
  *   - limits: ids MV_ID_MAX bytes, MV_TAGS_MAX tags of 1..MV_TAG_MAX bytes
  *     of UTF-8 text, embeddings 1..MV_DIM_MAX finite float32 values.
  * The one difference is the origin's (mv_event_origin_t): a client of the

@@ -219,18 +219,19 @@ no_log_records('unknown type');
 
 
 
-=== TEST 9: bad timestamps are refused (400 invalid_field)
+=== TEST 9: bad timestamps are refused (400 invalid_field), unix seconds among them
 --- request eval
 [map { "POST /actions\n" . actions_json('user-x', 'item-a1', 'View', timestamp => $_) }
-  'yesterday', '2024-13-01T00:00:00Z', '2024-01-01', '0000-01-01T00:00:00Z', 1704110400000.5]
+  'yesterday', '2024-13-01T00:00:00Z', '2024-01-01', '0000-01-01T00:00:00Z', 1704110400000.5,
+  1704110400]
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[(400) x 5]
+[(400) x 6]
 --- response_body_filters eval
 \&summary
 --- response_body eval
-[("error=invalid_field") x 5]
+[("error=invalid_field") x 6]
 --- after
 no_log_records('bad timestamps');
 

@@ -1234,17 +1234,33 @@ test_origins(void **state)
 }
 
 
-/* created_at as unix milliseconds, before 1970 too, reads back exactly. */
+/*
+ * created_at before 1970 (as RFC 3339) reads back exactly; as a number, a
+ * time is unix milliseconds from 1973-03-03 on, and a smaller number (unix
+ * seconds, most likely) is refused instead of becoming a date in 1970.
+ */
 static void
-test_item_created_at_ms(void **state)
+test_item_created_at(void **state)
 {
     static const char  body[] = "{\"item_id\":\"i\",\"embedding\":[1],"
-                                "\"created_at\":-86400001}";
+                                "\"created_at\":\"1969-12-30T23:59:59.999Z\"}";
+    static const struct { const char *t; int ok; int64_t ms; } num[] = {
+        { "100000000000", 1, INT64_C(100000000000) },
+        { "1704110400000", 1, INT64_C(1704110400000) },
+        { "253402300799999", 1, INT64_C(253402300799999) },
+        { "1704110400", 0, 0 },             /* seconds */
+        { "99999999999", 0, 0 },
+        { "0", 0, 0 },
+        { "-86400001", 0, 0 },
+        { "253402300800000", 0, 0 },
+        { "1.7e12", 1, INT64_C(1700000000000) },
+        { "1704110400000.5", 0, 0 },
+    };
     mv_item_event_t    it, back;
     mv_event_error_t   e;
     float              emb[1], emb2[1];
     char               buf[512];
-    size_t             n;
+    size_t             n, i;
 
     (void) state;
 
@@ -1256,6 +1272,23 @@ test_item_created_at_ms(void **state)
     assert_int_equal(mv_item_parse(buf, n, MV_ORIGIN_DATA, 0, 1, emb2, 1,
                                    &back, &e), MV_OK);
     assert_true(back.created_at_ms == it.created_at_ms);
+
+    for (i = 0; i < sizeof(num) / sizeof(num[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"item_id\":\"i\",\"embedding\":[1],"
+                 "\"created_at\":%s}", num[i].t);
+        if ((mv_item_parse(buf, strlen(buf), MV_ORIGIN_CLIENT, NOW, 1, emb,
+                           1, &it, &e) == MV_OK) != num[i].ok
+            || (num[i].ok && it.created_at_ms != num[i].ms))
+        {
+            fail_msg("created_at %s: want %s", num[i].t,
+                     num[i].ok ? "accepted" : "refused");
+        }
+    }
+    snprintf(buf, sizeof(buf), "{\"item_id\":\"i\",\"embedding\":[1],"
+             "\"created_at\":1704110400}");
+    assert_int_equal(mv_item_parse(buf, strlen(buf), MV_ORIGIN_DATA, NOW, 1,
+                                   emb, 1, &it, &e), MV_ERR);
+    assert_non_null(strstr(e.detail, "looks like unix seconds"));
 }
 
 
@@ -1307,7 +1340,7 @@ main(void)
         cmocka_unit_test(test_item_float_round_trip),
         cmocka_unit_test(test_item_encode_bound),
         cmocka_unit_test(test_origins),
-        cmocka_unit_test(test_item_created_at_ms),
+        cmocka_unit_test(test_item_created_at),
         cmocka_unit_test(test_user_vector),
     };
 
