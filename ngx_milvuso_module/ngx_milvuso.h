@@ -244,6 +244,7 @@ typedef struct {
     off_t                  log_segment;
     ngx_flag_t             log_sync;
 #if (NGX_THREADS)
+    ngx_str_t              log_pool_name;   /* thread_pool=, "" default */
     ngx_thread_pool_t     *log_pool;        /* sync=on: appends run here */
 #endif
 
@@ -278,8 +279,14 @@ typedef struct {
     ngx_event_t                poll_ev;
 } ngx_milvuso_proc_t;
 
-/* Called in the event loop once a record is in the log (rc NGX_OK, pos) or
-   could not be written (NGX_ERROR); it answers and finalizes the request. */
+/* Called in the event loop once a record is in the log (its packed
+   position): applies the event to the zone.  Runs even when the request
+   was terminated meanwhile (the record is durable). */
+typedef void (*ngx_milvuso_log_apply_pt)(ngx_http_request_t *r,
+    uint64_t pos);
+
+/* Then, unless the request was terminated: answers it (rc NGX_OK, or
+   NGX_ERROR when the record could not be written) and finalizes it. */
 typedef void (*ngx_milvuso_log_done_pt)(ngx_http_request_t *r, ngx_int_t rc,
     uint64_t pos);
 
@@ -290,8 +297,10 @@ typedef struct {
     uint16_t                   type;
     const char                *payload; /* in r->pool */
     size_t                     len;
+    ngx_milvuso_log_apply_pt   apply;
     ngx_milvuso_log_done_pt    done;
     ngx_uint_t                 completed;
+    ngx_int_t                  outcome;   /* NGX_OK or NGX_ERROR, once done */
     int                        rc;      /* the thread's outcome */
     mv_actlog_pos_t            pos;
     mv_err_t                   err;
@@ -315,11 +324,14 @@ extern ngx_milvuso_proc_t       ngx_milvuso_proc;
 
 
 /* ngx_milvuso_actlog.c */
+char *ngx_milvuso_action_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_milvuso_log_zone_add(ngx_conf_t *cf,
     ngx_milvuso_main_conf_t *mcf);
 ngx_int_t ngx_milvuso_log_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
-    const char *payload, size_t len, ngx_milvuso_log_done_pt done);
+    const char *payload, size_t len, ngx_milvuso_log_apply_pt apply,
+    ngx_milvuso_log_done_pt done);
 
 /* ngx_milvuso_zone.c */
 ngx_int_t ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data);

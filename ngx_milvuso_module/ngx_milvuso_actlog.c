@@ -23,11 +23,12 @@
  *
  * With sync=on an append waits for fdatasync, and a wait in the event loop
  * would stall every request of that worker, reads included, whatever lock
- * is held.  So the append then runs in a thread of nginx's thread pool
- * ("default" unless the directive names another; `thread_pool default
- * threads=N;` sizes it), and the request, blocked meanwhile as nginx's own
- * thread tasks block theirs, is answered from the event loop when the
- * record is on disk: 202 still means durable.  Appends of the pool's
+ * is held.  So the append then runs in a thread of an nginx thread pool
+ * ("default", or the directive's thread_pool=NAME), and the request,
+ * blocked meanwhile as nginx's own thread tasks block theirs, is answered
+ * from the event loop when the record is on disk: 202 still means durable.
+ * The event is applied to the zone when the record is known written, in
+ * the event loop, also for a request terminated meanwhile.  Appends of the pool's
  * threads serialise on the same lock as the workers' (each thread is the
  * worker as far as the lock goes), so records keep whole.
  */
@@ -41,9 +42,112 @@
 
 #define NGX_MILVUSO_LOG_ZONE_SIZE   (8 * ngx_pagesize)
 
+/* How long an append in a thread may take before it is logged (the timer
+   that also keeps a shutting-down worker waiting for it). */
+#define NGX_MILVUSO_LOG_TASK_TIMEOUT  60000
+
 
 /* per process: when the last log-write error was logged (rate limit) */
 static time_t  ngx_milvuso_log_error_logged;
+
+
+/*
+ * milvuso_action_log dir [segment=size] [sync=on|off] [thread_pool=name]:
+ * checked whole at configuration time (nginx -t).
+ */
+char *
+ngx_milvuso_action_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_milvuso_main_conf_t *mcf = conf;
+
+    off_t        seg;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (mcf->log_dir.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty path";
+    }
+
+    mcf->log_dir = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &mcf->log_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "segment=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            seg = ngx_parse_offset(&s);
+            if (seg == NGX_ERROR || seg < 4096
+                || (uint64_t) seg > MV_ACTLOG_SEGMENT_MAX)
+            {
+                goto invalid;
+            }
+
+            mcf->log_segment = seg;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=on") == 0) {
+            mcf->log_sync = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=off") == 0) {
+            mcf->log_sync = 0;
+            continue;
+        }
+
+#if (NGX_THREADS)
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+            mcf->log_pool_name.data = value[i].data + 12;
+            mcf->log_pool_name.len = value[i].len - 12;
+
+            if (mcf->log_pool_name.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+#endif
+
+        goto invalid;
+    }
+
+#if (NGX_THREADS)
+    /* sync=on: appends and their fdatasync run in a thread pool ("default"
+       or thread_pool=NAME, declared with nginx's `thread_pool` directive or
+       created with its defaults), never in the event loop */
+    if (mcf->log_pool_name.len && mcf->log_sync != 1) {
+        return "uses thread_pool= with sync=on only";
+    }
+
+    if (mcf->log_sync == 1) {
+        mcf->log_pool = ngx_thread_pool_add(cf, mcf->log_pool_name.len
+                                                ? &mcf->log_pool_name : NULL);
+        if (mcf->log_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
 
 
 /*
@@ -195,8 +299,19 @@ ngx_milvuso_log_thread(void *data, ngx_log_t *log)
 }
 
 
-/* Back in the event loop once the thread is done (nginx's own pattern for
-   thread tasks of a request: unblock, then the request's write handler). */
+/*
+ * Back in the event loop once the thread is done (nginx's own pattern for a
+ * request's thread task: unblock, then the request's write handler).  The
+ * record is durable by now, so it is counted and applied to the zone here,
+ * whatever became of the request; answering is the write handler's part,
+ * which a terminated request has replaced with nginx's finalizer.
+ *
+ * The event's timer is not cancelable: a worker that is shutting down
+ * (quit, reload) waits for it instead of exiting with the request blocked
+ * (nginx 1.25.4 does the same for its own thread tasks).  It only rings if
+ * an append takes longer than NGX_MILVUSO_LOG_TASK_TIMEOUT; then it is
+ * logged and set again, since the thread cannot be interrupted.
+ */
 static void
 ngx_milvuso_log_thread_done(ngx_event_t *ev)
 {
@@ -210,8 +325,26 @@ ngx_milvuso_log_thread_done(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "milvuso: an action-log append is taking more than "
+                      "%M ms", (ngx_msec_t) NGX_MILVUSO_LOG_TASK_TIMEOUT);
+        ev->timedout = 0;
+        ngx_add_timer(ev, NGX_MILVUSO_LOG_TASK_TIMEOUT);
+        return;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
     r->main->blocked--;
     r->aio = 0;
+
+    t->outcome = ngx_milvuso_log_outcome(r, t->rc, &t->err);
+    if (t->outcome == NGX_OK) {
+        t->apply(r, mv_actlog_pos_pack(t->pos));
+    }
     t->completed = 1;
 
     r->write_event_handler(r);
@@ -219,13 +352,11 @@ ngx_milvuso_log_thread_done(ngx_event_t *ev)
 }
 
 
-/* The request's write handler while an append runs: acts once it is done
-   (a write event before that is ignored); replaced by nginx's finalizer if
-   the request was terminated meanwhile. */
+/* The request's write handler while an append runs: answers once it is
+   done (a write event before that is ignored). */
 static void
 ngx_milvuso_log_resume(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
     ngx_milvuso_req_ctx_t   *ctx;
     ngx_milvuso_log_task_t  *t;
 
@@ -239,29 +370,32 @@ ngx_milvuso_log_resume(ngx_http_request_t *r)
     ctx->log_task = NULL;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    rc = ngx_milvuso_log_outcome(r, t->rc, &t->err);
-
-    t->done(r, rc, rc == NGX_OK ? mv_actlog_pos_pack(t->pos) : 0);
+    t->done(r, t->outcome,
+            t->outcome == NGX_OK ? mv_actlog_pos_pack(t->pos) : 0);
 }
 
 #endif
 
 
 /*
- * Writes a record to the action log, then calls done(r, rc, pos) in the
- * event loop: rc NGX_OK with the packed position (0 when no log is
- * configured), or NGX_ERROR (logged, counted).  With sync=on the append and
- * its fdatasync run in a thread of the pool and this returns NGX_AGAIN at
- * once, the request blocked until done has run, so the worker's event loop
- * (and every GET it serves) never waits for the disk; otherwise, and when
- * the pool's queue is full, the append is made here and done is called
- * before this returns NGX_OK.  NGX_ERROR: out of memory, done not called.
+ * Writes a record to the action log; once it is there, apply(r, pos) runs
+ * (pos: the packed position, 0 when no log is configured), then done(r,
+ * NGX_OK, pos) answers; when it could not be written (logged, counted),
+ * done(r, NGX_ERROR, 0) alone.  Both run in the event loop.  With sync=on
+ * the append and its fdatasync run in a thread of the pool and this
+ * returns NGX_AGAIN at once, the request blocked until then, so the
+ * worker's event loop (and every GET it serves) never waits for the disk;
+ * otherwise, and when the pool's queue is full, the append is made here and
+ * both run before this returns NGX_OK.  NGX_ERROR: out of memory, nothing
+ * written, neither called.
  */
 ngx_int_t
 ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
-    const char *payload, size_t len, ngx_milvuso_log_done_pt done)
+    const char *payload, size_t len, ngx_milvuso_log_apply_pt apply,
+    ngx_milvuso_log_done_pt done)
 {
     int                       rc;
+    uint64_t                  packed;
     mv_err_t                  err;
     mv_actlog_pos_t           pos;
     ngx_milvuso_main_conf_t  *mcf;
@@ -274,6 +408,7 @@ ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
 
     if (mcf->log_dir.len == 0) {
+        apply(r, 0);
         done(r, NGX_OK, 0);
         return NGX_OK;
     }
@@ -295,13 +430,16 @@ ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
         t->type = type;
         t->payload = payload;
         t->len = len;
+        t->apply = apply;
         t->done = done;
 
         task->handler = ngx_milvuso_log_thread;
         task->event.handler = ngx_milvuso_log_thread_done;
         task->event.data = t;
+        task->event.log = r->connection->log;
 
         if (ngx_thread_task_post(mcf->log_pool, task) == NGX_OK) {
+            ngx_add_timer(&task->event, NGX_MILVUSO_LOG_TASK_TIMEOUT);
             ctx->log_task = t;
             r->main->blocked++;
             r->aio = 1;
@@ -316,9 +454,14 @@ ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
 
     rc = ngx_milvuso_log_append_locked(mcf->log_zone->data, type, payload,
                                        len, &pos, &err);
-    rc = ngx_milvuso_log_outcome(r, rc, &err);
+    if (ngx_milvuso_log_outcome(r, rc, &err) != NGX_OK) {
+        done(r, NGX_ERROR, 0);
+        return NGX_OK;
+    }
 
-    done(r, rc, rc == NGX_OK ? mv_actlog_pos_pack(pos) : 0);
+    packed = mv_actlog_pos_pack(pos);
+    apply(r, packed);
+    done(r, NGX_OK, packed);
 
     return NGX_OK;
 }

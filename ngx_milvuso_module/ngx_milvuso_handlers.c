@@ -8,9 +8,10 @@
  * applied, and a request refused for any reason has changed nothing.  The
  * append happens under the log's own lock (ngx_milvuso_actlog.c), never
  * under the zone's mutex that the reads take, and with sync=on in a thread
- * of the pool: each write endpoint is two steps, the body (validate,
- * encode, hand to the log) and *_logged (apply, answer), which runs when
- * the record is written.
+ * of the pool: each write endpoint is three steps, the body (validate,
+ * encode, hand to the log), *_apply (to the zone, once the record is
+ * written, even for a request terminated meanwhile) and *_logged (the
+ * answer).
  *
  * The plumbing (bodies, answers, errors, counters) is ngx_milvuso_request.c.
  */
@@ -23,9 +24,11 @@
 
 
 static void ngx_milvuso_actions_body(ngx_http_request_t *r);
+static void ngx_milvuso_action_apply(ngx_http_request_t *r, uint64_t pos);
 static void ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc,
     uint64_t pos);
 static void ngx_milvuso_items_body(ngx_http_request_t *r);
+static void ngx_milvuso_item_apply(ngx_http_request_t *r, uint64_t pos);
 static void ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc,
     uint64_t pos);
 static void ngx_milvuso_answer_logged(ngx_http_request_t *r,
@@ -105,6 +108,7 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
     ctx->event = a;
 
     rc = ngx_milvuso_log_write(r, MV_RECORD_ACTION, payload, plen,
+                               ngx_milvuso_action_apply,
                                ngx_milvuso_action_logged);
     if (rc != NGX_ERROR) {
         return;     /* answered, or answered once the record is written */
@@ -118,9 +122,9 @@ done:
 }
 
 
-/* Once the action is in the log: applied to the profile, answered. */
+/* Once the action is in the log: applied to the user's profile. */
 static void
-ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
+ngx_milvuso_action_apply(ngx_http_request_t *r, uint64_t pos)
 {
     mv_action_t              *a;
     ngx_milvuso_req_ctx_t    *ctx;
@@ -132,14 +136,26 @@ ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
 
     (void) pos;
 
-    if (rc == NGX_OK
-        && ngx_milvuso_profile_add(mcf->shm_zone->data, mcf, a) != NGX_OK)
-    {
+    if (ngx_milvuso_profile_add(mcf->shm_zone->data, mcf, a) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "milvuso: no room in zone \"%V\" for the profile of "
                       "\"%s\"; the action is in the log only",
                       &mcf->zone_name, a->user_id);
     }
+}
+
+
+/* Then answered. */
+static void
+ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
+{
+    mv_action_t            *a;
+    ngx_milvuso_req_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    a = ctx->event;
+
+    (void) pos;
 
     ngx_milvuso_answer_logged(r, rc, "action", a->event_id, NULL);
 }
@@ -262,6 +278,7 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
     ctx->event = item;
 
     rc = ngx_milvuso_log_write(r, MV_RECORD_ITEM, payload, plen,
+                               ngx_milvuso_item_apply,
                                ngx_milvuso_item_logged);
     if (rc != NGX_ERROR) {
         return;     /* answered, or answered once the record is written */
@@ -275,9 +292,9 @@ done:
 }
 
 
-/* Once the item is in the log: put among the fresh items, answered. */
+/* Once the item is in the log: put among the fresh items. */
 static void
-ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
+ngx_milvuso_item_apply(ngx_http_request_t *r, uint64_t pos)
 {
     mv_item_event_t          *item;
     ngx_milvuso_req_ctx_t    *ctx;
@@ -287,15 +304,28 @@ ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
     item = ctx->event;
 
-    if (rc == NGX_OK
-        && ngx_milvuso_fresh_put(mcf->shm_zone->data, mcf, item, pos)
-           != NGX_OK)
+    if (ngx_milvuso_fresh_put(mcf->shm_zone->data, mcf, item, pos)
+        != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "milvuso: no room in zone \"%V\" for item \"%s\"; "
                       "it is in the log only and waits for the next "
                       "snapshot", &mcf->zone_name, item->item_id);
     }
+}
+
+
+/* Then answered. */
+static void
+ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
+{
+    mv_item_event_t        *item;
+    ngx_milvuso_req_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    item = ctx->event;
+
+    (void) pos;
 
     ngx_milvuso_answer_logged(r, rc, "item", item->event_id, item->item_id);
 }

@@ -34,8 +34,6 @@ static char *ngx_milvuso_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_milvuso_snapshot_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_milvuso_action_log_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_milvuso_profile_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_milvuso_action_weights_directive(ngx_conf_t *cf,
@@ -571,84 +569,6 @@ ngx_milvuso_snapshot_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         goto invalid;
     }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_milvuso_action_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_milvuso_main_conf_t *mcf = conf;
-
-    off_t        seg;
-    ngx_str_t   *value, s;
-    ngx_uint_t   i;
-
-    if (mcf->log_dir.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        return "has an empty path";
-    }
-
-    mcf->log_dir = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &mcf->log_dir, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "segment=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            seg = ngx_parse_offset(&s);
-            if (seg == NGX_ERROR || seg < 4096
-                || (uint64_t) seg > MV_ACTLOG_SEGMENT_MAX)
-            {
-                goto invalid;
-            }
-
-            mcf->log_segment = seg;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "sync=on") == 0) {
-            mcf->log_sync = 1;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "sync=off") == 0) {
-            mcf->log_sync = 0;
-            continue;
-        }
-
-        goto invalid;
-    }
-
-#if (NGX_THREADS)
-    /* sync=on: appends and their fdatasync run in nginx's "default" thread
-       pool (created with nginx's defaults unless `thread_pool default ...;`
-       sizes it), never in the event loop */
-    if (mcf->log_sync == 1) {
-        mcf->log_pool = ngx_thread_pool_add(cf, NULL);
-        if (mcf->log_pool == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-#endif
 
     return NGX_CONF_OK;
 

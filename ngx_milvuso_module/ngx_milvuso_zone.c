@@ -453,6 +453,14 @@ ngx_milvuso_fresh_put(ngx_milvuso_zone_ctx_t *z, ngx_milvuso_main_conf_t *mcf,
     f = (ngx_milvuso_fresh_t *) ngx_milvuso_lookup(&sh->fresh,
                                            (u_char *) item->item_id, len, hash);
 
+    /* appends of several workers (and of one worker's thread pool) may
+       complete out of log order: the zone keeps the item of the latest
+       record, as the trainer will */
+    if (f && log_pos != 0 && f->log_pos > log_pos) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_OK;
+    }
+
     if (f && f->dim != item->dim) {
         ngx_milvuso_delete_locked(z, &sh->fresh, &f->e, &sh->n_fresh);
         f = NULL;

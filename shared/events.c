@@ -312,6 +312,7 @@ get_popularity(const cJSON *o, mv_item_event_t *item, mv_event_error_t *e)
         return ev_fail(e, "invalid_field", "field \"popularity_score\": "
                        "negative");
     }
+    item->popularity += 0.0f;       /* -0 (from "-0" or "-1e-400") is 0 */
 
     return MV_OK;
 }

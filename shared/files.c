@@ -2,6 +2,10 @@
  * files.c -- numbered file names, mkdir -p and directory fsyncs (see
  * files.h).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

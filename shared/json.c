@@ -28,15 +28,19 @@
  *   2. cJSON_ParseWithLengthOpts over exactly len bytes (the body is not
  *      NUL-terminated), then only JSON whitespace may follow the value.
  *   3. The top level must be an object.
- *   4. No key may occur twice among its members (all members, not only the
- *      ones used, so that no reader of the body can see a different value
- *      than we did).  The keys are sorted (qsort, O(n log n) whatever the
+ *   4. No key may occur twice among the members of any object of the
+ *      document (all members at every depth, not only the ones used, so
+ *      that no reader of the body can see a different value than we did).  The keys are sorted (qsort, O(n log n) whatever the
  *      body) and neighbours compared.
  *
  * cJSON itself keeps a global "last error" that every parse writes (we
  * never read it); it is cJSON's, not ours, but it means concurrent parses
  * from several threads race on it (harmless for the results).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +405,28 @@ check_duplicate_keys(const cJSON *o, mv_err_t *err)
 }
 
 
+/* Gate 4 over every object of the tree (depth bounded by the prescan). */
+static int
+check_duplicate_keys_tree(const cJSON *v, mv_err_t *err)
+{
+    const cJSON  *c;
+
+    if (cJSON_IsObject(v) && check_duplicate_keys(v, err) != MV_OK) {
+        return MV_ERR;
+    }
+
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        for (c = v->child; c != NULL; c = c->next) {
+            if (check_duplicate_keys_tree(c, err) != MV_OK) {
+                return MV_ERR;
+            }
+        }
+    }
+
+    return MV_OK;
+}
+
+
 /*
  * Gates 1 to 4: returns the parsed top-level object (the caller deletes
  * it), or NULL with e filled.
@@ -449,7 +475,7 @@ mv_json_load_object(const char *buf, size_t len, mv_err_t *err)
         goto fail;
     }
 
-    if (check_duplicate_keys(root, err) != MV_OK) {
+    if (check_duplicate_keys_tree(root, err) != MV_OK) {
         goto fail;
     }
 

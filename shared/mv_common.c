@@ -3,6 +3,10 @@
  * part reads, and the random numbers for seeds and temp names (see
  * mv_common.h).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>

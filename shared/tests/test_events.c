@@ -1292,6 +1292,33 @@ test_item_created_at(void **state)
 }
 
 
+/* A popularity of -0 (as sent, or underflowing) is 0, not a negative. */
+static void
+test_item_negative_zero(void **state)
+{
+    static const char *const  bodies[] = {
+        "{\"item_id\":\"i\",\"embedding\":[1],\"popularity_score\":-0}",
+        "{\"item_id\":\"i\",\"embedding\":[1],\"popularity_score\":-1e-400}",
+    };
+    mv_item_event_t           it;
+    mv_event_error_t          e;
+    float                     emb[1];
+    char                      buf[256];
+    size_t                    i;
+
+    (void) state;
+
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(mv_item_parse(bodies[i], strlen(bodies[i]),
+                                       MV_ORIGIN_CLIENT, NOW, 1, emb, 1, &it,
+                                       &e), MV_OK);
+        assert_false(signbit(it.popularity));
+        assert_true(mv_item_encode(&it, buf, sizeof(buf)) > 0);
+        assert_non_null(strstr(buf, "\"popularity_score\":0,"));
+    }
+}
+
+
 static void
 test_user_vector(void **state)
 {
@@ -1341,6 +1368,7 @@ main(void)
         cmocka_unit_test(test_item_encode_bound),
         cmocka_unit_test(test_origins),
         cmocka_unit_test(test_item_created_at),
+        cmocka_unit_test(test_item_negative_zero),
         cmocka_unit_test(test_user_vector),
     };
 

@@ -122,6 +122,14 @@ test_text_and_fields(void **state)
 
     assert_null(mv_json_load_object("{\"a\":1,\"a\":2}", 13, &err));
     assert_non_null(strstr(err.msg, "given twice"));
+    /* at every depth, in arrays too */
+    assert_null(mv_json_load_object("{\"x\":{\"a\":1,\"a\":2}}", 19, &err));
+    assert_non_null(strstr(err.msg, "\"a\" given twice"));
+    assert_null(mv_json_load_object("{\"x\":[{\"b\":1},{\"c\":1,\"c\":1}]}",
+                                    29, &err));
+    o = mv_json_load_object("{\"x\":[{\"b\":1},{\"b\":1}]}", 23, &err);
+    assert_non_null(o);             /* the same key in two objects is fine */
+    cJSON_Delete(o);
     assert_null(mv_json_load_object("[1]", 3, &err));
     assert_null(mv_json_load_object("{\"a\":01}", 8, &err));
     assert_non_null(strstr(err.msg, "malformed number"));
