@@ -13,8 +13,9 @@
  *   ngx_milvuso_request.c    request plumbing: context, JSON answers and
  *                            errors, counters, method checks, bodies
  *   ngx_milvuso_handlers.c   POST /actions, POST /items, /health, /metrics
- *   ngx_milvuso_actlog.c     the action log's lock (its own small zone) and
- *                            appending to the log
+ *   ngx_milvuso_actlog.c     the action log: its directive, its lock (its
+ *                            own small zone), appending to it (in a thread
+ *                            pool with sync=on)
  *   ngx_milvuso_search.c     the search both GETs share (HNSW + fresh items,
  *                            filters, merge, rendering) and GET /similar
  *   ngx_milvuso_recommend.c  GET /recommendations, step by step
