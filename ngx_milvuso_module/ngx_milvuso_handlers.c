@@ -31,6 +31,9 @@ static void ngx_milvuso_items_body(ngx_http_request_t *r);
 static void ngx_milvuso_item_apply(ngx_http_request_t *r, uint64_t pos);
 static void ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc,
     uint64_t pos);
+static void ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event,
+    uint16_t type, const char *payload, size_t plen,
+    ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done);
 static void ngx_milvuso_answer_logged(ngx_http_request_t *r,
     ngx_int_t logged, const char *what, const char *event_id,
     const char *item_id);
@@ -70,11 +73,9 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
     ngx_int_t                 rc;
     mv_action_t              *a;
     mv_event_error_t          e;
-    ngx_milvuso_req_ctx_t    *ctx;
     ngx_milvuso_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
 
     rc = ngx_milvuso_body_or_error(r, &body, &len);
     if (rc != NGX_DECLINED) {
@@ -100,21 +101,11 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
     ngx_milvuso_make_event_id(mcf->shm_zone->data, a->event_id);
 
     plen = mv_action_encode(a, payload, NGX_MILVUSO_ACTION_PAYLOAD_MAX);
-    if (plen == 0) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
 
-    ctx->event = a;
-
-    rc = ngx_milvuso_log_write(r, MV_RECORD_ACTION, payload, plen,
-                               ngx_milvuso_action_apply,
-                               ngx_milvuso_action_logged);
-    if (rc != NGX_ERROR) {
-        return;     /* answered, or answered once the record is written */
-    }
-
-    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_milvuso_post_to_log(r, a, MV_RECORD_ACTION, payload, plen,
+                            ngx_milvuso_action_apply,
+                            ngx_milvuso_action_logged);
+    return;
 
 done:
 
@@ -158,6 +149,31 @@ ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
     (void) pos;
 
     ngx_milvuso_answer_logged(r, rc, "action", a->event_id, NULL);
+}
+
+
+/*
+ * Hands the encoded event (plen bytes of payload; 0: the encoding failed)
+ * to the log, keeping event for apply and done (ngx_milvuso_log_write);
+ * the request is answered by done, or here with 500 when nothing could be
+ * handed over.
+ */
+static void
+ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event, uint16_t type,
+    const char *payload, size_t plen, ngx_milvuso_log_apply_pt apply,
+    ngx_milvuso_log_done_pt done)
+{
+    ngx_milvuso_req_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    ctx->event = event;
+
+    if (plen == 0
+        || ngx_milvuso_log_write(r, type, payload, plen, apply, done)
+           == NGX_ERROR)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 }
 
 
@@ -222,11 +238,9 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
     ngx_int_t                 rc;
     mv_event_error_t          e;
     mv_item_event_t          *item;
-    ngx_milvuso_req_ctx_t    *ctx;
     ngx_milvuso_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
 
     rc = ngx_milvuso_body_or_error(r, &body, &len);
     if (rc != NGX_DECLINED) {
@@ -270,21 +284,10 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
     }
 
     plen = mv_item_encode(item, payload, cap);
-    if (plen == 0) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
 
-    ctx->event = item;
-
-    rc = ngx_milvuso_log_write(r, MV_RECORD_ITEM, payload, plen,
-                               ngx_milvuso_item_apply,
-                               ngx_milvuso_item_logged);
-    if (rc != NGX_ERROR) {
-        return;     /* answered, or answered once the record is written */
-    }
-
-    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_milvuso_post_to_log(r, item, MV_RECORD_ITEM, payload, plen,
+                            ngx_milvuso_item_apply, ngx_milvuso_item_logged);
+    return;
 
 done:
 
