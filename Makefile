@@ -25,6 +25,7 @@ APT_BUILD  := build-essential pkg-config libcmocka-dev libopenblas-dev \
 APT_FUZZ   := clang libclang-rt-14-dev
 APT_BENCH  := libhnswlib-dev libfaiss-dev gnuplot-nox
 APT_NGINX  := nginx nginx-dev libcjson-dev
+APT_SERVICES := openjdk-17-jre-headless maven kcat
 
 # The flags libmilvuso must be clean under: ours, plus nginx's own set.
 WARN       := -Wall -Wextra -Werror -Wpointer-arith -Wshadow \
@@ -53,7 +54,7 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check unit \
+        run-check services services-stop services-check unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
         fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
@@ -195,6 +196,26 @@ stop:
 run-check: deps $(MODULE_SO) $(B)/milvuso-worker
 	./t/run-stop.sh $(MAKE) $(B) 127.0.0.1:18089
 
+# The real servers on 127.0.0.1 (conf/services.sh): today Apache Kafka,
+# its jars cached outside the checkout ($$MILVUSO_CACHE, ~/.cache/milvuso),
+# topics from conf/milvuso.toml's [kafka] (MILVUSO_CONFIG=FILE for another).
+MILVUSO_CONFIG ?= conf/milvuso.toml
+SERVICES_RUN   := $(B)/services
+
+services: deps $(B)/milvuso-worker
+	@./.ci/apt-ensure $(APT_SERVICES)
+	./conf/services.sh start --run $(SERVICES_RUN) \
+	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
+
+services-stop:
+	./conf/services.sh stop --run $(SERVICES_RUN)
+
+# Start, check (topics, a record through), stop, nothing left.
+services-check: deps $(B)/milvuso-worker
+	@./.ci/apt-ensure $(APT_SERVICES)
+	./conf/services.sh check --run $(B)/services-check \
+	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
+
 # Test::Nginx suites against Debian's nginx with the module loaded.
 nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
@@ -305,6 +326,7 @@ test: deps
 	$(MAKE) unit-asan
 	$(MAKE) worker-check
 	$(MAKE) run-check
+	$(MAKE) services-check
 	$(MAKE) nginx-test
 	$(MAKE) nginx-valgrind
 	$(MAKE) fuzz-smoke

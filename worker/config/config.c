@@ -168,6 +168,10 @@ static const cfg_key_t  schema[] = {
         0, "topic of training examples"),
     STR("kafka.group_id", kafka.group_id, "milvuso-worker", 0,
         "consumer group of the worker"),
+    INT("kafka.partitions", kafka.partitions, "4", 1, 1024,
+        "partitions of each topic when it is created (keyed by user)"),
+    INT("kafka.replication", kafka.replication, "1", 1, 16,
+        "replication factor of each topic when it is created"),
 
     BOOL("redis.enabled", redis.enabled, "false", "use Redis"),
     STR("redis.url", redis.url, "redis://127.0.0.1:6379/0", 0,

@@ -80,6 +80,8 @@ typedef struct mvw_config {
         char      feature_topic[MVW_CONFIG_NAME_MAX];
         char      training_topic[MVW_CONFIG_NAME_MAX];
         char      group_id[MVW_CONFIG_NAME_MAX];
+        uint32_t  partitions;
+        uint32_t  replication;
     } kafka;
 
     struct {

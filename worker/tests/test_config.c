@@ -100,6 +100,8 @@ test_defaults(void **state)
     assert_string_equal(c.kafka.feature_topic, "features");
     assert_string_equal(c.kafka.training_topic, "training_examples");
     assert_string_equal(c.kafka.group_id, "milvuso-worker");
+    assert_int_equal(c.kafka.partitions, 4);
+    assert_int_equal(c.kafka.replication, 1);
     assert_int_equal(c.redis.enabled, 0);
     assert_string_equal(c.redis.url, "redis://127.0.0.1:6379/0");
     assert_int_equal(c.postgres.enabled, 0);
