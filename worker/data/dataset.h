@@ -24,9 +24,10 @@
  *   csv        "user,item[,weight[,timestamp]]", an optional header line
  *              first (recognised by its first field: "user", "user_id",
  *              "userid" or "uid", in any case, e.g. ML-latest's "userId").
- *              weight >= 0, default 1 (also when the field is empty); 0
- *              drops the line.  timestamp: whole unix seconds or an RFC 3339
- *              date-time (1970..9999); default 0.  No quoting.
+ *              weight >= 0 in the JSON number grammar (json.h), default 1
+ *              (also when the field is empty); 0 drops the line.
+ *              timestamp: whole unix seconds or an RFC 3339 date-time
+ *              (rfc3339.h, years 0001..9999); default 0.  No quoting.
  *   tsv        "user_id\titem_id\tweight\ttime_ms", what
  *              mvw_dataset_write_tsv writes (weight > 0, unix ms).
  *   jsonl      one action per line in the POST /actions shape, parsed by
@@ -35,7 +36,8 @@
  *              (Dislike by default) is read and checked but dropped, without
  *              adding its ids.  A missing timestamp counts as 0.
  *
- * Numbers are decimal ("1", "-2.5", "3e2"; no hex, no inf or nan).  Unix
+ * Numbers follow the JSON number grammar (mv_number_parse: "1", "-2.5",
+ * "3e2"; not ".5", "+1", "5.", no hex, no inf or nan).  Unix
  * seconds may be negative down to year 0001 and reach year 9999.
  *
  * A repeated (user, item) pair is merged into the first occurrence: the
