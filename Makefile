@@ -21,7 +21,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian bookworm packages each part needs (installed when missing).
 APT_BUILD  := build-essential pkg-config libcmocka-dev libopenblas-dev \
-              libcjson-dev
+              libcjson-dev librdkafka-dev
 APT_FUZZ   := clang libclang-rt-14-dev
 APT_BENCH  := libhnswlib-dev libfaiss-dev gnuplot-nox
 APT_NGINX  := nginx nginx-dev libcjson-dev
@@ -36,6 +36,10 @@ CFLAGS     := $(CFLAGS_STD) $(OPT) $(WARN) -fPIC -Ishared
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 LDLIBS     := -lcjson -lopenblas -lm -lpthread
+# The worker (its Kafka source) also links librdkafka; libmilvuso does not.
+RDKAFKA_CFLAGS := $(shell pkg-config --cflags rdkafka 2>/dev/null)
+RDKAFKA_LIBS   := $(shell pkg-config --libs rdkafka 2>/dev/null || echo -lrdkafka)
+WLDLIBS    := $(RDKAFKA_LIBS) $(LDLIBS)
 
 LIB_SRC    := $(wildcard shared/*.c)
 LIB_HDR    := $(wildcard shared/*.h)
@@ -84,14 +88,14 @@ $(1)/obj/%.o: %.c $(LIB_HDR)
 # Worker sources include each other's headers by folder ("model/mf.h").
 $(1)/obj/worker/%.o: worker/%.c $(LIB_HDR) $(WORKER_HDR)
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS) $(2) -Iworker -c $$< -o $$@
+	$$(CC) $$(CFLAGS) $(2) -Iworker $$(RDKAFKA_CFLAGS) -c $$< -o $$@
 
 $(1)/libmilvuso.a: $(call objs,$(1),$(LIB_SRC))
 	@rm -f $$@
 	ar rcs $$@ $$^
 
 $(1)/milvuso-worker: $(call objs,$(1),$(WORKER_ALL)) $(1)/libmilvuso.a
-	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $(1)/libmilvuso.a $$(LDLIBS)
+	$$(CC) $(2) -o $$@ $$(filter %.o,$$^) $(1)/libmilvuso.a $$(WLDLIBS)
 
 $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 	@mkdir -p $$(@D)
@@ -100,8 +104,8 @@ $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 $(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a \
                 $(WORKER_HDR)
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS) $(2) -Iworker -o $$@ $$< $(call objs,$(1),$(WORKER_SRC)) \
-	    $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
+	$$(CC) $$(CFLAGS) $(2) -Iworker $$(RDKAFKA_CFLAGS) -o $$@ $$< \
+	    $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a -lcmocka $$(WLDLIBS)
 endef
 
 # B names the release build folder (helpers and parallel checkouts may point
@@ -259,8 +263,8 @@ build-fuzz/%: shared/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps-fuzz
 build-fuzz/%: worker/fuzz/%.c $(LIB_SRC) $(LIB_HDR) $(WORKER_SRC) $(WORKER_HDR) \
               | deps-fuzz
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker -o $@ $< $(LIB_SRC) $(WORKER_SRC) \
-	    $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker $(RDKAFKA_CFLAGS) -o $@ $< $(LIB_SRC) \
+	    $(WORKER_SRC) $(WLDLIBS)
 
 # Each target runs FUZZ_SECONDS from its seed corpus ({shared,worker}/fuzz/corpus/NAME,
 # generated seeds are kept in build-fuzz/corpus/NAME).

@@ -43,6 +43,7 @@
 
 #include "config/config.h"
 #include "config/toml.h"
+#include "sources/source.h"       /* the Kafka name checks */
 
 typedef enum cfg_kind {
     K_BOOL = 1,
@@ -55,6 +56,9 @@ typedef enum cfg_kind {
 #define F_MIN_OPEN   0x01       /* number: min itself is refused */
 #define F_MAX_OPEN   0x02       /* number: max itself is refused */
 #define F_EMPTY_OK   0x04       /* string: "" is allowed */
+#define F_TOPIC      0x08       /* string: a Kafka topic that a snapshot
+                                   can store positions of */
+#define F_BROKERS    0x10       /* string: host:port[,host:port...] */
 
 typedef struct cfg_key {
     const char         *name;
@@ -158,14 +162,14 @@ static const cfg_key_t  schema[] = {
 
     BOOL("kafka.enabled", kafka.enabled, "false",
          "exchange events through Kafka"),
-    STR("kafka.brokers", kafka.brokers, "127.0.0.1:9092", 0,
+    STR("kafka.brokers", kafka.brokers, "127.0.0.1:9092", F_BROKERS,
         "bootstrap brokers, host:port[,host:port...]"),
-    STR("kafka.log_topic", kafka.log_topic, "user_actions", 0,
-        "topic of user actions"),
-    STR("kafka.feature_topic", kafka.feature_topic, "features", 0,
-        "topic of computed features"),
+    STR("kafka.log_topic", kafka.log_topic, "user_actions", F_TOPIC,
+        "topic of user actions (records are actions, keyed by user)"),
+    STR("kafka.feature_topic", kafka.feature_topic, "features", F_TOPIC,
+        "topic of posted items (records are items, keyed by item)"),
     STR("kafka.training_topic", kafka.training_topic, "training_examples",
-        0, "topic of training examples"),
+        F_TOPIC, "topic of training examples"),
     STR("kafka.group_id", kafka.group_id, "milvuso-worker", 0,
         "consumer group of the worker"),
     INT("kafka.partitions", kafka.partitions, "4", 1, 1024,
@@ -482,6 +486,19 @@ apply_value(mvw_config_t *c, const cfg_key_t *k, const mvw_toml_value_t *v,
             if (ch < 0x20 || ch == 0x7f) {
                 return mv_err_set(err, "%s: must not contain control "
                                   "characters", k->name);
+            }
+        }
+        if (k->flags & (F_TOPIC | F_BROKERS)) {
+            char      text[MVW_CONFIG_URL_MAX];
+            mv_err_t  why;
+
+            memcpy(text, v->str, v->len);
+            text[v->len] = '\0';
+            if ((k->flags & F_TOPIC
+                 ? mvw_kafka_topic_check(text, &why)
+                 : mvw_kafka_brokers_check(text, &why)) != MV_OK)
+            {
+                return mv_err_set(err, "%s: %s", k->name, why.msg);
             }
         }
         memset(field, 0, k->size);

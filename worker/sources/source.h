@@ -10,12 +10,19 @@
  * snapshot includes.  That pairing (model and positions in one atomic file)
  * is what gives "nothing lost, nothing applied twice" across crashes.
  *
+ * The snapshot is the truth: whatever a transport remembers by itself
+ * (Kafka's committed offsets) is only told, after a snapshot is durable,
+ * through the optional durable() op, for monitoring.
+ *
  * Implementations:
  *   actlog   the embedded action log that nginx appends to (shared/actlog.h):
  *            one stream "actlog", partition 0, offset = packed segment and
  *            byte offset.  (source_actlog.c)
- *   kafka    consumer of the user_actions and features topics: its own
- *            issue; it plugs in here as one more mvw_source_ops_t.
+ *   kafka    a consumer in [kafka] group_id of log_topic (actions) and
+ *            feature_topic (items): one stream per topic and partition,
+ *            stream = the topic's name, offset = the next Kafka offset to
+ *            read.  Record = the same canonical JSON payload the action
+ *            log carries; the topic says its type.  (source_kafka.c)
  *
  * A source is used by one thread.
  */
@@ -25,8 +32,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/logging.h"
 #include "mv_common.h"
 #include "snapshot.h"
+
+/* The longest payload a source hands out (what the action log takes);
+   a larger Kafka record is skipped and counted. */
+#define MVW_SOURCE_RECORD_MAX  (1u << 20)
 
 typedef struct mvw_record {
     uint16_t      type;        /* MV_RECORD_ACTION, MV_RECORD_ITEM */
@@ -38,6 +50,10 @@ typedef struct mvw_source_stats {
     uint64_t  records;         /* handed out since open */
     uint64_t  skipped_bytes;   /* damaged or torn bytes skipped */
     uint64_t  skipped_runs;
+    uint64_t  skipped_records; /* whole records not handed out: Kafka
+                                  tombstones (no value), oversized values */
+    uint64_t  errors;          /* transport errors seen (broker down ...) */
+    uint64_t  eofs;            /* Kafka: partition ends reached */
 } mvw_source_stats_t;
 
 typedef struct mvw_source mvw_source_t;
@@ -53,6 +69,12 @@ typedef struct mvw_source_ops {
                             size_t cap);
     void       (*stats)(const mvw_source_t *s, mvw_source_stats_t *st);
     void       (*free)(mvw_source_t *s);
+    /* Optional (NULL: nothing to do).  Called once a snapshot holding
+       positions[0 .. n) is durable; the source may tell its transport
+       (Kafka: an asynchronous offset commit, for lag monitoring).  It
+       must not block and cannot fail: the snapshot stays the truth. */
+    void       (*durable)(mvw_source_t *s, const mv_stream_pos_t *positions,
+                          size_t n);
 } mvw_source_ops_t;
 
 struct mvw_source {
@@ -67,6 +89,58 @@ struct mvw_source {
  */
 mvw_source_t *mvw_source_actlog_open(const char *dir,
     const mv_stream_pos_t *positions, size_t n, mv_err_t *err);
+
+/* What the Kafka source consumes, and how (all strings are copied). */
+typedef struct mvw_kafka_params {
+    const char         *brokers;        /* bootstrap.servers */
+    const char         *group_id;
+    const char         *log_topic;      /* records are MV_RECORD_ACTION */
+    const char         *feature_topic;  /* MV_RECORD_ITEM; NULL or "": none */
+    const mvw_log_t    *log;            /* librdkafka's errors; NULL: none */
+    /* more librdkafka properties, "name=value", NULL-terminated (tests:
+       shorter session and retry timeouts); NULL: none */
+    const char *const  *extra;
+} mvw_kafka_params_t;
+
+/*
+ * Opens a Kafka consumer of p's topics in group p->group_id.  Nothing is
+ * contacted yet: a broker that is down does not fail the open, next()
+ * reports it and consumes once it is back.  When the group assigns a
+ * partition, reading starts at its position among positions[0 .. n) (the
+ * snapshot's: stream = topic name) or, when there is none, at the
+ * partition's beginning; Kafka's committed offsets are never used.
+ * Positions of other streams are ignored.
+ *
+ * Offsets are never committed by themselves: durable() commits the
+ * positions of a durable snapshot (asynchronously).
+ *
+ * next() polls without waiting: 1 with a record (type from its topic,
+ * payload = the record's value), 0 when nothing is there, MV_ERR on a
+ * transport error (counted; the source stays usable and recovers by
+ * itself).  Records without a value or larger than MVW_SOURCE_RECORD_MAX
+ * are skipped and counted (stats.skipped_records).  positions() lists one
+ * position per partition it has read from or was given.
+ *
+ * Returns NULL with err set when a topic name is empty, longer than
+ * MV_SNAPSHOT_STREAM_MAX bytes or not a Kafka name, both topics are the
+ * same, or librdkafka refuses the configuration.
+ */
+mvw_source_t *mvw_source_kafka_open(const mvw_kafka_params_t *p,
+    const mv_stream_pos_t *positions, size_t n, mv_err_t *err);
+
+/*
+ * Checks a Kafka topic name as a source stream: 1 .. MV_SNAPSHOT_STREAM_MAX
+ * bytes of [A-Za-z0-9._-], not "." or "..".  Returns MV_OK, or MV_ERR with
+ * the reason in err (without the name).
+ */
+int mvw_kafka_topic_check(const char *topic, mv_err_t *err);
+
+/*
+ * Checks a broker list: host:port[,host:port...], host a name, an IPv4
+ * address or an [IPv6] one, port 1..65535.  Returns MV_OK, or MV_ERR
+ * with the reason (naming the bad element) in err.
+ */
+int mvw_kafka_brokers_check(const char *brokers, mv_err_t *err);
 
 /* Convenience wrappers over s->ops. */
 static inline int
@@ -86,6 +160,15 @@ static inline void
 mvw_source_stats(const mvw_source_t *s, mvw_source_stats_t *st)
 {
     s->ops->stats(s, st);
+}
+
+static inline void
+mvw_source_durable(mvw_source_t *s, const mv_stream_pos_t *positions,
+    size_t n)
+{
+    if (s->ops->durable != NULL) {
+        s->ops->durable(s, positions, n);
+    }
 }
 
 /* Frees s (may be NULL). */

@@ -68,6 +68,7 @@ actlog_stats(const mvw_source_t *s, mvw_source_stats_t *st)
     mv_actlog_stats_t       as;
 
     mv_actlog_reader_stats(a->reader, &as);
+    memset(st, 0, sizeof(*st));
     st->records = a->records;
     st->skipped_bytes = as.skipped_bytes;
     st->skipped_runs = as.skipped_runs;
@@ -85,7 +86,8 @@ actlog_free(mvw_source_t *s)
 
 
 static const mvw_source_ops_t  actlog_ops = {
-    "actlog", actlog_next, actlog_positions, actlog_stats, actlog_free
+    "actlog", actlog_next, actlog_positions, actlog_stats, actlog_free,
+    NULL
 };
 
 

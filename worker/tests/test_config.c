@@ -304,6 +304,10 @@ static const struct {
 } accepted[] = {
     { "", { { NULL, NULL } } },
     { "# nothing\n[server]\n[milvus]\n", { { NULL, NULL } } },
+    { "[kafka]\nbrokers = \"[::1]:9092,kafka-2.local:19092\"\n"
+      "log_topic = \"user_actions_of_the_shop_in_the_west_eu\"\n",
+      { { "kafka.brokers", "[::1]:9092,kafka-2.local:19092" },
+        { "kafka.log_topic", "user_actions_of_the_shop_in_the_west_eu" } } },
     { "[training]\nlearning_rate = 0.01\n",
       { { "training.learning_rate", "0.01" } } },
     { "[training]\nlearning_rate = 1\n",
@@ -457,6 +461,32 @@ static const struct {
     { "[training]\nloss = \"softmax \"\n",
       "t.toml:2: training.loss: must be one of \"logistic\", \"bpr\", "
       "\"softmax\"" },
+
+    /* Kafka names: a topic's name is a snapshot's stream name */
+    { "[kafka]\nlog_topic = \"user_actions_of_the_shop_in_the_west_eu1\"\n",
+      "t.toml:2: kafka.log_topic: must be at most 39 bytes (a snapshot "
+      "stores the position of each topic by name), not 40" },
+    { "[kafka]\nfeature_topic = \"items posted\"\n",
+      "t.toml:2: kafka.feature_topic: must be a Kafka topic name: letters, "
+      "digits, '.', '_' and '-'" },
+    { "[kafka]\ntraining_topic = \"..\"\n",
+      "t.toml:2: kafka.training_topic: must not be \".\" or \"..\"" },
+    { "[kafka]\nbrokers = \"127.0.0.1\"\n",
+      "t.toml:2: kafka.brokers: \"127.0.0.1\" is not host:port (a name, an "
+      "IPv4 address or an [IPv6] one, and a port from 1 to 65535); the "
+      "list is host:port[,host:port...]" },
+    { "[kafka]\nbrokers = \"a:1,,b:2\"\n",
+      "t.toml:2: kafka.brokers: \"\" is not host:port (a name, an "
+      "IPv4 address or an [IPv6] one, and a port from 1 to 65535); the "
+      "list is host:port[,host:port...]" },
+    { "[kafka]\nbrokers = \"kafka-1:65536\"\n",
+      "t.toml:2: kafka.brokers: \"kafka-1:65536\" is not host:port (a "
+      "name, an IPv4 address or an [IPv6] one, and a port from 1 to "
+      "65535); the list is host:port[,host:port...]" },
+    { "[kafka]\nbrokers = \"a b:9092\"\n",
+      "t.toml:2: kafka.brokers: \"a b:9092\" is not host:port (a name, an "
+      "IPv4 address or an [IPv6] one, and a port from 1 to 65535); the "
+      "list is host:port[,host:port...]" },
 
     /* unknown names */
     { "[training]\nlerning_rate = 0.1\n",
@@ -648,7 +678,8 @@ test_environment_every_key(void **state)
                      : strstr(nd->path, "initializer") ? "sparse"
                      : strstr(nd->path, "loss") ? "bpr"
                      : strstr(nd->path, "log_level") ? "warn"
-                     : strstr(nd->path, "lr_schedule") ? "constant" : "x");
+                     : strstr(nd->path, "lr_schedule") ? "constant"
+                     : strstr(nd->path, "brokers") ? "x:1" : "x");
             break;
         case MVW_TOML_INTEGER:
             snprintf(var + n, sizeof(var) - n, "=%lld",

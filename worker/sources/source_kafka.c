@@ -1,0 +1,742 @@
+/*
+ * source_kafka.c -- Kafka as a worker source (see source.h): one
+ * librdkafka high-level consumer in [kafka] group_id, subscribed to
+ * log_topic (records are actions) and feature_topic (records are items).
+ *
+ * Record contract (the nginx producer follows it): the value is exactly
+ * the canonical JSON payload the action log carries (mv_action_encode,
+ * mv_item_encode), the key is the user id (actions) or the item id
+ * (items) and only spreads records over partitions, no headers; the
+ * topic gives the record type.
+ *
+ * Positions.  The snapshot is the truth, not Kafka's committed offsets:
+ * a table of (topic, partition) -> next offset to read is filled from the
+ * snapshot's positions at open and moved past each record handed out
+ * (tombstones and oversized records included: they are consumed too).
+ * When the group assigns partitions (the rebalance callback), each one
+ * starts at its table offset, or at its beginning when the table has
+ * none: on a first start the model holds nothing, so everything the
+ * topic retains is read.  A partition revoked from us keeps its entry,
+ * so a snapshot never forgets a position it was given.  The table holds
+ * MV_SNAPSHOT_MAX_POSITIONS entries, what a snapshot stores: an
+ * assignment that does not fit is refused (nothing is consumed, next()
+ * reports it) instead of publishing a snapshot that loses positions.
+ *
+ * Nothing is committed automatically (enable.auto.commit and
+ * enable.auto.offset.store off); durable() commits a durable snapshot's
+ * positions asynchronously, so that the group's lag shows in Kafka's
+ * tools.
+ *
+ * Never blocking: next() polls with a zero timeout, which also serves the
+ * callbacks (rebalance, errors, commit results) on the caller's thread
+ * (the main queue is forwarded to the consumer's).  librdkafka connects
+ * lazily and retries by itself: a broker that is down at open or later
+ * only shows as counted errors (the error callback logs them through the
+ * worker's logger, rate-limited); consumption resumes when it is back.
+ * Partition ends are counted, not reported.
+ *
+ * Closing leaves the group within CLOSE_MS (an asynchronous close whose
+ * queue is served here); past it, with the group coordinator out of
+ * reach, the handle is destroyed without waiting further.  The source
+ * owns one librdkafka handle and the held message (the payload of the
+ * last record handed out, valid until the next call).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "actlog.h"            /* MV_RECORD_ACTION, MV_RECORD_ITEM */
+#include "sources/source.h"
+
+#define N_TOPICS         2
+#define POLL_BATCH       1024      /* messages looked at per next() call */
+#define CLOSE_MS         3000
+#define ERROR_LOG_MS     10000
+
+typedef struct {
+    uint8_t   topic;               /* index into k->topics */
+    int32_t   partition;
+    int64_t   next;                /* next offset to read; -1: none yet */
+} kafka_slot_t;
+
+typedef struct {
+    mvw_source_t         base;     /* first: the public part */
+    rd_kafka_t          *rk;
+    rd_kafka_message_t  *held;     /* the record handed out last */
+
+    char                 topics[N_TOPICS][MV_SNAPSHOT_STREAM_MAX + 1];
+    uint16_t             types[N_TOPICS];
+    unsigned             n_topics;
+
+    kafka_slot_t         slots[MV_SNAPSHOT_MAX_POSITIONS];
+    unsigned             n_slots;
+    int                  refused;  /* an assignment did not fit */
+
+    const mvw_log_t     *log;
+    mvw_log_limit_t      lim_error;
+    mvw_log_limit_t      lim_commit;
+
+    uint64_t             records;
+    uint64_t             skipped;
+    uint64_t             errors;
+    uint64_t             eofs;
+} kafka_source_t;
+
+
+/* ---- names ---------------------------------------------------------------- */
+
+int
+mvw_kafka_topic_check(const char *topic, mv_err_t *err)
+{
+    size_t  len = strlen(topic);
+
+    if (len == 0) {
+        return mv_err_set(err, "must not be empty");
+    }
+    if (len > MV_SNAPSHOT_STREAM_MAX) {
+        return mv_err_set(err, "must be at most %d bytes (a snapshot stores "
+                          "the position of each topic by name), not %zu",
+                          MV_SNAPSHOT_STREAM_MAX, len);
+    }
+    if (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0) {
+        return mv_err_set(err, "must not be \".\" or \"..\"");
+    }
+    for (size_t i = 0; i < len; i++) {
+        char  c = topic[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+        {
+            return mv_err_set(err, "must be a Kafka topic name: letters, "
+                              "digits, '.', '_' and '-'");
+        }
+    }
+    return MV_OK;
+}
+
+
+/* 1 if s[0 .. len) is a port number 1..65535. */
+static int
+is_port(const char *s, size_t len)
+{
+    unsigned long  port = 0;
+
+    if (len == 0 || len > 5) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+        port = port * 10 + (unsigned long) (s[i] - '0');
+    }
+    return s[0] != '0' && port <= 65535;
+}
+
+
+/* 1 if s[0 .. len) is host:port (host a name, IPv4 or [IPv6]). */
+static int
+is_broker(const char *s, size_t len)
+{
+    const char  *colon;
+    size_t       hlen;
+
+    if (len > 0 && s[0] == '[') {
+        colon = memchr(s, ']', len);
+        if (colon == NULL || colon == s + 1 || colon + 1 >= s + len
+            || colon[1] != ':')
+        {
+            return 0;
+        }
+        for (const char *p = s + 1; p < colon; p++) {
+            if (strchr("0123456789abcdefABCDEF:.", *p) == NULL) {
+                return 0;
+            }
+        }
+        return is_port(colon + 2, (size_t) (s + len - colon - 2));
+    }
+
+    colon = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ':') {
+            if (colon != NULL) {
+                return 0;
+            }
+            colon = s + i;
+        }
+    }
+    if (colon == NULL) {
+        return 0;
+    }
+    hlen = (size_t) (colon - s);
+    if (hlen == 0 || s[0] == '-' || s[0] == '.') {
+        return 0;
+    }
+    for (size_t i = 0; i < hlen; i++) {
+        char  c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+        {
+            return 0;
+        }
+    }
+    return is_port(colon + 1, len - hlen - 1);
+}
+
+
+int
+mvw_kafka_brokers_check(const char *brokers, mv_err_t *err)
+{
+    const char  *p = brokers, *end;
+    size_t       len;
+
+    if (*brokers == '\0') {
+        return mv_err_set(err, "must not be empty");
+    }
+    for (;;) {
+        end = strchr(p, ',');
+        len = end ? (size_t) (end - p) : strlen(p);
+        if (!is_broker(p, len)) {
+            return mv_err_set(err, "\"%.*s\" is not host:port (a name, an "
+                              "IPv4 address or an [IPv6] one, and a port "
+                              "from 1 to 65535); the list is "
+                              "host:port[,host:port...]",
+                              (int) (len > 100 ? 100 : len), p);
+        }
+        if (end == NULL) {
+            return MV_OK;
+        }
+        p = end + 1;
+    }
+}
+
+
+/* ---- positions ----------------------------------------------------------- */
+
+static int
+topic_index(const kafka_source_t *k, const char *topic)
+{
+    for (unsigned i = 0; i < k->n_topics; i++) {
+        if (strcmp(k->topics[i], topic) == 0) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+
+/* The slot of (topic, partition), added when absent; NULL when full. */
+static kafka_slot_t *
+slot_of(kafka_source_t *k, int topic, int32_t partition)
+{
+    kafka_slot_t  *sl;
+
+    for (unsigned i = 0; i < k->n_slots; i++) {
+        sl = &k->slots[i];
+        if (sl->topic == topic && sl->partition == partition) {
+            return sl;
+        }
+    }
+    if (k->n_slots == MV_SNAPSHOT_MAX_POSITIONS) {
+        return NULL;
+    }
+    sl = &k->slots[k->n_slots++];
+    sl->topic = (uint8_t) topic;
+    sl->partition = partition;
+    sl->next = -1;
+    return sl;
+}
+
+
+static size_t
+kafka_positions(const mvw_source_t *s, mv_stream_pos_t *out, size_t cap)
+{
+    const kafka_source_t  *k = (const kafka_source_t *) s;
+    const kafka_slot_t    *sl;
+    size_t                 n = 0;
+
+    for (unsigned i = 0; i < k->n_slots && n < cap; i++) {
+        sl = &k->slots[i];
+        if (sl->next < 0) {
+            continue;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        memcpy(out[n].stream, k->topics[sl->topic],
+               strlen(k->topics[sl->topic]) + 1);
+        out[n].partition = (uint32_t) sl->partition;
+        out[n].offset = (uint64_t) sl->next;
+        n++;
+    }
+    return n;
+}
+
+
+/* ---- callbacks (served by rd_kafka_consumer_poll on our thread) ---------- */
+
+static void
+kafka_assign(kafka_source_t *k, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_t  *tp;
+    kafka_slot_t                *sl;
+    int                          t;
+
+    k->refused = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        tp = &parts->elems[i];
+        t = topic_index(k, tp->topic);
+        sl = t < 0 ? NULL : slot_of(k, t, tp->partition);
+        if (sl == NULL) {
+            k->refused = 1;
+            break;
+        }
+        tp->offset = sl->next >= 0 ? sl->next : RD_KAFKA_OFFSET_BEGINNING;
+    }
+
+    if (k->refused) {
+        rd_kafka_assign(k->rk, NULL);
+        if (k->log != NULL) {
+            mvw_log(k->log, MVW_LOG_ERROR, "kafka: %d partitions assigned, "
+                    "more than the %d positions a snapshot holds: consuming "
+                    "nothing", parts->cnt, MV_SNAPSHOT_MAX_POSITIONS);
+        }
+        return;
+    }
+    rd_kafka_assign(k->rk, parts);
+    if (k->log != NULL) {
+        mvw_log(k->log, MVW_LOG_INFO, "kafka: %d partition(s) assigned",
+                parts->cnt);
+    }
+}
+
+
+static void
+kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    kafka_source_t  *k = opaque;
+
+    (void) rk;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        kafka_assign(k, parts);
+        return;
+    }
+    /* revoked (or an error): stop fetching; the slots stay */
+    rd_kafka_assign(k->rk, NULL);
+    k->refused = 0;
+}
+
+
+static void
+kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    kafka_source_t  *k = opaque;
+    char             fatal[256];
+
+    k->errors++;
+    if (k->log == NULL) {
+        return;
+    }
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        mvw_log_every(k->log, &k->lim_error, ERROR_LOG_MS, MVW_LOG_ERROR,
+                      "kafka: fatal error: %s", fatal);
+        return;
+    }
+    mvw_log_every(k->log, &k->lim_error, ERROR_LOG_MS, MVW_LOG_WARN,
+                  "kafka: %s (%s); retrying", reason,
+                  rd_kafka_err2name((rd_kafka_resp_err_t) code));
+}
+
+
+/* librdkafka's own log lines (from its threads too): debug level only. */
+static void
+kafka_logger(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+    kafka_source_t  *k = rd_kafka_opaque(rk);
+
+    if (k != NULL && k->log != NULL) {
+        mvw_log(k->log, MVW_LOG_DEBUG, "kafka: [%d %s] %s", level, fac, buf);
+    }
+}
+
+
+static void
+kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    kafka_source_t  *k = opaque;
+
+    (void) rk;
+    (void) offsets;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR
+        && err != RD_KAFKA_RESP_ERR__NO_OFFSET && k->log != NULL)
+    {
+        mvw_log_every(k->log, &k->lim_commit, ERROR_LOG_MS, MVW_LOG_WARN,
+                      "kafka: committing the published positions failed: "
+                      "%s (only Kafka's lag view is behind)",
+                      rd_kafka_err2str(err));
+    }
+}
+
+
+/* ---- the source ----------------------------------------------------------- */
+
+static int
+kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
+{
+    kafka_source_t      *k = (kafka_source_t *) s;
+    rd_kafka_message_t  *m;
+    kafka_slot_t        *sl;
+    int                  t;
+
+    if (k->held != NULL) {
+        rd_kafka_message_destroy(k->held);
+        k->held = NULL;
+    }
+
+    for (unsigned i = 0; i < POLL_BATCH; i++) {
+        m = rd_kafka_consumer_poll(k->rk, 0);
+        if (m == NULL) {
+            break;
+        }
+
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            k->eofs++;
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            k->errors++;
+            mv_err_set(err, "kafka %s [%d]: %s",
+                       m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
+                       (int) m->partition, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            return MV_ERR;
+        }
+
+        t = topic_index(k, rd_kafka_topic_name(m->rkt));
+        sl = t < 0 ? NULL : slot_of(k, t, m->partition);
+        if (sl == NULL) {
+            /* not one of ours, or no room: assignment refused it */
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        sl->next = m->offset + 1;
+
+        if (m->payload == NULL || m->len > MVW_SOURCE_RECORD_MAX) {
+            k->skipped++;
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+
+        k->held = m;
+        k->records++;
+        rec->type = k->types[t];
+        rec->payload = m->payload;
+        rec->len = m->len;
+        return 1;
+    }
+
+    if (k->refused) {
+        mv_err_set(err, "kafka: more partitions assigned than the %d "
+                   "positions a snapshot holds; consuming nothing",
+                   MV_SNAPSHOT_MAX_POSITIONS);
+        return MV_ERR;
+    }
+    return 0;
+}
+
+
+static void
+kafka_stats(const mvw_source_t *s, mvw_source_stats_t *st)
+{
+    const kafka_source_t  *k = (const kafka_source_t *) s;
+
+    memset(st, 0, sizeof(*st));
+    st->records = k->records;
+    st->skipped_records = k->skipped;
+    st->errors = k->errors;
+    st->eofs = k->eofs;
+}
+
+
+static void
+kafka_durable(mvw_source_t *s, const mv_stream_pos_t *positions, size_t n)
+{
+    kafka_source_t                   *k = (kafka_source_t *) s;
+    rd_kafka_topic_partition_list_t  *list;
+    rd_kafka_topic_partition_t       *tp;
+    rd_kafka_resp_err_t               rc;
+
+    list = rd_kafka_topic_partition_list_new((int) n);
+    for (size_t i = 0; i < n; i++) {
+        if (topic_index(k, positions[i].stream) < 0) {
+            continue;
+        }
+        tp = rd_kafka_topic_partition_list_add(list, positions[i].stream,
+                                               (int32_t) positions[i].partition);
+        tp->offset = (int64_t) positions[i].offset;
+    }
+    if (list->cnt > 0) {
+        rc = rd_kafka_commit(k->rk, list, 1);
+        if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            kafka_committed(k->rk, rc, list, k);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+
+/* Leaves the group within CLOSE_MS, then destroys the handle. */
+static void
+kafka_close(kafka_source_t *k)
+{
+    rd_kafka_queue_t  *q;
+    rd_kafka_error_t  *e;
+    rd_kafka_event_t  *ev;
+    int64_t            deadline;
+    int                closed = 0;
+
+    q = rd_kafka_queue_new(k->rk);
+    e = rd_kafka_consumer_close_queue(k->rk, q);
+    if (e != NULL) {
+        rd_kafka_error_destroy(e);
+    } else {
+        /* served as events: the queue also carries what a callback
+           cannot take (fetched messages); a revocation is answered here */
+        deadline = mv_clock_monotonic_us() / 1000 + CLOSE_MS;
+        while (!(closed = rd_kafka_consumer_closed(k->rk))
+               && mv_clock_monotonic_us() / 1000 < deadline)
+        {
+            ev = rd_kafka_queue_poll(q, 100);
+            if (ev == NULL) {
+                continue;
+            }
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+                rd_kafka_assign(k->rk, NULL);
+            }
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    if (!closed && k->log != NULL) {
+        mvw_log(k->log, MVW_LOG_WARN, "kafka: the group was not left within "
+                "%d ms (coordinator out of reach); closing anyway",
+                CLOSE_MS);
+    }
+    rd_kafka_destroy_flags(k->rk,
+                           closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
+
+static void
+kafka_free(mvw_source_t *s)
+{
+    kafka_source_t  *k = (kafka_source_t *) s;
+
+    if (k->held != NULL) {
+        rd_kafka_message_destroy(k->held);
+    }
+    if (k->rk != NULL) {
+        kafka_close(k);
+    }
+    free(k);
+}
+
+
+static const mvw_source_ops_t  kafka_ops = {
+    "kafka", kafka_next, kafka_positions, kafka_stats, kafka_free,
+    kafka_durable
+};
+
+
+/* Sets one property; MV_ERR with librdkafka's reason. */
+static int
+conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+    mv_err_t *err)
+{
+    char  why[256];
+
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why))
+        != RD_KAFKA_CONF_OK)
+    {
+        return mv_err_set(err, "kafka: %s=%s: %s", name, value, why);
+    }
+    return MV_OK;
+}
+
+
+static rd_kafka_conf_t *
+make_conf(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
+{
+    static const char *const  fixed[][2] = {
+        { "client.id", "milvuso-worker" },
+        { "enable.auto.commit", "false" },
+        { "enable.auto.offset.store", "false" },
+        { "auto.offset.reset", "earliest" },
+        { "enable.partition.eof", "true" },
+    };
+    rd_kafka_conf_t  *conf = rd_kafka_conf_new();
+    char              name[128];
+    const char       *eq;
+
+    if (conf_set(conf, "bootstrap.servers", p->brokers, err) != MV_OK
+        || conf_set(conf, "group.id", p->group_id, err) != MV_OK)
+    {
+        goto failed;
+    }
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (conf_set(conf, fixed[i][0], fixed[i][1], err) != MV_OK) {
+            goto failed;
+        }
+    }
+    for (size_t i = 0; p->extra != NULL && p->extra[i] != NULL; i++) {
+        eq = strchr(p->extra[i], '=');
+        if (eq == NULL || (size_t) (eq - p->extra[i]) >= sizeof(name)) {
+            mv_err_set(err, "kafka: \"%.100s\" is not name=value",
+                       p->extra[i]);
+            goto failed;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int) (eq - p->extra[i]),
+                 p->extra[i]);
+        if (conf_set(conf, name, eq + 1, err) != MV_OK) {
+            goto failed;
+        }
+    }
+
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance);
+    rd_kafka_conf_set_error_cb(conf, kafka_error);
+    rd_kafka_conf_set_log_cb(conf, kafka_logger);
+    rd_kafka_conf_set_offset_commit_cb(conf, kafka_committed);
+    return conf;
+
+failed:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+
+/* Copies and checks the topics of p into k. */
+static int
+set_topics(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
+{
+    const char  *names[N_TOPICS] = { p->log_topic, p->feature_topic };
+    const char  *keys[N_TOPICS] = { "log_topic", "feature_topic" };
+    uint16_t     types[N_TOPICS] = { MV_RECORD_ACTION, MV_RECORD_ITEM };
+    mv_err_t     why;
+
+    for (unsigned i = 0; i < N_TOPICS; i++) {
+        if (i > 0 && (names[i] == NULL || names[i][0] == '\0')) {
+            continue;
+        }
+        if (names[i] == NULL
+            || mvw_kafka_topic_check(names[i], &why) != MV_OK)
+        {
+            return mv_err_set(err, "kafka %s \"%.60s\": %s", keys[i],
+                              names[i] ? names[i] : "", names[i] ? why.msg
+                              : "must not be empty");
+        }
+        if (topic_index(k, names[i]) >= 0) {
+            return mv_err_set(err, "kafka: log_topic and feature_topic are "
+                              "both \"%s\"; the topic says the record "
+                              "type, so they must differ", names[i]);
+        }
+        memcpy(k->topics[k->n_topics], names[i], strlen(names[i]) + 1);
+        k->types[k->n_topics++] = types[i];
+    }
+    return MV_OK;
+}
+
+
+mvw_source_t *
+mvw_source_kafka_open(const mvw_kafka_params_t *p,
+    const mv_stream_pos_t *positions, size_t n, mv_err_t *err)
+{
+    kafka_source_t                   *k;
+    rd_kafka_conf_t                  *conf;
+    rd_kafka_topic_partition_list_t  *subs;
+    rd_kafka_resp_err_t               rc;
+    kafka_slot_t                     *sl;
+    char                              why[512];
+    int                               t;
+
+    if (p->brokers == NULL || p->group_id == NULL || p->group_id[0] == '\0'
+        || mvw_kafka_brokers_check(p->brokers, err) != MV_OK)
+    {
+        if (p->brokers != NULL && p->brokers[0] != '\0') {
+            return NULL;
+        }
+        mv_err_set(err, "kafka: brokers and group_id must not be empty");
+        return NULL;
+    }
+
+    k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        mv_err_set(err, "out of memory");
+        return NULL;
+    }
+    k->base.ops = &kafka_ops;
+    k->log = p->log;
+    if (set_topics(k, p, err) != MV_OK) {
+        free(k);
+        return NULL;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        t = topic_index(k, positions[i].stream);
+        if (t < 0) {
+            continue;                           /* another stream's */
+        }
+        if (positions[i].offset > (uint64_t) INT64_MAX
+            || positions[i].partition > (uint32_t) INT32_MAX)
+        {
+            mv_err_set(err, "stored kafka position %s [%u] @ %llu is out "
+                       "of range", positions[i].stream,
+                       positions[i].partition,
+                       (unsigned long long) positions[i].offset);
+            free(k);
+            return NULL;
+        }
+        sl = slot_of(k, t, (int32_t) positions[i].partition);
+        if (sl == NULL) {
+            mv_err_set(err, "more than %d stored kafka positions",
+                       MV_SNAPSHOT_MAX_POSITIONS);
+            free(k);
+            return NULL;
+        }
+        sl->next = (int64_t) positions[i].offset;
+    }
+
+    conf = make_conf(k, p, err);
+    if (conf == NULL) {
+        free(k);
+        return NULL;
+    }
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (k->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        mv_err_set(err, "kafka: %s", why);
+        free(k);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(k->rk);
+
+    subs = rd_kafka_topic_partition_list_new((int) k->n_topics);
+    for (unsigned i = 0; i < k->n_topics; i++) {
+        rd_kafka_topic_partition_list_add(subs, k->topics[i],
+                                          RD_KAFKA_PARTITION_UA);
+    }
+    rc = rd_kafka_subscribe(k->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        mv_err_set(err, "kafka: subscribe: %s", rd_kafka_err2str(rc));
+        kafka_free(&k->base);
+        return NULL;
+    }
+    return &k->base;
+}
