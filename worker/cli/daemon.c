@@ -8,7 +8,9 @@
  *   restore   newest valid snapshot in worker.snapshot_dir (`current`, or
  *             when that is unusable the newest snapshot-*.mvs that
  *             validates): model, catalogue, generation, stream positions
- *   open      the source (source.h) at those positions
+ *   open      the source (source.h) at those positions: the embedded
+ *             action log (worker.action_log), or with [kafka] enabled a
+ *             consumer of log_topic and feature_topic in group_id
  *   loop      read and apply records (at most training.batch_size or
  *             BATCH_MS at a time); publish when publish_every records are pending or
  *             publish_interval has passed with any pending; sleep
@@ -28,12 +30,18 @@
  * on the same directory refuses to start instead of interleaving
  * generations.
  *
+ * After a publish the source is told the positions that are now durable
+ * (mvw_source_durable): Kafka gets them as the group's committed offsets,
+ * for lag monitoring only.  The snapshot stays the truth.
+ *
  * Roles.  On the embedded action log the stream carries both item and
  * action records and there is no training_examples stream to hand
  * examples over, so the feature role (catalogue, popularity, joins) runs
  * inside the trainer: `all` and `trainer` are the same process here, and
- * `feature` alone is refused with that explanation.  Over Kafka the roles
- * split across processes (its own issue).
+ * `feature` alone is refused with that explanation.  Over Kafka the
+ * trainer does the same today (it consumes the items topic itself); a
+ * separate feature process handing examples over training_topic is a
+ * later step, and `feature` is refused until then.
  *
  * The worker's counters go to the log at every publish and, when
  * worker.metrics_file is set, to that file in Prometheus text format
@@ -82,6 +90,8 @@ typedef struct daemon {
     mvw_log_t             log;
     mvw_trainer_t        *trainer;
     mvw_source_t         *source;
+    char                  follows[MVW_CONFIG_PATH_MAX + MVW_CONFIG_URL_MAX
+                                  + 3 * MVW_CONFIG_NAME_MAX + 64];
     int                   lock_fd;
 
     int64_t               last_publish_mono;
@@ -106,13 +116,14 @@ mvw_cmd_daemon_usage(FILE *out)
         "feature\n"
         "                      [--foreground] [--print-config]\n"
         "\n"
-        "Follows the action stream (worker.action_log), trains the model\n"
+        "Follows the action stream (worker.action_log, or with [kafka]\n"
+        "enabled the log_topic and feature_topic topics), trains the model\n"
         "online and publishes snapshots into worker.snapshot_dir.\n"
         "\n"
         "  --config FILE       TOML configuration (conf/milvuso.toml);\n"
         "                      MILVUSO_<SECTION>_<KEY> variables override it\n"
-        "  --worker-type T     all | trainer (the same on the embedded log)\n"
-        "                      | feature (needs the Kafka transport)\n"
+        "  --worker-type T     all | trainer (the same process today)\n"
+        "                      | feature (not available yet)\n"
         "  --foreground        stay attached to the terminal (default:\n"
         "                      detach and run as a daemon)\n"
         "  --print-config      print the effective configuration and exit\n"
@@ -271,6 +282,10 @@ write_metrics(daemon_t *d)
             st.not_positive);
     COUNTER("skipped_bytes_total", "damaged log bytes skipped",
             ss.skipped_bytes);
+    COUNTER("skipped_records_total", "stream records without a value or "
+            "too large, skipped", ss.skipped_records);
+    COUNTER("source_errors_total", "transport errors (broker down ...)",
+            ss.errors);
     COUNTER("updates_total", "optimiser steps, replay included",
             st.updates);
     COUNTER("replayed_total", "replayed examples", st.replayed);
@@ -357,6 +372,7 @@ publish(daemon_t *d)
             st.last_publish_s, path);
     d->records_since_publish = 0;
     d->last_publish_mono = monotonic_ms();
+    mvw_source_durable(d->source, pos, n);
     write_metrics(d);
     return 0;
 }
@@ -379,8 +395,8 @@ drain(daemon_t *d)
         }
         if (rc < 0) {
             mvw_log_every(&d->log, &d->lim_source, ERROR_LOG_MS,
-                          MVW_LOG_ERROR, "reading %s: %s",
-                          d->cfg.worker.action_log, err.msg);
+                          MVW_LOG_ERROR, "reading %s: %s", d->follows,
+                          err.msg);
             break;
         }
 
@@ -481,6 +497,37 @@ take_lock(daemon_t *d)
 }
 
 
+/*
+ * Opens the configured source at positions[0 .. n) and sets d->follows,
+ * what the log lines say it reads.
+ */
+static mvw_source_t *
+open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
+    mv_err_t *err)
+{
+    const mvw_config_t  *c = &d->cfg;
+    mvw_kafka_params_t   kp;
+
+    if (!c->kafka.enabled) {
+        snprintf(d->follows, sizeof(d->follows), "action log %s",
+                 c->worker.action_log);
+        return mvw_source_actlog_open(c->worker.action_log, positions, n,
+                                      err);
+    }
+
+    snprintf(d->follows, sizeof(d->follows), "Kafka topics %s (actions) "
+             "and %s (items) at %s, group %s", c->kafka.log_topic,
+             c->kafka.feature_topic, c->kafka.brokers, c->kafka.group_id);
+    memset(&kp, 0, sizeof(kp));
+    kp.brokers = c->kafka.brokers;
+    kp.group_id = c->kafka.group_id;
+    kp.log_topic = c->kafka.log_topic;
+    kp.feature_topic = c->kafka.feature_topic;
+    kp.log = &d->log;
+    return mvw_source_kafka_open(&kp, positions, n, err);
+}
+
+
 static int
 start(daemon_t *d)
 {
@@ -547,13 +594,11 @@ start(daemon_t *d)
         mvw_trainer_set_generation(d->trainer, newest);
     }
 
-    d->source = mvw_source_actlog_open(d->cfg.worker.action_log,
-                                       v ? v->positions : NULL,
-                                       v ? v->n_positions : 0, &err);
+    d->source = open_source(d, v ? v->positions : NULL,
+                            v ? v->n_positions : 0, &err);
     mv_snapshot_close(snap);
     if (d->source == NULL) {
-        mvw_log(&d->log, MVW_LOG_ERROR, "action log %s: %s",
-                d->cfg.worker.action_log, err.msg);
+        mvw_log(&d->log, MVW_LOG_ERROR, "%s: %s", d->follows, err.msg);
         return -1;
     }
     return 0;
@@ -677,11 +722,13 @@ mvw_cmd_daemon(int argc, char **argv)
         && strcmp(o.worker_type, "trainer") != 0)
     {
         if (strcmp(o.worker_type, "feature") == 0) {
-            fprintf(stderr, "milvuso-worker: --worker-type feature runs "
-                    "alone only over Kafka (it hands training examples "
-                    "to [kafka] training_topic); on the embedded action "
-                    "log run --worker-type all (or trainer, the same "
-                    "here): it joins the catalogue itself\n");
+            fprintf(stderr, "milvuso-worker: --worker-type feature (a "
+                    "process of its own that hands training examples to "
+                    "[kafka] training_topic) is not available yet: run "
+                    "--worker-type all (or trainer, the same process "
+                    "today), which joins the catalogue itself, on the "
+                    "embedded action log or on Kafka ([kafka] enabled = "
+                    "true)\n");
             free(d);
             return MVW_EXIT_FAIL;
         }
@@ -689,13 +736,6 @@ mvw_cmd_daemon(int argc, char **argv)
         return mvw_usage_error("", mvw_cmd_daemon_usage,
                                "unknown worker type '%s'", o.worker_type);
     }
-    if (d->cfg.kafka.enabled) {
-        fprintf(stderr, "milvuso-worker: [kafka] enabled = true, but this "
-                "build has only the embedded action log transport\n");
-        free(d);
-        return MVW_EXIT_FAIL;
-    }
-
     d->log.out = stderr;
     d->log.level = d->cfg.worker.log_level;
 
@@ -714,7 +754,7 @@ mvw_cmd_daemon(int argc, char **argv)
         && (o.foreground || detach_or_log(d) == 0))
     {
         mvw_log(&d->log, MVW_LOG_INFO, "worker %s following %s, publishing "
-                "into %s (pid %d)", o.worker_type, d->cfg.worker.action_log,
+                "into %s (pid %d)", o.worker_type, d->follows,
                 d->cfg.worker.snapshot_dir, (int) getpid());
         rc = run(d);
     }

@@ -2,11 +2,12 @@
 # check-daemon.sh WORKER_BINARY -- end-to-end checks of the trainer daemon
 # (milvuso-worker --config FILE --worker-type T) through the command line
 # only: usage and exit codes, the configuration (print and read back, an
-# unknown key with FILE:LINE, a bad environment value, Kafka refused), a
-# start on empty directories and a clean stop on SIGTERM, the one-worker
-# lock, refusal of corrupt or mismatched snapshots, resuming from a valid
-# one, and detaching.  Live action-log traffic is covered by the
-# Test::Nginx suites (t/), which have nginx to write the log.
+# unknown key with FILE:LINE, a bad environment value, a Kafka topic or
+# broker list refused), a start on empty directories and a clean stop on
+# SIGTERM, the one-worker lock, refusal of corrupt or mismatched
+# snapshots, resuming from a valid one, and detaching.  Live action-log
+# traffic is covered by the Test::Nginx suites (t/), which have nginx to
+# write the log; live Kafka traffic by check-kafka.sh.
 #
 # Each check prints "ok - NAME" or "not ok - NAME" (with the output that
 # failed it); the last line is "N passed, M failed" and the exit status is
@@ -148,11 +149,14 @@ MILVUSO_TRAINING_LEARNING_RATE=abc run "$W" --config "$C" --worker-type all --fo
 check "bad environment value exits 1 naming it" eval 'rc_is 1 && has "MILVUSO_TRAINING_LEARNING_RATE"'
 MILVUSO_TRAINING_LERNING_RATE=1 run "$W" --config "$C" --worker-type all --foreground
 check "unknown environment key exits 1 naming it" eval 'rc_is 1 && has "MILVUSO_TRAINING_LERNING_RATE"'
-mkconf "$T/kafka.toml" "$T/snap" "$T/log" '[kafka]' 'enabled = true'
+mkconf "$T/kafka.toml" "$T/snap" "$T/log" '[kafka]' 'enabled = true' \
+    'log_topic = "user_actions_of_the_shop_in_the_west_eu1"'
 run "$W" --config "$T/kafka.toml" --worker-type all --foreground
-check "kafka.enabled = true exits 1" eval 'rc_is 1 && has "kafka"'
-MILVUSO_KAFKA_ENABLED=true run "$W" --config "$C" --worker-type trainer --foreground
-check "MILVUSO_KAFKA_ENABLED=true exits 1" eval 'rc_is 1 && has "kafka"'
+check "a Kafka topic of 40 bytes exits 1 with FILE:LINE" eval 'rc_is 1 && has "kafka.toml:[0-9]+: kafka.log_topic: must be at most 39 bytes"'
+MILVUSO_KAFKA_ENABLED=true MILVUSO_KAFKA_BROKERS=localhost run "$W" --config "$C" --worker-type trainer --foreground
+check "a broker without a port exits 1 naming it" eval 'rc_is 1 && has "MILVUSO_KAFKA_BROKERS: kafka.brokers: \"localhost\" is not host:port"'
+MILVUSO_KAFKA_ENABLED=true run "$W" --config "$C" --worker-type feature --foreground
+check "feature over Kafka exits 1: not available yet" eval 'rc_is 1 && has "not available yet" && has "--worker-type all" && ! has "only the embedded"'
 check "still nothing created" eval '[ ! -e "$T/snap" ] && [ ! -e "$T/log" ]'
 
 # ---- start on empty directories, stop on SIGTERM ------------------------------
