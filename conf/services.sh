@@ -19,8 +19,9 @@
 # address of [kafka] brokers in the worker's configuration (it must be on
 # 127.0.0.1; the controller listens on the next port), and the topics
 # (log_topic, feature_topic, training_topic) are created with the
-# configured partitions and replication.  The configuration is read
-# through `milvuso-worker --print-config`, so MILVUSO_* variables apply.
+# configured partitions and replication by `milvuso-worker topics`.  The
+# configuration is read through `milvuso-worker --print-config`, so
+# MILVUSO_* variables apply.
 #
 # check starts everything, verifies each topic's partition count,
 # produces a record and reads it back, stops, and checks that no process
@@ -212,13 +213,11 @@ kafka_start() {
         kafka_stop
         return 1
     fi
-    for t in $K_TOPICS; do
-        kafka_tool org.apache.kafka.tools.TopicCommand \
-            --bootstrap-server "127.0.0.1:$K_PORT" --create --if-not-exists \
-            --topic "$t" --partitions "$K_PARTITIONS" \
-            --replication-factor "$K_REPLICATION" >>"$KDIR/topics.log" 2>&1 \
-            || { cat "$KDIR/topics.log" >&2; kafka_stop; return 1; }
-    done
+    # the worker creates them (librdkafka's admin API): no JVM per topic
+    local args=(topics)
+    [ -n "$CONFIG" ] && args+=(--config "$CONFIG")
+    "$WORKER" "${args[@]}" >>"$KDIR/topics.log" 2>&1 \
+        || { cat "$KDIR/topics.log" >&2; kafka_stop; return 1; }
     say "kafka $KAFKA_VERSION on 127.0.0.1:$K_PORT (pid $(cat "$KDIR/kafka.pid")),"\
         "topics $(echo $K_TOPICS) with $K_PARTITIONS partitions"
 }

@@ -16,8 +16,10 @@
  * as "model/mf.h"; the Makefile builds the .c files of every folder but
  * tests/ and fuzz/):
  *
- *   sources/   where events come from: the source interface (source.h) and
- *              its action-log reader; Kafka is the next one.
+ *   sources/   where events come from: the source interface (source.h),
+ *              the embedded action-log reader and the Kafka consumer
+ *              (librdkafka; the only part of the worker that links it,
+ *              with cli/cmd_topics.c).
  *   model/     what learns from them: matrix factorisation (mf), its
  *              optimisers, initialisers, the negative sampler, the learner
  *              (one example, one epoch) and the online trainer that owns
@@ -29,7 +31,9 @@
  *              item/user catalogue, synthetic data and evaluation.
  *   config/    the TOML reader and the worker's configuration on top.
  *   cli/       the command line and the daemon: main, the subcommands
- *              (cmd_*), the offline helpers they share, logging.
+ *              (cmd_*: snapshot, inspect, train, eval, and topics, which
+ *              creates the Kafka topics), the offline helpers they share,
+ *              logging.
  *   tests/     cmocka programs (test_*.c) and the command-line checks.
  *   fuzz/      libFuzzer targets for the parsers of outside bytes.
  */
@@ -72,6 +76,10 @@ void mvw_cmd_train_usage(FILE *out);
 /* `milvuso-worker eval`: offline evaluation (cmd_eval.c). */
 int mvw_cmd_eval(int argc, char **argv);
 void mvw_cmd_eval_usage(FILE *out);
+
+/* `milvuso-worker topics`: create the Kafka topics (cmd_topics.c). */
+int mvw_cmd_topics(int argc, char **argv);
+void mvw_cmd_topics_usage(FILE *out);
 
 /* The daemon: --config FILE --worker-type T (daemon.c).  argv[0] is the
    program; options start at argv[1]. */

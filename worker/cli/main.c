@@ -30,6 +30,8 @@ static const mvw_command_t  commands[] = {
     { "eval",     "split, train and rank: P/R/NDCG/MAP/HR@K, coverage, "
                   "diversity, novelty against baselines",
       mvw_cmd_eval, mvw_cmd_eval_usage },
+    { "topics",   "create the configured Kafka topics (idempotent)",
+      mvw_cmd_topics, mvw_cmd_topics_usage },
 };
 
 static const char *const  daemon_options[] = {

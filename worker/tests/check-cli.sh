@@ -44,6 +44,14 @@ run "$W" snapshot --out "$T/x" --items a --synthetic 10
 check "snapshot two sources exits 2" eval 'rc_is 2'
 run "$W" inspect
 check "inspect without PATH exits 2" eval 'rc_is 2'
+run "$W" topics --help
+check "topics --help names the three topics" eval 'rc_is 0 && has "log_topic, feature_topic" && has "training_topic"'
+run "$W" topics --timeout 0
+check "topics bad --timeout exits 2" eval 'rc_is 2 && has "--timeout must be"'
+run "$W" topics extra
+check "topics extra argument exits 2" eval 'rc_is 2 && has "unexpected argument"'
+MILVUSO_KAFKA_BROKERS=127.0.0.1:1 run timeout 20 "$W" topics --timeout 1
+check "topics: no broker answers, exit 1 naming it" eval 'rc_is 1 && has "brokers 127\.0\.0\.1:1: "'
 check "nothing created by usage errors" eval '[ ! -e "$T/x" ]'
 
 # ---- synthetic snapshot --------------------------------------------------------
