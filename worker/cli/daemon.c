@@ -64,6 +64,7 @@
 #include "cli/logging.h"
 #include "cli/offline.h"
 #include "config/config.h"
+#include "crc32c.h"
 #include "mv_common.h"
 #include "model/trainer.h"
 #include "publish/trainer_snapshot.h"
@@ -498,6 +499,41 @@ take_lock(daemon_t *d)
 
 
 /*
+ * The Kafka group's static member id of this worker: "milvuso-HOST-CRC",
+ * CRC = crc32c of the snapshot directory's real path.  One worker
+ * publishes into a directory (the lock), so the id is unique, and the
+ * same worker restarted gets the same id.
+ */
+static void
+kafka_instance_id(const daemon_t *d, char *out, size_t size)
+{
+    char      host[65], *real;
+    uint32_t  crc;
+    size_t    i;
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        strcpy(host, "host");
+    }
+    host[sizeof(host) - 1] = '\0';
+    for (i = 0; host[i] != '\0'; i++) {
+        char  ch = host[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-'))
+        {
+            host[i] = '_';
+        }
+    }
+    real = realpath(d->cfg.worker.snapshot_dir, NULL);
+    crc = real ? mv_crc32c(0, real, strlen(real))
+               : mv_crc32c(0, d->cfg.worker.snapshot_dir,
+                           strlen(d->cfg.worker.snapshot_dir));
+    free(real);
+    snprintf(out, size, "milvuso-%s-%08x", host, (unsigned) crc);
+}
+
+
+/*
  * Opens the configured source at positions[0 .. n) and sets d->follows,
  * what the log lines say it reads.
  */
@@ -507,6 +543,7 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
 {
     const mvw_config_t  *c = &d->cfg;
     mvw_kafka_params_t   kp;
+    char                 instance[128];
 
     if (!c->kafka.enabled) {
         snprintf(d->follows, sizeof(d->follows), "action log %s",
@@ -515,15 +552,18 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
                                       err);
     }
 
+    kafka_instance_id(d, instance, sizeof(instance));
     snprintf(d->follows, sizeof(d->follows), "Kafka topics %s (actions) "
-             "and %s (items) at %s, group %s", c->kafka.log_topic,
-             c->kafka.feature_topic, c->kafka.brokers, c->kafka.group_id);
+             "and %s (items) at %s, group %s (member %s)",
+             c->kafka.log_topic, c->kafka.feature_topic, c->kafka.brokers,
+             c->kafka.group_id, instance);
     memset(&kp, 0, sizeof(kp));
     kp.brokers = c->kafka.brokers;
     kp.group_id = c->kafka.group_id;
     kp.log_topic = c->kafka.log_topic;
     kp.feature_topic = c->kafka.feature_topic;
     kp.log = &d->log;
+    kp.instance_id = instance;
     return mvw_source_kafka_open(&kp, positions, n, err);
 }
 

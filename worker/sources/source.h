@@ -96,6 +96,10 @@ typedef struct mvw_kafka_params {
     const char         *group_id;
     const char         *log_topic;      /* records are MV_RECORD_ACTION */
     const char         *feature_topic;  /* MV_RECORD_ITEM; NULL or "": none */
+    /* group.instance.id: static membership, so that a restarted worker
+       (even after kill -9) takes its partitions back at once instead of
+       after the dead member's session timeout; NULL or "": dynamic */
+    const char         *instance_id;
     const mvw_log_t    *log;            /* librdkafka's errors; NULL: none */
     /* more librdkafka properties, "name=value", NULL-terminated (tests:
        shorter session and retry timeouts); NULL: none */
