@@ -25,7 +25,7 @@ APT_BUILD  := build-essential pkg-config libcmocka-dev libopenblas-dev \
 APT_FUZZ   := clang libclang-rt-14-dev
 APT_BENCH  := libhnswlib-dev libfaiss-dev gnuplot-nox
 APT_NGINX  := nginx nginx-dev libcjson-dev
-APT_SERVICES := openjdk-17-jre-headless maven kcat
+APT_SERVICES := openjdk-17-jre-headless maven kcat jq
 
 # The flags libmilvuso must be clean under: ours, plus nginx's own set.
 WARN       := -Wall -Wextra -Werror -Wpointer-arith -Wshadow \
@@ -58,7 +58,7 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check services services-stop services-check unit \
+        run-check services services-stop services-check kafka-check unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
         fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
@@ -219,6 +219,14 @@ services-check: deps $(B)/milvuso-worker
 	@./.ci/apt-ensure $(APT_SERVICES)
 	./conf/services.sh check --run $(B)/services-check \
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
+
+# The trainer on a real broker (worker/tests/check-kafka.sh): one must
+# answer at KAFKA_BROKERS (`make services` starts one there).
+KAFKA_BROKERS ?= 127.0.0.1:9092
+kafka-check: deps $(B)/milvuso-worker
+	@./.ci/apt-ensure kcat jq
+	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	    ./worker/tests/check-kafka.sh $(B)/milvuso-worker
 
 # Test::Nginx suites against Debian's nginx with the module loaded.
 nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
