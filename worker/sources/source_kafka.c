@@ -33,7 +33,9 @@
  * lazily and retries by itself: a broker that is down at open or later
  * only shows as counted errors (the error callback logs them through the
  * worker's logger, rate-limited); consumption resumes when it is back.
- * Partition ends are counted, not reported.
+ * Partition ends are counted, not reported.  A fatal error (librdkafka
+ * gives up on the handle: another member with our instance id) makes
+ * every next() return MV_ERR saying so.
  *
  * Group membership is static when the caller gives an instance id (the
  * daemon derives one from the host and the snapshot directory, the unit
@@ -81,6 +83,7 @@ typedef struct {
     kafka_slot_t         slots[MV_SNAPSHOT_MAX_POSITIONS];
     unsigned             n_slots;
     int                  refused;  /* an assignment did not fit */
+    char                 fatal[256];   /* librdkafka's fatal error, or "" */
 
     const mvw_log_t     *log;
     mvw_log_limit_t      lim_error;
@@ -93,7 +96,7 @@ typedef struct {
 } kafka_source_t;
 
 
-/* ---- names ---------------------------------------------------------------- */
+/* ---- names -------------------------------------------------------------- */
 
 int
 mvw_kafka_topic_check(const char *topic, mv_err_t *err)
@@ -222,7 +225,7 @@ mvw_kafka_brokers_check(const char *brokers, mv_err_t *err)
 }
 
 
-/* ---- positions ----------------------------------------------------------- */
+/* ---- positions ---------------------------------------------------------- */
 
 static int
 topic_index(const kafka_source_t *k, const char *topic)
@@ -282,7 +285,7 @@ kafka_positions(const mvw_source_t *s, mv_stream_pos_t *out, size_t cap)
 }
 
 
-/* ---- callbacks (served by rd_kafka_consumer_poll on our thread) ---------- */
+/* ---- callbacks (served by rd_kafka_consumer_poll on our thread) --------- */
 
 static void
 kafka_assign(kafka_source_t *k, rd_kafka_topic_partition_list_t *parts)
@@ -341,16 +344,16 @@ static void
 kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
     kafka_source_t  *k = opaque;
-    char             fatal[256];
 
     k->errors++;
-    if (k->log == NULL) {
-        return;
-    }
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        mvw_log_every(k->log, &k->lim_error, ERROR_LOG_MS, MVW_LOG_ERROR,
-                      "kafka: fatal error: %s", fatal);
+        rd_kafka_fatal_error(rk, k->fatal, sizeof(k->fatal));
+        if (k->fatal[0] == '\0') {
+            snprintf(k->fatal, sizeof(k->fatal), "%s", reason);
+        }
+        return;                            /* next() reports it */
+    }
+    if (k->log == NULL) {
         return;
     }
     mvw_log_every(k->log, &k->lim_error, ERROR_LOG_MS, MVW_LOG_WARN,
@@ -391,7 +394,7 @@ kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 
-/* ---- the source ----------------------------------------------------------- */
+/* ---- the source --------------------------------------------------------- */
 
 static int
 kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
@@ -449,6 +452,11 @@ kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
         return 1;
     }
 
+    if (k->fatal[0] != '\0') {
+        mv_err_set(err, "kafka: fatal error, nothing more is consumed "
+                   "(restart the worker): %s", k->fatal);
+        return MV_ERR;
+    }
     if (k->refused) {
         mv_err_set(err, "kafka: more partitions assigned than the %d "
                    "positions a snapshot holds; consuming nothing",
@@ -485,8 +493,8 @@ kafka_durable(mvw_source_t *s, const mv_stream_pos_t *positions, size_t n)
         if (topic_index(k, positions[i].stream) < 0) {
             continue;
         }
-        tp = rd_kafka_topic_partition_list_add(list, positions[i].stream,
-                                               (int32_t) positions[i].partition);
+        tp = rd_kafka_topic_partition_list_add(
+                 list, positions[i].stream, (int32_t) positions[i].partition);
         tp->offset = (int64_t) positions[i].offset;
     }
     if (list->cnt > 0) {

@@ -282,7 +282,7 @@ offset_of(const mv_stream_pos_t *pos, size_t n, const char *topic,
 }
 
 
-/* ---- fixture --------------------------------------------------------------- */
+/* ---- fixture ------------------------------------------------------------ */
 
 static void
 quiet(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
