@@ -44,6 +44,7 @@
 #include "config/config.h"
 #include "config/toml.h"
 #include "sources/source.h"       /* the Kafka name checks */
+#include "worker.h"               /* MVW_STRINGIFY */
 
 typedef enum cfg_kind {
     K_BOOL = 1,
@@ -161,9 +162,10 @@ static const cfg_key_t  schema[] = {
         "vector dimension of the collection"),
 
     BOOL("kafka.enabled", kafka.enabled, "false",
-         "exchange events through Kafka"),
+         "the trainer follows log_topic and feature_topic instead of "
+         "worker.action_log"),
     STR("kafka.brokers", kafka.brokers, "127.0.0.1:9092", F_BROKERS,
-        "bootstrap brokers, host:port[,host:port...]"),
+        "bootstrap brokers"),
     STR("kafka.log_topic", kafka.log_topic, "user_actions", F_TOPIC,
         "topic of user actions (records are actions, keyed by user)"),
     STR("kafka.feature_topic", kafka.feature_topic, "features", F_TOPIC,
@@ -171,7 +173,9 @@ static const cfg_key_t  schema[] = {
     STR("kafka.training_topic", kafka.training_topic, "training_examples",
         F_TOPIC, "topic of training examples"),
     STR("kafka.group_id", kafka.group_id, "milvuso-worker", 0,
-        "consumer group of the worker"),
+        "consumer group of the trainer (where it resumes is kept in each "
+        "snapshot; the group's offsets follow each publish, for lag "
+        "monitoring)"),
     INT("kafka.partitions", kafka.partitions, "4", 1, 1024,
         "partitions of each topic when it is created (keyed by user)"),
     INT("kafka.replication", kafka.replication, "1", 1, 16,
@@ -262,7 +266,8 @@ static const cfg_key_t  schema[] = {
         NONE, 0, "weight of a dislike, 0 = not a positive"),
 
     STR("worker.action_log", worker.action_log, "/var/lib/milvuso/actions",
-        0, "directory of the action log the trainer tails"),
+        0, "directory of the action log the trainer tails (unless "
+        "[kafka] is enabled)"),
     STR("worker.snapshot_dir", worker.snapshot_dir,
         "/var/lib/milvuso/snapshots", 0,
         "directory the snapshots are published in"),
@@ -385,8 +390,12 @@ phrase(const cfg_key_t *k, char *buf, size_t size)
         }
         break;
     case K_STR:
-        snprintf(buf, size, "%s", k->flags & F_EMPTY_OK ? "a string"
-                                                        : "a non-empty string");
+        snprintf(buf, size, "%s",
+                 k->flags & F_TOPIC ? "a Kafka topic name of at most "
+                                      MVW_STRINGIFY(MV_SNAPSHOT_STREAM_MAX)
+                                      " bytes"
+                 : k->flags & F_BROKERS ? "host:port[,host:port...]"
+                 : k->flags & F_EMPTY_OK ? "a string" : "a non-empty string");
         break;
     case K_ENUM:
         n = (size_t) snprintf(buf, size, "one of");
