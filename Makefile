@@ -2,7 +2,9 @@
 #
 #   make test        install missing apt packages, build everything, run every
 #                    suite (unit tests, unit tests under ASan/UBSan, the
-#                    worker's command-line and daemon checks, Test::Nginx,
+#                    worker's command-line and daemon checks, the real
+#                    Kafka broker's checks and the trainer on it (the
+#                    broker started and stopped by the suite), Test::Nginx,
 #                    valgrind, fuzz smoke run)
 #   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 600)
 #   make bench-ann   ANN benchmark against hnswlib and FAISS (bench/ann)
@@ -58,7 +60,8 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check services services-stop services-check kafka-check unit \
+        run-check services services-stop services-check services-suites \
+        kafka-check unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
         fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
@@ -228,6 +231,18 @@ kafka-check: deps $(B)/milvuso-worker
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
 	    ./worker/tests/check-kafka.sh $(B)/milvuso-worker
 
+# The suites that need the real servers (today: kafka-check), against
+# servers started once for all of them and stopped afterwards, also when a
+# suite fails.  Something else answering on the brokers' port stops it.
+services-suites: deps $(B)/milvuso-worker
+	@./.ci/apt-ensure $(APT_SERVICES)
+	./conf/services.sh start --run $(B)/services-suites \
+	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
+	@status=0; \
+	$(MAKE) kafka-check || status=1; \
+	./conf/services.sh stop --run $(B)/services-suites || status=1; \
+	exit $$status
+
 # Test::Nginx suites against Debian's nginx with the module loaded.
 nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
@@ -339,6 +354,7 @@ test: deps
 	$(MAKE) worker-check
 	$(MAKE) run-check
 	$(MAKE) services-check
+	$(MAKE) services-suites
 	$(MAKE) nginx-test
 	$(MAKE) nginx-valgrind
 	$(MAKE) fuzz-smoke
