@@ -26,7 +26,7 @@ APT_BUILD  := build-essential pkg-config libcmocka-dev libopenblas-dev \
               libcjson-dev librdkafka-dev
 APT_FUZZ   := clang libclang-rt-14-dev
 APT_BENCH  := libhnswlib-dev libfaiss-dev gnuplot-nox
-APT_NGINX  := nginx nginx-dev libcjson-dev
+APT_NGINX  := nginx nginx-dev libcjson-dev librdkafka-dev
 APT_SERVICES := openjdk-17-jre-headless maven kcat jq
 
 # The flags libmilvuso must be clean under: ours, plus nginx's own set.
@@ -61,7 +61,7 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
         run-check services services-stop services-check services-suites \
-        kafka-check unit \
+        kafka-check nginx-kafka-test unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
         fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
@@ -231,24 +231,35 @@ kafka-check: deps $(B)/milvuso-worker
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
 	    ./worker/tests/check-kafka.sh $(B)/milvuso-worker
 
-# The suites that need the real servers (today: kafka-check), against
+# The suites that need the real servers (today: kafka-check, and the
+# Test::Nginx suites of t/kafka: nginx's producer, the whole pipeline), against
 # servers started once for all of them and stopped afterwards, also when a
 # suite fails.  Something else answering on the brokers' port stops it.
-services-suites: deps $(B)/milvuso-worker
+services-suites: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure $(APT_SERVICES)
 	./conf/services.sh start --run $(B)/services-suites \
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
 	@status=0; \
 	$(MAKE) kafka-check || status=1; \
+	$(MAKE) nginx-kafka-test || status=1; \
 	./conf/services.sh stop --run $(B)/services-suites || status=1; \
 	exit $$status
 
-# Test::Nginx suites against Debian's nginx with the module loaded.
+# Test::Nginx suites against Debian's nginx with the module loaded: t/*.t
+# need no server; t/kafka/ needs the broker (services-suites runs it).
 nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
 	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
 	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
-	    prove -r t
+	    prove t
+
+nginx-kafka-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure kcat
+	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	TEST_NGINX_BINARY=/usr/sbin/nginx \
+	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
+	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
+	    prove -r t/kafka
 
 # A subset of the suites with nginx under valgrind memcheck: any valgrind
 # report (invalid access, uninitialised use, definite leak not in

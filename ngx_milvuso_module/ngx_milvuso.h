@@ -16,6 +16,8 @@
  *   ngx_milvuso_actlog.c     the action log: its directive, its lock (its
  *                            own small zone), appending to it (in a thread
  *                            pool with sync=on)
+ *   ngx_milvuso_kafka.c      Kafka as the transport instead: its directive,
+ *                            the per-process producer, delivery reports
  *   ngx_milvuso_search.c     the search both GETs share (HNSW + fresh items,
  *                            filters, merge, rendering) and GET /similar
  *   ngx_milvuso_recommend.c  GET /recommendations, step by step
@@ -61,8 +63,9 @@
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ACTION_PAYLOAD_MAX  512  /* an action's log payload */
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   3   /* 3: log_seq moved to the log's
-                                              zone, layout fields first */
+#define NGX_MILVUSO_LAYOUT_VERSION   4   /* 4: Kafka counters; 3: log_seq
+                                              moved to the log's zone,
+                                              layout fields first */
 
 /* endpoints, for counters */
 #define NGX_MILVUSO_EP_ACTIONS       0
@@ -173,6 +176,10 @@ typedef struct {
     ngx_atomic_t           log_errors;
     ngx_atomic_t           evictions;
     ngx_atomic_t           sources[5];
+    ngx_atomic_t           kafka_queued;
+    ngx_atomic_t           kafka_delivered;
+    ngx_atomic_t           kafka_failed;
+    ngx_atomic_t           kafka_refused;
 } ngx_milvuso_shctx_t;
 
 /* The action log's zone (ngx_milvuso_actlog.c): its slab mutex is the
@@ -249,6 +256,13 @@ typedef struct {
     ngx_thread_pool_t     *log_pool;        /* sync=on: appends run here */
 #endif
 
+    ngx_str_t              kafka_brokers;   /* empty: no Kafka */
+    ngx_str_t              kafka_topic;
+    ngx_str_t              kafka_items_topic;
+    ngx_flag_t             kafka_ack;
+    ngx_msec_t             kafka_timeout;
+    ngx_array_t           *kafka_props;     /* ngx_keyval_t, librdkafka's */
+
     ngx_uint_t             dim;             /* 0: the snapshot's */
     ngx_uint_t             profile_size;
     ngx_msec_t             profile_half_life;
@@ -317,6 +331,7 @@ typedef struct {
     ngx_uint_t             has_generation;
     ngx_milvuso_log_task_t *log_task;       /* an append in a thread */
     void                  *event;           /* the POST's parsed event */
+    char                  *refusal;         /* why the transport refused */
 } ngx_milvuso_req_ctx_t;
 
 
@@ -333,6 +348,17 @@ ngx_int_t ngx_milvuso_log_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
     const char *payload, size_t len, ngx_milvuso_log_apply_pt apply,
     ngx_milvuso_log_done_pt done);
+
+/* ngx_milvuso_kafka.c */
+char *ngx_milvuso_kafka_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_milvuso_kafka_init_process(ngx_cycle_t *cycle,
+    ngx_milvuso_main_conf_t *mcf);
+void ngx_milvuso_kafka_exit_process(void);
+ngx_int_t ngx_milvuso_kafka_write(ngx_http_request_t *r, uint16_t type,
+    const char *payload, size_t len, const char *key,
+    ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done);
+ngx_uint_t ngx_milvuso_kafka_outq(void);
 
 /* ngx_milvuso_zone.c */
 ngx_int_t ngx_milvuso_zone_init(ngx_shm_zone_t *shm_zone, void *data);

@@ -32,7 +32,7 @@ static void ngx_milvuso_item_apply(ngx_http_request_t *r, uint64_t pos);
 static void ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc,
     uint64_t pos);
 static void ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event,
-    uint16_t type, const char *payload, size_t plen,
+    uint16_t type, const char *key, const char *payload, size_t plen,
     ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done);
 static void ngx_milvuso_answer_logged(ngx_http_request_t *r,
     ngx_int_t logged, const char *what, const char *event_id,
@@ -102,7 +102,8 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
 
     plen = mv_action_encode(a, payload, NGX_MILVUSO_ACTION_PAYLOAD_MAX);
 
-    ngx_milvuso_post_to_log(r, a, MV_RECORD_ACTION, payload, plen,
+    ngx_milvuso_post_to_log(r, a, MV_RECORD_ACTION, a->user_id, payload,
+                            plen,
                             ngx_milvuso_action_apply,
                             ngx_milvuso_action_logged);
     return;
@@ -130,7 +131,7 @@ ngx_milvuso_action_apply(ngx_http_request_t *r, uint64_t pos)
     if (ngx_milvuso_profile_add(mcf->shm_zone->data, mcf, a) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "milvuso: no room in zone \"%V\" for the profile of "
-                      "\"%s\"; the action is in the log only",
+                      "\"%s\"; the action is in the stream only",
                       &mcf->zone_name, a->user_id);
     }
 }
@@ -154,40 +155,66 @@ ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
 
 /*
  * Hands the encoded event (plen bytes of payload; 0: the encoding failed)
- * to the log, keeping event for apply and done (ngx_milvuso_log_write);
- * the request is answered by done, or here with 500 when nothing could be
- * handed over.
+ * to the transport -- Kafka when milvuso_kafka is configured (key: the
+ * record's key), else the log -- keeping event for apply and done
+ * (ngx_milvuso_kafka_write, ngx_milvuso_log_write); the request is
+ * answered by done, or here with 500 when nothing could be handed over.
  */
 static void
 ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event, uint16_t type,
-    const char *payload, size_t plen, ngx_milvuso_log_apply_pt apply,
-    ngx_milvuso_log_done_pt done)
+    const char *key, const char *payload, size_t plen,
+    ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done)
 {
-    ngx_milvuso_req_ctx_t  *ctx;
+    ngx_int_t                 rc;
+    ngx_milvuso_req_ctx_t    *ctx;
+    ngx_milvuso_main_conf_t  *mcf;
 
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
     ctx->event = event;
 
-    if (plen == 0
-        || ngx_milvuso_log_write(r, type, payload, plen, apply, done)
-           == NGX_ERROR)
-    {
+    if (plen == 0) {
+        rc = NGX_ERROR;
+
+    } else if (mcf->kafka_brokers.len) {
+        rc = ngx_milvuso_kafka_write(r, type, payload, plen, key, apply,
+                                     done);
+    } else {
+        rc = ngx_milvuso_log_write(r, type, payload, plen, apply, done);
+    }
+
+    if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 }
 
 
 /*
- * Answers a write once its record went to the log: 202 with the event's
- * name (and the item's id), or 503 log_unavailable when it could not be
- * written (then nothing was applied).  Finalizes the request.
+ * Answers a write once its record went to the transport: 202 with the
+ * event's name (and the item's id), or 503 when it could not be handed
+ * over (then nothing was applied): stream_unavailable with the Kafka
+ * transport's reason (ctx->refusal), log_unavailable for the log.
+ * Finalizes the request.
  */
 static void
 ngx_milvuso_answer_logged(ngx_http_request_t *r, ngx_int_t logged,
     const char *what, const char *event_id, const char *item_id)
 {
-    u_char     *out, *p;
-    ngx_int_t   rc;
+    u_char                 *out, *p;
+    ngx_int_t               rc;
+    ngx_milvuso_req_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+
+    if (logged != NGX_OK && ctx->refusal) {
+        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "stream_unavailable",
+                                    "%s; the %s %s was not applied and may "
+                                    "be posted again", ctx->refusal, what,
+                                    event_id);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     if (logged != NGX_OK) {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -285,8 +312,9 @@ ngx_milvuso_items_body(ngx_http_request_t *r)
 
     plen = mv_item_encode(item, payload, cap);
 
-    ngx_milvuso_post_to_log(r, item, MV_RECORD_ITEM, payload, plen,
-                            ngx_milvuso_item_apply, ngx_milvuso_item_logged);
+    ngx_milvuso_post_to_log(r, item, MV_RECORD_ITEM, item->item_id, payload,
+                            plen, ngx_milvuso_item_apply,
+                            ngx_milvuso_item_logged);
     return;
 
 done:
@@ -312,7 +340,7 @@ ngx_milvuso_item_apply(ngx_http_request_t *r, uint64_t pos)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "milvuso: no room in zone \"%V\" for item \"%s\"; "
-                      "it is in the log only and waits for the next "
+                      "it is in the stream only and waits for the next "
                       "snapshot", &mcf->zone_name, item->item_id);
     }
 }
@@ -409,11 +437,19 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      "\"cached_lists\":%ui,"
                      "\"zone\":{\"name\":\"%V\",\"size\":%uz,\"used\":%uz},"
                      "\"action_log\":{\"enabled\":%s,\"records\":%uA,"
-                     "\"errors\":%uA}}\n",
+                     "\"errors\":%uA},"
+                     "\"kafka\":{\"enabled\":%s,\"ack\":%s,"
+                     "\"queued\":%uA,\"delivered\":%uA,\"failed\":%uA,"
+                     "\"refused\":%uA,\"in_flight_here\":%ui}}\n",
                      ngx_milvuso_dim(mcf), fresh, profiles, cached,
                      &mcf->zone_name, zsize, used,
                      mcf->log_dir.len ? "true" : "false",
-                     z->sh->log_records, z->sh->log_errors);
+                     z->sh->log_records, z->sh->log_errors,
+                     mcf->kafka_brokers.len ? "true" : "false",
+                     mcf->kafka_ack == 1 ? "true" : "false",
+                     z->sh->kafka_queued, z->sh->kafka_delivered,
+                     z->sh->kafka_failed, z->sh->kafka_refused,
+                     ngx_milvuso_kafka_outq());
 
     return ngx_milvuso_send_json(r, NGX_HTTP_OK, body, p - body);
 }
@@ -528,6 +564,14 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "(answered 503).\n"
         "# TYPE milvuso_action_log_errors_total counter\n"
         "milvuso_action_log_errors_total %uA\n"
+        "# HELP milvuso_kafka_records_total Records handed to Kafka, by "
+        "outcome (queued, then delivered or failed; refused: not "
+        "queued, answered 503).\n"
+        "# TYPE milvuso_kafka_records_total counter\n"
+        "milvuso_kafka_records_total{outcome=\"queued\"} %uA\n"
+        "milvuso_kafka_records_total{outcome=\"delivered\"} %uA\n"
+        "milvuso_kafka_records_total{outcome=\"failed\"} %uA\n"
+        "milvuso_kafka_records_total{outcome=\"refused\"} %uA\n"
         "# HELP milvuso_zone_evictions_total Zone entries evicted for "
         "room.\n"
         "# TYPE milvuso_zone_evictions_total counter\n"
@@ -542,7 +586,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "milvuso_zone_entries{kind=\"fresh_items\"} %ui\n"
         "milvuso_zone_entries{kind=\"cached_lists\"} %ui\n",
         sh->cache_hits, sh->cache_misses, sh->log_records, sh->log_errors,
-        sh->evictions, size, used, profiles, fresh, cached);
+        sh->kafka_queued, sh->kafka_delivered, sh->kafka_failed,
+        sh->kafka_refused, sh->evictions, size, used, profiles, fresh, cached);
 
     p = ngx_slprintf(p, last,
         "# HELP milvuso_snapshot_loaded Whether this worker has a model "

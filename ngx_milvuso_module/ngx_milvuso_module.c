@@ -83,6 +83,13 @@ static ngx_command_t  ngx_milvuso_commands[] = {
       0,
       NULL },
 
+    { ngx_string("milvuso_kafka"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_milvuso_kafka_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("milvuso_dim"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -274,6 +281,8 @@ ngx_milvuso_create_main_conf(ngx_conf_t *cf)
     mcf->profile_half_life = NGX_CONF_UNSET_MSEC;
     mcf->profile_weight = -1.0f;
     mcf->fresh_max = NGX_CONF_UNSET_UINT;
+    mcf->kafka_ack = NGX_CONF_UNSET;
+    mcf->kafka_timeout = NGX_CONF_UNSET_MSEC;
 
     for (i = 0; i < MV_ACTION_TYPES; i++) {
         mcf->action_weights[i] = NAN;
@@ -313,6 +322,14 @@ ngx_milvuso_init_main_conf(ngx_conf_t *cf, void *conf)
         zctx = mcf->shm_zone->data;
         zctx->profile_size = mcf->profile_size;
         zctx->fresh_max = mcf->fresh_max;
+    }
+
+    if (mcf->kafka_brokers.len && mcf->log_dir.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"milvuso_kafka\" and \"milvuso_action_log\" "
+                           "together (the log as Kafka's fallback) are not "
+                           "supported yet: configure one transport");
+        return NGX_CONF_ERROR;
     }
 
     if (mcf->shm_zone && mcf->log_dir.len
@@ -857,6 +874,10 @@ ngx_milvuso_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (mcf->kafka_brokers.len) {
+        (void) ngx_milvuso_kafka_init_process(cycle, mcf);
+    }
+
     (void) ngx_milvuso_snapshot_init_process(cycle, mcf);
 
     return NGX_OK;
@@ -867,6 +888,7 @@ static void
 ngx_milvuso_exit_process(ngx_cycle_t *cycle)
 {
     ngx_milvuso_snapshot_exit_process();
+    ngx_milvuso_kafka_exit_process();
 
     mv_actlog_writer_free(ngx_milvuso_proc.log);
     ngx_milvuso_proc.log = NULL;
