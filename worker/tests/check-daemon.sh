@@ -44,31 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# owned PID: the process is alive and its command line names $T.
-owned() {
-    [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null \
-        | grep -qF -- "$T"
-}
-# wait_for FILE REGEX SECONDS: until FILE has a line matching REGEX.
-wait_for() {
-    local i
-    for i in $(seq $(($3 * 20))); do
-        if [ -f "$1" ] && grep -qE -- "$2" "$1"; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
-# gone_within PID SECONDS: the process has exited within SECONDS.
-gone_within() {
-    local i
-    for i in $(seq $(($2 * 20))); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.05
-    done
-    return 1
-}
 # mkconf FILE SNAPSHOT_DIR LOG_DIR [EXTRA TOML LINES...]: a configuration
 # with dim 8, inner product, short poll and publish intervals.
 mkconf() {

@@ -55,28 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-owned() {
-    [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null \
-        | grep -qF -- "$T"
-}
-gone_within() {
-    local i
-    for i in $(seq $(($2 * 20))); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.05
-    done
-    return 1
-}
-wait_for() {
-    local i
-    for i in $(seq $(($3 * 20))); do
-        if [ -f "$1" ] && grep -qE -- "$2" "$1"; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
 # metric NAME: its value in the metrics file (empty when absent).
 metric() {
     sed -n "s/^milvuso_worker_$1 //p" "$T/metrics.prom" 2>/dev/null

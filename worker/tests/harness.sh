@@ -54,6 +54,32 @@ has() { printf '%s\n' "$OUT" | grep -qE -- "$1"; }
 rc_is() { [ "$RC" -eq "$1" ]; }
 count_files() { find "$1" -maxdepth 1 -name 'snapshot-*.mvs' 2>/dev/null | wc -l; }
 
+# owned PID: the process is alive and its command line names $T (so a
+# recycled pid is never signalled).
+owned() {
+    [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null \
+        | grep -qF -- "$T"
+}
+# wait_for FILE REGEX SECONDS: until FILE has a line matching REGEX.
+wait_for() {
+    local i
+    for i in $(seq $(($3 * 20))); do
+        if [ -f "$1" ] && grep -qE -- "$2" "$1"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+# gone_within PID SECONDS: the process has exited within SECONDS.
+gone_within() {
+    local i
+    for i in $(seq $(($2 * 20))); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    return 1
+}
 harness_finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
