@@ -66,7 +66,6 @@ typedef struct {
     ngx_milvuso_log_done_pt    done;
     ngx_event_t                backstop;
     ngx_queue_t                queue;     /* in ngx_milvuso_kafka_waits */
-    ngx_uint_t                 reported;
 } ngx_milvuso_kafka_wait_t;
 
 
@@ -557,8 +556,6 @@ ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w, ngx_int_t ok,
     ngx_connection_t       *c;
     ngx_http_request_t     *r = w->r;
     ngx_milvuso_req_ctx_t  *ctx;
-
-    w->reported = 1;
 
     if (r == NULL) {
         ngx_milvuso_kafka_wait_free(w);

@@ -15,34 +15,14 @@ use lib "$FindBin::Bin/../lib";
 use MilvusoTest;
 use Time::HiRes ();
 
-our $B = $ENV{MILVUSO_KAFKA_BROKERS};
-if (!$B) {
-    Test::More::plan(skip_all => 'MILVUSO_KAFKA_BROKERS is not set (make '
-                               . 'services-suites starts a broker and sets it)');
-}
+our ($B, $ACT, $ITM) = kafka_topics('t', 2);
 
 MilvusoTest::init();
 no_shuffle();
 listen_loopback();
 
 our $DIR = tmpdir();
-our $ACT = "t_actions_$$";
-our $ITM = "t_items_$$";
-$ENV{TEST_NGINX_KBROKERS} = $B;
-$ENV{TEST_NGINX_KACT} = $ACT;
-$ENV{TEST_NGINX_KITM} = $ITM;
 $ENV{TEST_NGINX_SNAPDIR} = "$DIR/snaps";
-
-# the topics, 2 partitions each
-{
-    local $ENV{MILVUSO_KAFKA_BROKERS} = $B;
-    local $ENV{MILVUSO_KAFKA_LOG_TOPIC} = $ACT;
-    local $ENV{MILVUSO_KAFKA_FEATURE_TOPIC} = $ITM;
-    local $ENV{MILVUSO_KAFKA_TRAINING_TOPIC} = "t_examples_$$";
-    local $ENV{MILVUSO_KAFKA_PARTITIONS} = 2;
-    my $out = `$ENV{TEST_NGINX_MILVUSO_WORKER} topics --timeout 20 2>&1`;
-    die "milvuso-worker topics failed: $out" if $?;
-}
 
 # The records of TOPIC as [key, value] in partition order.
 sub records {
@@ -50,11 +30,6 @@ sub records {
     my @out = `kcat -C -b $B -t $topic -o beginning -e -q -f '%k\\t%s\\n' 2>&1`;
     chomp @out;
     return map { [split /\t/, $_, 2] } grep { length } @out;
-}
-
-sub health_of {
-    my $body = shift;
-    return json_decode($body) // {};
 }
 
 our $http_config = <<'_EOC_';

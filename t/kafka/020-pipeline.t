@@ -12,11 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use MilvusoTest;
 
-our $B = $ENV{MILVUSO_KAFKA_BROKERS};
-if (!$B) {
-    Test::More::plan(skip_all => 'MILVUSO_KAFKA_BROKERS is not set (make '
-                               . 'services-suites starts a broker and sets it)');
-}
+our ($B, $ACT, $ITM) = kafka_topics('p', 3);
 
 MilvusoTest::init();
 no_shuffle();
@@ -24,27 +20,12 @@ listen_loopback();
 
 our $DIR = tmpdir();
 our $SNAPS = "$DIR/snaps";
-our $ACT = "p_actions_$$";
-our $ITM = "p_items_$$";
-$ENV{TEST_NGINX_KBROKERS} = $B;
-$ENV{TEST_NGINX_KACT} = $ACT;
-$ENV{TEST_NGINX_KITM} = $ITM;
 $ENV{TEST_NGINX_SNAPDIR} = $SNAPS;
 
 our $DIM = 8;
 our $N_SEED_ITEMS = 20;
 our $N_SEED_USERS = 5;
 our $W;
-
-{
-    local $ENV{MILVUSO_KAFKA_BROKERS} = $B;
-    local $ENV{MILVUSO_KAFKA_LOG_TOPIC} = $ACT;
-    local $ENV{MILVUSO_KAFKA_FEATURE_TOPIC} = $ITM;
-    local $ENV{MILVUSO_KAFKA_TRAINING_TOPIC} = "p_examples_$$";
-    local $ENV{MILVUSO_KAFKA_PARTITIONS} = 3;
-    my $out = `$ENV{TEST_NGINX_MILVUSO_WORKER} topics --timeout 20 2>&1`;
-    die "milvuso-worker topics failed: $out" if $?;
-}
 
 our $http_config = <<'_EOC_';
     milvuso_zone      milvuso:8m;

@@ -58,7 +58,7 @@ our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl
                  tiny_model no_log_records json_keys
                  write_toml start_worker stop_worker run_worker
                  track_child kill_spawned actlog_end snapshot_position
-                 read_metrics file_text);
+                 read_metrics file_text kafka_topics);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -538,6 +538,35 @@ sub read_metrics {
         $m{$1} = $2 if /^(\S+)\s+(\S+)$/;
     }
     return \%m;
+}
+
+# kafka_topics(PREFIX, PARTITIONS): for the suites of t/kafka.  Skips the
+# whole file (saying why) when MILVUSO_KAFKA_BROKERS is unset; otherwise
+# creates the topics PREFIX_actions_PID, PREFIX_items_PID (and
+# PREFIX_examples_PID) with `milvuso-worker topics` (dies when that fails),
+# exports them and the brokers to nginx.conf as $TEST_NGINX_KBROKERS,
+# $TEST_NGINX_KACT and $TEST_NGINX_KITM, and returns (brokers, actions
+# topic, items topic).  Call it before init().
+sub kafka_topics {
+    my ($prefix, $partitions) = @_;
+    my $b = $ENV{MILVUSO_KAFKA_BROKERS};
+    if (!$b) {
+        Test::More::plan(skip_all => 'MILVUSO_KAFKA_BROKERS is not set (make '
+                                   . 'services-suites starts a broker and sets it)');
+    }
+    my ($act, $itm) = ("${prefix}_actions_$$", "${prefix}_items_$$");
+    {
+        local $ENV{MILVUSO_KAFKA_LOG_TOPIC} = $act;
+        local $ENV{MILVUSO_KAFKA_FEATURE_TOPIC} = $itm;
+        local $ENV{MILVUSO_KAFKA_TRAINING_TOPIC} = "${prefix}_examples_$$";
+        local $ENV{MILVUSO_KAFKA_PARTITIONS} = $partitions;
+        my $out = `$ENV{TEST_NGINX_MILVUSO_WORKER} topics --timeout 20 2>&1`;
+        die "milvuso-worker topics failed: $out" if $?;
+    }
+    $ENV{TEST_NGINX_KBROKERS} = $b;
+    $ENV{TEST_NGINX_KACT} = $act;
+    $ENV{TEST_NGINX_KITM} = $itm;
+    return ($b, $act, $itm);
 }
 
 # ---- request bodies ------------------------------------------------------
