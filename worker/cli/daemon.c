@@ -533,6 +533,50 @@ kafka_instance_id(const daemon_t *d, char *out, size_t size)
 }
 
 
+/* The topic the trainer learns from on Kafka ([kafka] trainer_input). */
+static const char *
+trainer_topic(const mvw_config_t *c)
+{
+    return c->kafka.trainer_input == MVW_TRAINER_INPUT_EXAMPLES
+           ? c->kafka.training_topic : c->kafka.log_topic;
+}
+
+
+/*
+ * Refuses a model trained on the other Kafka input: its snapshot has
+ * positions of log_topic (resp. training_topic) and none of the topic the
+ * trainer would follow now, which it would then read from its beginning,
+ * applying again every action the model holds.
+ */
+static int
+check_input(daemon_t *d, const mv_snapshot_view_t *v)
+{
+    const mvw_config_t  *c = &d->cfg;
+    const char          *want = trainer_topic(c), *other;
+    int                  has_want = 0, has_other = 0;
+
+    if (!c->kafka.enabled) {
+        return 0;
+    }
+    other = want == c->kafka.log_topic ? c->kafka.training_topic
+                                       : c->kafka.log_topic;
+    for (uint32_t i = 0; i < v->n_positions; i++) {
+        has_want |= strcmp(v->positions[i].stream, want) == 0;
+        has_other |= strcmp(v->positions[i].stream, other) == 0;
+    }
+    if (has_other && !has_want) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "generation %llu was trained on "
+                "Kafka topic %s, and [kafka] trainer_input now names %s: "
+                "following it from its beginning would apply again the "
+                "actions the model holds; set trainer_input back, or start "
+                "from an empty worker.snapshot_dir",
+                (unsigned long long) v->generation, other, want);
+        return -1;
+    }
+    return 0;
+}
+
+
 /*
  * Opens the configured source at positions[0 .. n) and sets d->follows,
  * what the log lines say it reads.
@@ -544,6 +588,7 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
     const mvw_config_t  *c = &d->cfg;
     mvw_kafka_params_t   kp;
     char                 instance[128];
+    int                  examples;
 
     if (!c->kafka.enabled) {
         snprintf(d->follows, sizeof(d->follows), "action log %s",
@@ -552,15 +597,18 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
                                       err);
     }
 
+    examples = c->kafka.trainer_input == MVW_TRAINER_INPUT_EXAMPLES;
     kafka_instance_id(d, instance, sizeof(instance));
-    snprintf(d->follows, sizeof(d->follows), "Kafka topics %s (actions) "
+    snprintf(d->follows, sizeof(d->follows), "Kafka topics %s (%s) "
              "and %s (items) at %s, group %s (member %s)",
-             c->kafka.log_topic, c->kafka.feature_topic, c->kafka.brokers,
-             c->kafka.group_id, instance);
+             trainer_topic(c), examples ? "training examples" : "actions",
+             c->kafka.feature_topic, c->kafka.brokers, c->kafka.group_id,
+             instance);
     memset(&kp, 0, sizeof(kp));
     kp.brokers = c->kafka.brokers;
     kp.group_id = c->kafka.group_id;
-    kp.log_topic = c->kafka.log_topic;
+    kp.log_topic = trainer_topic(c);
+    kp.examples = examples;
     kp.feature_topic = c->kafka.feature_topic;
     kp.log = &d->log;
     kp.instance_id = instance;
@@ -602,6 +650,10 @@ start(daemon_t *d)
     }
     if (snap != NULL) {
         v = mv_snapshot_view(snap);
+        if (check_input(d, v) != 0) {
+            mv_snapshot_close(snap);
+            return -1;
+        }
         if (mvw_trainer_restore(d->trainer, v, &err) != MV_OK) {
             mvw_log(&d->log, MVW_LOG_ERROR, "cannot resume from generation "
                     "%llu: %s", (unsigned long long) v->generation, err.msg);
@@ -775,6 +827,18 @@ mvw_cmd_daemon(int argc, char **argv)
         free(d);
         return mvw_usage_error("", mvw_cmd_daemon_usage,
                                "unknown worker type '%s'", o.worker_type);
+    }
+    if (strcmp(o.worker_type, "all") == 0 && d->cfg.kafka.enabled
+        && d->cfg.kafka.trainer_input == MVW_TRAINER_INPUT_EXAMPLES)
+    {
+        fprintf(stderr, "milvuso-worker: --worker-type all joins actions "
+                "with their items itself (it follows [kafka] log_topic), "
+                "but [kafka] trainer_input = \"examples\" expects a feature "
+                "worker to do it: run --worker-type feature and "
+                "--worker-type trainer, or set trainer_input = "
+                "\"actions\"\n");
+        free(d);
+        return MVW_EXIT_FAIL;
     }
     d->log.out = stderr;
     d->log.level = d->cfg.worker.log_level;

@@ -1,7 +1,16 @@
 /*
  * source_kafka.c -- Kafka as a worker source (see source.h): one
  * librdkafka high-level consumer in [kafka] group_id, subscribed to
- * log_topic (records are actions) and feature_topic (records are items).
+ * log_topic (records are actions) -- or, when a feature worker runs, to
+ * training_topic (records are training examples) -- and feature_topic
+ * (records are items).
+ *
+ * Transactions.  The feature worker writes training examples in Kafka
+ * transactions; the consumer reads with isolation.level read_committed,
+ * so it never sees the examples of an aborted transaction (a feature
+ * worker killed mid-transaction) and waits at an open one.  A position
+ * after the last committed record may point at a transaction marker or
+ * at aborted records: Kafka skips them when reading resumes there.
  *
  * Record contract (the nginx producer follows it): the value is exactly
  * the canonical JSON payload the action log carries (mv_action_encode,
@@ -57,7 +66,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "actlog.h"            /* MV_RECORD_ACTION, MV_RECORD_ITEM */
+#include "actlog.h"            /* MV_RECORD_ACTION, _ITEM, _EXAMPLE */
 #include "sources/source.h"
 
 #define N_TOPICS         2
@@ -595,6 +604,7 @@ make_conf(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
         { "enable.auto.offset.store", "false" },
         { "auto.offset.reset", "earliest" },
         { "enable.partition.eof", "true" },
+        { "isolation.level", "read_committed" },
     };
     rd_kafka_conf_t  *conf = rd_kafka_conf_new();
     char              name[128];
@@ -647,8 +657,12 @@ static int
 set_topics(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
 {
     const char  *names[N_TOPICS] = { p->log_topic, p->feature_topic };
-    const char  *keys[N_TOPICS] = { "log_topic", "feature_topic" };
-    uint16_t     types[N_TOPICS] = { MV_RECORD_ACTION, MV_RECORD_ITEM };
+    const char  *keys[N_TOPICS] = {
+        p->examples ? "training_topic" : "log_topic", "feature_topic"
+    };
+    uint16_t     types[N_TOPICS] = {
+        p->examples ? MV_RECORD_EXAMPLE : MV_RECORD_ACTION, MV_RECORD_ITEM
+    };
     mv_err_t     why;
 
     for (unsigned i = 0; i < N_TOPICS; i++) {
@@ -663,9 +677,10 @@ set_topics(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
                               : "must not be empty");
         }
         if (topic_index(k, names[i]) >= 0) {
-            return mv_err_set(err, "kafka: log_topic and feature_topic are "
+            return mv_err_set(err, "kafka: %s and feature_topic are "
                               "both \"%s\"; the topic says the record "
-                              "type, so they must differ", names[i]);
+                              "type, so they must differ", keys[0],
+                              names[i]);
         }
         memcpy(k->topics[k->n_topics], names[i], strlen(names[i]) + 1);
         k->types[k->n_topics++] = types[i];

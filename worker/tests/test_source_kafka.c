@@ -14,6 +14,8 @@
  *     loss); other streams' positions are ignored;
  *   - durable() commits the positions to the group (read back with
  *     rd_kafka_committed);
+ *   - with examples set, log_topic's records come out as training
+ *     examples (MV_RECORD_EXAMPLE), and refusals name training_topic;
  *   - names: a topic of 40 bytes, equal topics, a bad broker list are
  *     refused at open; the checks the configuration uses say why;
  *   - a broker where nothing listens: open succeeds, next() never blocks
@@ -520,6 +522,67 @@ test_durable_commits(void **state)
 }
 
 
+/* With examples set, log_topic's records are training examples. */
+static void
+test_examples_topic(void **state)
+{
+    static const char *const  extra[] = { "session.timeout.ms=6000", NULL };
+    fixture_t           *f = *state;
+    mvw_kafka_params_t   p;
+    mvw_source_t        *s;
+    mvw_record_t         rec;
+    mv_example_t         x;
+    mv_err_t             err;
+    char                 buf[MV_EXAMPLE_ENCODE_MAX], key[32];
+    size_t               len;
+    int64_t              deadline;
+    unsigned             got = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.action.type = MV_ACTION_LIKE;
+    x.action.timestamp_ms = T0;
+    snprintf(x.action.item_id, sizeof(x.action.item_id), "item-1");
+    for (unsigned k = 0; k < 3; k++) {
+        snprintf(x.action.user_id, sizeof(x.action.user_id), "user-%u", k);
+        snprintf(key, sizeof(key), "user-%u", k);
+        x.popularity = k + 1;
+        len = mv_example_encode(&x, buf, sizeof(buf));
+        assert_true(len > 0);
+        produce(f, ACTIONS, 0, key, buf, len);
+    }
+    flush(f);
+
+    memset(&p, 0, sizeof(p));
+    p.brokers = f->brokers;
+    p.group_id = "g-examples";
+    p.log_topic = ACTIONS;
+    p.examples = 1;
+    p.feature_topic = ITEMS;
+    p.extra = extra;
+    s = mvw_source_kafka_open(&p, NULL, 0, &err);
+    assert_non_null(s);
+    deadline = now_ms() + WAIT_MS;
+    while (got < 3 && now_ms() < deadline) {
+        if (mvw_source_next(s, &rec, &err) != 1) {
+            nap_ms(2);
+            continue;
+        }
+        assert_int_equal(rec.type, MV_RECORD_EXAMPLE);
+        assert_int_equal(mv_example_parse(rec.payload, rec.len, T0, &x,
+                                          NULL), MV_OK);
+        assert_int_equal(x.popularity, got + 1);     /* one partition */
+        got++;
+    }
+    assert_int_equal(got, 3);
+    mvw_source_free(s);
+
+    /* the refusals name the training topic's key */
+    p.feature_topic = ACTIONS;
+    assert_null(mvw_source_kafka_open(&p, NULL, 0, &err));
+    assert_non_null(strstr(err.msg, "training_topic and feature_topic"));
+}
+
+
 static void
 test_names_refused(void **state)
 {
@@ -624,6 +687,7 @@ main(void)
         WITH_MOCK(test_records_positions_tombstones),
         WITH_MOCK(test_resume_exactly),
         WITH_MOCK(test_durable_commits),
+        WITH_MOCK(test_examples_topic),
         WITH_MOCK(test_names_refused),
         cmocka_unit_test(test_broker_down),
     };
