@@ -129,6 +129,7 @@ struct mvw_feature {
 
     mvw_log_limit_t       lim_record, lim_item, lim_state, lim_txn,
                           lim_delivery;
+    mvw_log_limit_t       lim_transport;    /* every handle's errors */
     int64_t               last_report_ms;
 };
 
@@ -580,7 +581,7 @@ consume(mvw_feature_t *f, mv_err_t *err)
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             f->cerrs.count++;
             if (f->log != NULL) {
-                mvw_log_every(f->log, &f->cerrs.lim, ERROR_LOG_MS,
+                mvw_log_every(f->log, &f->lim_transport, ERROR_LOG_MS,
                               MVW_LOG_WARN, "feature worker: %s [%d]: %s",
                               f->log_topic, (int) m->partition,
                               rd_kafka_message_errstr(m));
@@ -772,6 +773,7 @@ new_handle(mvw_feature_t *f, rd_kafka_type_t type, const char *const *extra,
     errs->prefix = producer ? "feature worker producer"
                             : "feature worker consumer";
     errs->log = f->log;
+    errs->shared = &f->lim_transport;
     conf = producer
            ? mvw_kafka_conf(f->brokers, producer_conf,
                             sizeof(producer_conf) / sizeof(producer_conf[0]),
@@ -894,11 +896,13 @@ mvw_feature_open(const mvw_feature_params_t *p, mv_err_t *err)
            == NULL
         || (f->features = mvw_table_open(p->brokers, p->feature_topic,
                                          f->group, "feature worker features",
-                                         f->log, p->extra, err)) == NULL
+                                         f->log, &f->lim_transport, p->extra,
+                                         err)) == NULL
         || (f->popularity = mvw_table_open(p->brokers, p->popularity_topic,
                                            f->group,
                                            "feature worker popularity",
-                                           f->log, p->extra, err)) == NULL)
+                                           f->log, &f->lim_transport,
+                                           p->extra, err)) == NULL)
     {
         mvw_feature_abandon(f);
         return NULL;

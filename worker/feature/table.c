@@ -31,14 +31,14 @@ struct mvw_table {
     unsigned char       *at_end;          /* per partition */
     int32_t              n_at_end;
     uint64_t             records;
-    mvw_log_limit_t      lim;
+    mvw_log_limit_t     *lim;             /* the caller's */
 };
 
 
 mvw_table_t *
 mvw_table_open(const char *brokers, const char *topic, const char *group,
-    const char *what, const mvw_log_t *log, const char *const *extra,
-    mv_err_t *err)
+    const char *what, const mvw_log_t *log, mvw_log_limit_t *lim,
+    const char *const *extra, mv_err_t *err)
 {
     static const char *const  fixed[][2] = {
         { "client.id", "milvuso-feature-table" },
@@ -61,6 +61,8 @@ mvw_table_open(const char *brokers, const char *topic, const char *group,
     t->errs.owner = t;
     t->errs.prefix = t->what;
     t->errs.log = log;
+    t->errs.shared = lim;
+    t->lim = lim;
 
     snprintf(name, sizeof(name), "%s.table", group);
     conf = mvw_kafka_conf(brokers, fixed, sizeof(fixed) / sizeof(fixed[0]),
@@ -113,7 +115,7 @@ assign_all(mvw_table_t *t)
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR || n <= 0) {
         t->errs.count++;
         if (t->errs.log != NULL) {
-            mvw_log_every(t->errs.log, &t->lim, ERROR_LOG_MS, MVW_LOG_WARN,
+            mvw_log_every(t->errs.log, t->lim, ERROR_LOG_MS, MVW_LOG_WARN,
                           "%s: topic %s: %s (milvuso-worker topics creates "
                           "it); retrying", t->what, t->topic,
                           rc != RD_KAFKA_RESP_ERR_NO_ERROR
@@ -168,7 +170,7 @@ mvw_table_poll(mvw_table_t *t, size_t max, mvw_table_fn fn, void *ctx,
         } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             t->errs.count++;
             if (t->errs.log != NULL) {
-                mvw_log_every(t->errs.log, &t->lim, ERROR_LOG_MS,
+                mvw_log_every(t->errs.log, t->lim, ERROR_LOG_MS,
                               MVW_LOG_WARN, "%s: topic %s [%d]: %s",
                               t->what, t->topic, (int) m->partition,
                               rd_kafka_message_errstr(m));

@@ -40,14 +40,15 @@ typedef void (*mvw_table_fn)(void *ctx, const char *key, size_t key_len,
 
 /*
  * A reader of topic at brokers; group names it ("<group>.table"), what
- * names the lines it logs through log (may be NULL), extra holds more
- * librdkafka properties ("name=value", NULL-terminated; NULL: none).
+ * names the lines it logs through log (may be NULL) at most once per
+ * 10 s of lim (the caller's, shared with its other handles), extra holds
+ * more librdkafka properties ("name=value", NULL-terminated; NULL: none).
  * Nothing is contacted yet.  Returns NULL with err set when librdkafka
  * refuses the configuration.
  */
 mvw_table_t *mvw_table_open(const char *brokers, const char *topic,
     const char *group, const char *what, const mvw_log_t *log,
-    const char *const *extra, mv_err_t *err);
+    mvw_log_limit_t *lim, const char *const *extra, mv_err_t *err);
 
 /*
  * Hands at most max records to fn(ctx, ...), in offset order within each

@@ -44,8 +44,8 @@ on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
         return;                            /* the owner reports it */
     }
     if (e->log != NULL) {
-        mvw_log_every(e->log, &e->lim, ERROR_LOG_MS, MVW_LOG_WARN,
-                      "%s: %s (%s); retrying", e->prefix, reason,
+        mvw_log_every(e->log, e->shared ? e->shared : &e->lim, ERROR_LOG_MS,
+                      MVW_LOG_WARN, "%s: %s (%s); retrying", e->prefix, reason,
                       rd_kafka_err2name((rd_kafka_resp_err_t) code));
     }
 }

@@ -27,6 +27,8 @@ typedef struct mvw_kafka_errors {
     const char       *prefix;       /* of log lines: "kafka", ... */
     const mvw_log_t  *log;          /* NULL: nothing logged */
     mvw_log_limit_t   lim;
+    mvw_log_limit_t  *shared;       /* one limit for several handles of
+                                       one worker; NULL: lim */
     uint64_t          count;        /* errors seen */
     char              fatal[256];   /* librdkafka's fatal error, or "" */
 } mvw_kafka_errors_t;
