@@ -241,7 +241,7 @@ services-suites: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
 	@status=0; \
 	$(MAKE) kafka-check || status=1; \
-	$(MAKE) nginx-kafka-test || status=1; \
+	$(MAKE) nginx-kafka-test SERVICES_RUN=$(B)/services-suites || status=1; \
 	./conf/services.sh stop --run $(B)/services-suites || status=1; \
 	exit $$status
 
@@ -256,6 +256,7 @@ nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 nginx-kafka-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure kcat
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	MILVUSO_SERVICES_RUN=$(abspath $(SERVICES_RUN)) \
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
 	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
 	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \

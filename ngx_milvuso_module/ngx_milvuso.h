@@ -332,6 +332,8 @@ typedef struct {
     ngx_milvuso_log_task_t *log_task;       /* an append in a thread */
     void                  *event;           /* the POST's parsed event */
     char                  *refusal;         /* why the transport refused */
+    unsigned               maybe_stored:1;  /* ... and the record may have
+                                               reached Kafka all the same */
 } ngx_milvuso_req_ctx_t;
 
 

@@ -193,7 +193,9 @@ ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event, uint16_t type,
  * Answers a write once its record went to the transport: 202 with the
  * event's name (and the item's id), or 503 when it could not be handed
  * over (then nothing was applied): stream_unavailable with the Kafka
- * transport's reason (ctx->refusal), log_unavailable for the log.
+ * transport's reason (ctx->refusal), which says whether the record may
+ * have reached Kafka all the same (an unconfirmed send: then a second post
+ * may count twice), log_unavailable for the log.
  * Finalizes the request.
  */
 static void
@@ -205,6 +207,17 @@ ngx_milvuso_answer_logged(ngx_http_request_t *r, ngx_int_t logged,
     ngx_milvuso_req_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+
+    if (logged != NGX_OK && ctx->refusal && ctx->maybe_stored) {
+        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "stream_unavailable",
+                                    "%s; the %s %s was not applied here, "
+                                    "but the trainer may still learn it: "
+                                    "posting it again may count it twice",
+                                    ctx->refusal, what, event_id);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     if (logged != NGX_OK && ctx->refusal) {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -80,7 +80,7 @@ static void ngx_milvuso_kafka_poll(ngx_event_t *ev);
 static void ngx_milvuso_kafka_backstop(ngx_event_t *ev);
 static void ngx_milvuso_kafka_unhook(void *data);
 static void ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w,
-    ngx_int_t ok, const char *detail);
+    ngx_int_t ok, const char *detail, ngx_uint_t maybe_stored);
 static void ngx_milvuso_kafka_wait_free(ngx_milvuso_kafka_wait_t *w);
 
 
@@ -510,6 +510,7 @@ ngx_milvuso_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
     void *opaque)
 {
     u_char                     detail[300];
+    ngx_uint_t                 maybe;
     ngx_milvuso_shctx_t       *sh = ngx_milvuso_kafka_zone->sh;
     ngx_milvuso_kafka_wait_t  *w = m->_private;
 
@@ -517,18 +518,18 @@ ngx_milvuso_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
         (void) ngx_atomic_fetch_add(&sh->kafka_delivered, 1);
 
         if (w) {
-            ngx_milvuso_kafka_answer(w, 1, NULL);
+            ngx_milvuso_kafka_answer(w, 1, NULL, 0);
         }
         return;
     }
 
     (void) ngx_atomic_fetch_add(&sh->kafka_failed, 1);
 
+    maybe = (rd_kafka_message_status(m)
+             == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED);
     *ngx_snprintf(detail, sizeof(detail) - 1, "Kafka did not confirm the "
                   "record (%s)%s", rd_kafka_err2str(m->err),
-                  rd_kafka_message_status(m)
-                      == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED
-                  ? "; it may still have been stored" : "") = '\0';
+                  maybe ? "; it may still have been stored" : "") = '\0';
 
     if (ngx_time() != ngx_milvuso_kafka_logged_failed) {
         ngx_milvuso_kafka_logged_failed = ngx_time();
@@ -539,7 +540,7 @@ ngx_milvuso_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
 
     if (w) {
-        ngx_milvuso_kafka_answer(w, 0, (char *) detail);
+        ngx_milvuso_kafka_answer(w, 0, (char *) detail, maybe);
     }
 }
 
@@ -547,11 +548,12 @@ ngx_milvuso_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
 /*
  * Answers (or, for a request gone meanwhile, only forgets) a wait once its
  * report came: ok -> apply, done(NGX_OK); else done(NGX_ERROR) with the
- * detail in the request's context.  Frees the wait.
+ * detail (and whether the record may have been stored all the same) in the
+ * request's context.  Frees the wait.
  */
 static void
 ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w, ngx_int_t ok,
-    const char *detail)
+    const char *detail, ngx_uint_t maybe_stored)
 {
     ngx_connection_t       *c;
     ngx_http_request_t     *r = w->r;
@@ -571,6 +573,7 @@ ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w, ngx_int_t ok,
         w->done(r, NGX_OK, 0);
 
     } else {
+        ctx->maybe_stored = maybe_stored ? 1 : 0;
         ctx->refusal = ngx_pnalloc(r->pool, ngx_strlen(detail) + 1);
         if (ctx->refusal) {
             ngx_cpystrn((u_char *) ctx->refusal, (u_char *) detail,
@@ -605,6 +608,7 @@ ngx_milvuso_kafka_backstop(ngx_event_t *ev)
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
     ctx->refusal = "Kafka sent no delivery report in time; the record may "
                    "still be stored";
+    ctx->maybe_stored = 1;
 
     w->done(r, NGX_ERROR, 0);
     ngx_http_run_posted_requests(c);

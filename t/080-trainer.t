@@ -113,10 +113,6 @@ sub snap {
 }
 
 # { item id => popularity } of a decoded inspect --all-items.
-sub pops {
-    my $j = shift;
-    return { map { $_->{id} => $_->{popularity} } @{ $j->{items} // [] } };
-}
 
 sub health {
     return json_decode(http_get('/health')->{content} // '') // {};
@@ -152,12 +148,6 @@ sub started {
 }
 
 # Exit status as text: "exit N", "signal N" or "did not stop".
-sub how_ended {
-    my $st = shift;
-    return 'did not stop' unless defined $st;
-    return 'signal ' . ($st & 127) if $st & 127;
-    return 'exit ' . ($st >> 8);
-}
 
 sub gauss {
     return sqrt(-2 * log(1 - rand)) * cos(2 * 3.14159265358979 * rand);
@@ -347,52 +337,6 @@ sub learning_fresh {
 our $N_ACTIONS = 3000;
 our $KILLS = 4;
 
-# Posts the plan (a file of "user item type" lines) from a child process
-# over one keep-alive connection (a plain socket: HTTP::Tiny costs more CPU
-# than nginx does here); writes "status user item type" lines as it goes.
-sub start_poster {
-    my ($plan, $out) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
-        my $ok = eval {
-            open my $in, '<', $plan or die "$plan: $!";
-            open my $fh, '>', $out or die "$out: $!";
-            $fh->autoflush(1);
-            my $sock;
-            while (my $line = <$in>) {
-                chomp $line;
-                my ($u, $i, $t) = split / /, $line;
-                my $body = actions_json($u, $i, $t);
-                $sock //= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                    PeerPort => $Test::Nginx::Util::ServerPortForClient,
-                    Timeout => 10) or die "connect: $!";
-                print $sock "POST /actions HTTP/1.1\r\nHost: localhost\r\n"
-                    . "Content-Type: application/json\r\n"
-                    . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-                my ($status, $len, $close) = (0, 0, 0);
-                while (my $h = <$sock>) {
-                    $status = $1 if !$status && $h =~ m{^HTTP/1\.\d (\d+)};
-                    $len = $1 if $h =~ /^Content-Length:\s*(\d+)/i;
-                    $close = 1 if $h =~ /^Connection:\s*close/i;
-                    last if $h eq "\r\n";
-                }
-                read $sock, my $resp, $len if $len;
-                print $fh "$status $line\n";
-                undef $sock if $close || !$status;
-                # paced (about 3 s in all) so that the kills find the
-                # worker tailing the log, not only catching up
-                Time::HiRes::sleep(0.01) if $. % 10 == 0;
-            }
-            close $fh or die "$out: $!";
-            1;
-        };
-        print STDERR "poster: $@" unless $ok;
-        POSIX::_exit($ok ? 0 : 1);
-    }
-    return track_child($pid, 'poster');
-}
-
 # { item => Click actions } among the action records of the log that start
 # at FROM or after and end at TO or before (packed positions).
 sub clicks_in_log {
@@ -459,7 +403,9 @@ sub crash {
     my @at = sort { $a <=> $b } map { int $N_ACTIONS * (0.05 + rand 0.85) }
              1 .. $KILLS;
     my $w = start_worker(config => $conf, out => "$DIR/crash.log");
-    my $poster = start_poster("$DIR/plan", "$DIR/posted");
+    # paced (about 3 s in all) so that the kills find the worker tailing
+    # the log, not only catching up
+    my $poster = start_poster("$DIR/plan", "$DIR/posted", pace => 0.01);
     my $t0 = Time::HiRes::time();
     my $left = sub {
         my $l = 20 - (Time::HiRes::time() - $t0);

@@ -1,0 +1,358 @@
+# Faults on the Kafka pipeline, each followed by an exact count: every
+# action answered 202 is in the topic and in the trainer's snapshot once
+# (its positions = the records accepted; every item's popularity = the
+# seed's + its accepted Clicks), none answered 503 "may be posted again"
+# ever reaches the model, none is applied twice.
+#
+#   1. the trainer killed with SIGKILL three times while nginx produces
+#      (ack=on), restarted each time;
+#   2. the broker killed with SIGKILL and started again on its data while
+#      nginx produces (ack=on): the requests wait for it, then succeed;
+#   3. the broker stopped (ack=on, timeout=1s): every write is refused with
+#      503 and never applied; started again, the refused writes posted once
+#      more are applied once;
+#   4. the broker paused (SIGSTOP) while a write waits (ack=on,
+#      timeout=1s): 503 saying the record may still be stored and that
+#      posting it again may count it twice; resumed (SIGCONT), the record
+#      may indeed land: the count allows it, once, and nothing else;
+#   5. nginx reloaded (HUP) three times while it produces with ack=off and
+#      linger.ms=2000 (so that every reload finds records waiting in the
+#      producer's queue): the old workers flush what they answered 202
+#      before they exit.
+#
+# Blocks 2 and 3 restart the broker, so they need the one `make
+# services-suites` started (MILVUSO_SERVICES_RUN names its run directory);
+# against a broker the suite does not own they are skipped, saying so.
+# The trainer runs from block 1 to the end; the blocks share the topics,
+# the group and the snapshot directory, so each block's count includes
+# the blocks before it.
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use MilvusoTest;
+
+our ($B, $ACT, $ITM) = kafka_topics('f', 3);
+
+MilvusoTest::init();
+no_shuffle();
+listen_loopback();
+
+our $SEED = $ENV{TEST_MILVUSO_SEED} // (time ^ ($$ << 8)) % 1000000;
+Test::More::note("seed $SEED (TEST_MILVUSO_SEED=$SEED repeats the choices)");
+
+our $DIR = tmpdir();
+our $SNAPS = "$DIR/snaps";
+$ENV{TEST_NGINX_SNAPDIR} = $SNAPS;
+our $RUN = $ENV{MILVUSO_SERVICES_RUN} // '';
+our $OWN_BROKER = $RUN && -s "$RUN/kafka/kafka.pid";
+
+our $DIM = 8;
+our $N_SEED_ITEMS = 20;
+our @ITEMS = map { sprintf 'item-%06d', $_ } 0 .. $N_SEED_ITEMS - 1;
+our ($W, %EXPECT, $ACCEPTED);
+
+our $http_config = <<'_EOC_';
+    milvuso_zone      milvuso:8m;
+    milvuso_snapshot  $TEST_NGINX_SNAPDIR/current check=100ms;
+    milvuso_kafka     brokers=$TEST_NGINX_KBROKERS topic=$TEST_NGINX_KACT
+                      items_topic=$TEST_NGINX_KITM ack=on timeout=60s
+                      linger.ms=1;
+    milvuso_cache_ttl 0;
+_EOC_
+
+our $config = <<'_EOC_';
+    location = /actions        { milvuso_actions; }
+    location = /health         { milvuso_health; }
+    location = /metrics        { milvuso_metrics; }
+_EOC_
+
+sub worker_config {
+    return write_toml("$DIR/worker.toml", {
+        recommendation => { embedding_dim => $DIM, metric => 'ip' },
+        training => { learning_rate => 0.1, seed => 7 },
+        # popularity = the seed's + 1 per Click, undecayed: exact counts
+        'training.action_weights' => { click => 1 },
+        kafka => {
+            enabled => 'true', brokers => $B, log_topic => $ACT,
+            feature_topic => $ITM, group_id => "f_group_$$",
+        },
+        worker => {
+            action_log => "$DIR/unused-log", snapshot_dir => $SNAPS,
+            metrics_file => "$DIR/worker.prom", publish_interval => 0.1,
+            publish_every => 20, poll_interval => 0.05, log_level => 'info',
+            popularity_half_life => 0,
+        },
+    });
+}
+
+sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }
+
+# The sum of snapshot J's offsets for TOPIC: the records it has applied.
+sub offsets {
+    my ($j, $topic) = @_;
+    my $n = 0;
+    $n += $_->{offset} for grep { $_->{stream} eq $topic } @{ $j->{positions} // [] };
+    return $n;
+}
+
+# A plan of N Clicks by users PREFIX-000 .. 099 on random seed items.
+sub plan {
+    my ($file, $prefix, $n) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    printf $fh "%s-%03d %s Click\n", $prefix, int rand 100,
+           $ITEMS[int rand @ITEMS] for 1 .. $n;
+    close $fh or die "$file: $!";
+}
+
+# Counts a poster's output into the expectation: returns (answers, 202s,
+# the lines that are neither 202 nor a 503 followed by a retry).
+sub account {
+    my $out = shift;
+    my @lines = split /\n/, file_text($out);
+    my ($ok, @other) = (0);
+    for (@lines) {
+        if (/^202 \S+ (\S+) Click$/) { $EXPECT{$1}++; $ok++; next }
+        push @other, $_ unless /^503 /;
+    }
+    $ACCEPTED += $ok;
+    return (scalar @lines, $ok, @other);
+}
+
+# Waits (at most SECONDS) for a snapshot holding exactly the records
+# accepted so far, then checks every item's popularity against them.
+sub counts_exact {
+    my ($name, $seconds) = @_;
+    my $j = wait_for($seconds, sub {
+        my $s = snap();
+        return $s && offsets($s, $ACT) >= $ACCEPTED ? $s : undef;
+    });
+    ok($j, "$name - a snapshot reaches the $ACCEPTED actions accepted "
+       . "within $seconds s") or return diag(file_text("$DIR/worker.log"));
+    is(offsets($j, $ACT), $ACCEPTED, "$name - its positions: exactly the "
+       . "$ACCEPTED actions accepted, no more");
+    my $now = pops($j);
+    # (the seed's popularities have fractions; the model sums in float:
+    # a Click lost or counted twice is 1 off)
+    my @bad = map { "$_: " . ($now->{$_} // 'missing') . " instead of $EXPECT{$_}" }
+              grep { abs(($now->{$_} // -1e9) - $EXPECT{$_}) > 0.01 }
+              sort keys %EXPECT;
+    is(join("\n", @bad), '', "$name - every item's popularity = the seed's "
+       . '+ its Clicks answered 202, exactly');
+    return $j;
+}
+
+# services.sh on the suite's broker (restart --kill, stop, ...).
+sub services {
+    my @args = @_;
+    my $out = `./conf/services.sh @args --run $RUN --worker $ENV{TEST_NGINX_MILVUSO_WORKER} 2>&1`;
+    Test::More::note("services.sh @args: $out");
+    return $? == 0;
+}
+
+# ---- block 1: the trainer killed --------------------------------------------
+
+sub trainer_killed {
+    my $name = 'trainer SIGKILL';
+    srand $SEED + 1;
+    my $j = snap();
+    ok($j, "$name - the seed snapshot opens") or return;
+    %EXPECT = %{ pops($j) };
+    $ACCEPTED = offsets($j, $ACT);
+
+    my $n = 600;
+    plan("$DIR/plan1", 'k', $n);
+    my $poster = start_poster("$DIR/plan1", "$DIR/posted1", pace => 0.02);
+    my @kills;
+    for my $k (1 .. 3) {
+        my $at = int $n * (0.15 + 0.25 * ($k - 1) + rand 0.15);
+        wait_for(30, sub { (() = file_text("$DIR/posted1") =~ /\n/g) >= $at });
+        my $st = stop_worker($W, 'KILL', 5);
+        is(how_ended($st), 'signal 9', "$name - kill $k hit a running trainer");
+        push @kills, $at;
+        $W = start_worker(config => worker_config(), out => "$DIR/worker.log");
+    }
+    Test::More::note("$name: kills after " . join(', ', @kills) . " posts");
+    is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
+       "$name - the poster finished");
+    my ($answers, $ok, @other) = account("$DIR/posted1");
+    is($answers, $n, "$name - $n answers");
+    is($ok, $n, "$name - every one 202") or diag(join "\n", @other[0 .. 4]);
+    counts_exact($name, 30);
+}
+
+# ---- block 2: the broker killed and started again ---------------------------
+
+sub broker_killed {
+    my $name = 'broker SIGKILL';
+    SKIP: {
+        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 7
+            unless $OWN_BROKER;
+        srand $SEED + 2;
+        my $n = 400;
+        plan("$DIR/plan2", 'b', $n);
+        my $poster = start_poster("$DIR/plan2", "$DIR/posted2", pace => 0.02);
+        wait_for(30, sub { (() = file_text("$DIR/posted2") =~ /\n/g) >= $n * 0.3 });
+        my $t0 = Time::HiRes::time();
+        ok(services('restart', '--kill'), "$name - killed and started again");
+        Test::More::note(sprintf "$name: the broker was back after %.1f s",
+                         Time::HiRes::time() - $t0);
+        is(how_ended(stop_worker($poster, undef, 90)), 'exit 0',
+           "$name - the poster finished");
+        my ($answers, $ok, @other) = account("$DIR/posted2");
+        is($answers, $n, "$name - $n answers");
+        is($ok, $n, "$name - every one 202: the requests waited for the broker")
+            or diag(join "\n", @other[0 .. 4]);
+        counts_exact($name, 60);
+    }
+}
+
+# ---- block 3: the broker stopped, writes refused ----------------------------
+
+sub broker_stopped {
+    my $name = 'broker stopped';
+    SKIP: {
+        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 9
+            unless $OWN_BROKER;
+        srand $SEED + 3;
+        ok(services('stop'), "$name - the broker stopped");
+        plan("$DIR/plan3", 's', 4);
+        my $poster = start_poster("$DIR/plan3", "$DIR/posted3", pace => 0);
+        is(how_ended(stop_worker($poster, undef, 30)), 'exit 0',
+           "$name - the poster finished");
+        my @refused = grep { /^503 / } split /\n/, file_text("$DIR/posted3");
+        is(scalar @refused, 4, "$name - every write refused with 503");
+        my $h = json_decode(http_get('/health')->{content} // '') // {};
+        ok(($h->{kafka}{failed} // 0) >= 4, "$name - /health counts the failures");
+
+        # the same four again, once the broker is back: each is retried
+        # while nginx's producer reconnects
+        ok(services('restart'), "$name - the broker started on its data");
+        $poster = start_poster("$DIR/plan3", "$DIR/posted3b", pace => 0,
+                               retry_503 => 30);
+        is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
+           "$name - the poster finished");
+        my ($answers, $ok) = account("$DIR/posted3b");
+        is($ok, 4, "$name - each of the four accepted once the broker is back");
+        counts_exact($name, 60);
+    }
+}
+
+# ---- block 4: the broker paused while a write waits ------------------------
+
+sub broker_paused {
+    my $name = 'broker paused';
+    SKIP: {
+        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 6
+            unless $OWN_BROKER;
+        my $pid = file_text("$RUN/kafka/kafka.pid") =~ /(\d+)/ ? $1 : 0;
+        # the producer is connected (block 3 ended with writes through it)
+        ok($pid && kill('STOP', $pid), "$name - the broker paused");
+        my $r = http_post('/actions', actions_json('z-000', $ITEMS[0], 'Click'));
+        my $e = json_decode($r->{content} // '') // {};
+        kill 'CONT', $pid;
+        is($r->{status}, 503, "$name - 503 once the timeout passed");
+        like($e->{detail} // '', qr/may still (?:be|have been) stored.*may count it twice/,
+             "$name - the answer says the record may still be stored and a "
+             . 'second post may count twice');
+        # it may land: wait a little, then accept 0 or 1 of it
+        my $j;
+        wait_for(10, sub { $j = snap(); offsets($j, $ACT) > $ACCEPTED });
+        my $landed = offsets($j, $ACT) - $ACCEPTED;
+        Test::More::note("$name: the unconfirmed record "
+                         . ($landed ? 'landed' : 'did not land'));
+        ok($landed == 0 || $landed == 1, "$name - it landed at most once");
+        if ($landed == 1) { $ACCEPTED++; $EXPECT{ $ITEMS[0] }++ }
+        counts_exact($name, 30);
+    }
+}
+
+# ---- block 5: nginx reloaded while producing --------------------------------
+
+sub reloaded {
+    my $name = 'nginx HUP';
+    srand $SEED + 4;
+    my $n = 600;
+    plan("$DIR/plan4", 'r', $n);
+    my $poster = start_poster("$DIR/plan4", "$DIR/posted4", pace => 0.02);
+    my $master = file_text($Test::Nginx::Util::PidFile) =~ /(\d+)/ ? $1 : 0;
+    ok($master, "$name - nginx's master pid") or return;
+    for my $k (1 .. 3) {
+        wait_for(30, sub { (() = file_text("$DIR/posted4") =~ /\n/g) >= $n * $k / 4 });
+        ok(kill('HUP', $master), "$name - reload $k");
+    }
+    is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
+       "$name - the poster finished");
+    my ($answers, $ok, @other) = account("$DIR/posted4");
+    is($answers, $n, "$name - $n answers");
+    is($ok, $n, "$name - every one 202") or diag(join "\n", @other[0 .. 4]);
+    counts_exact($name, 30);
+    is(how_ended(stop_worker($W, 'TERM', 15)), 'exit 0',
+       'the trainer stops on SIGTERM with status 0');
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the trainer killed with SIGKILL while nginx produces (ack=on)
+--- setup
+snapshot(out => $::SNAPS, synthetic => $::N_SEED_ITEMS, dim => $::DIM,
+         metric => 'ip', users => 5, categories => 3);
+$::W = start_worker(config => ::worker_config(), out => "$::DIR/worker.log");
+--- request
+GET /health
+--- response_body_like: "kafka":\{"enabled":true,"ack":true
+--- no_error_log
+[alert]
+--- after
+::trainer_killed();
+
+
+
+=== TEST 2: the broker killed and started again while nginx produces (ack=on)
+--- request
+GET /health
+--- response_body_like: "kafka":\{"enabled":true,"ack":true
+--- no_error_log
+[alert]
+--- after
+::broker_killed();
+
+
+
+=== TEST 3: the broker stopped: writes refused, never applied; back: accepted
+--- http_config eval
+$::http_config =~ s/timeout=60s/timeout=1s/r
+--- request
+GET /health
+--- response_body_like: "kafka":\{"enabled":true,"ack":true
+--- no_error_log
+[alert]
+--- after
+::broker_stopped();
+
+
+
+=== TEST 4: the broker paused while a write waits: 503, may still be stored
+--- http_config eval
+$::http_config =~ s/timeout=60s/timeout=1s/r
+--- request
+GET /health
+--- response_body_like: "kafka":\{"enabled":true,"ack":true
+--- no_error_log
+[alert]
+--- after
+::broker_paused();
+
+
+
+=== TEST 5: nginx reloaded three times while it produces (ack=off)
+--- http_config eval
+$::http_config =~ s/ack=on timeout=60s\s+linger.ms=1/ack=off linger.ms=2000/r
+--- request
+GET /health
+--- response_body_like: "kafka":\{"enabled":true,"ack":false
+--- no_error_log
+[alert]
+--- after
+::reloaded();
