@@ -60,7 +60,7 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check services services-stop services-check services-suites \
+        run-check bench-kafka services services-stop services-check services-suites \
         kafka-check nginx-kafka-test unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
@@ -333,6 +333,14 @@ bench-ann: deps deps-bench $(B)/libmilvuso.a
 bench-http: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure wrk python3
 	python3 bench/http/bench_http.py --module $(MODULE_SO) \
+	    --worker $(B)/milvuso-worker $(ARGS)
+
+# POST /actions through the Kafka producer (ack=off, ack=on) and the action
+# log, each against return 200 in the same nginx run, and the pipeline's
+# freshness (accepted -> published); starts and stops its own broker.
+bench-kafka: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure wrk python3 kcat $(APT_SERVICES)
+	python3 bench/http/bench_kafka.py --module $(MODULE_SO) \
 	    --worker $(B)/milvuso-worker $(ARGS)
 
 # Map + full validation of a 1M-item snapshot against one CRC pass over it.
