@@ -60,7 +60,7 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check bench-kafka services services-stop services-check services-suites \
+        run-check bench-kafka nginx-kafka-valgrind services services-stop services-check services-suites \
         kafka-check nginx-kafka-test unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
@@ -242,6 +242,7 @@ services-suites: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@status=0; \
 	$(MAKE) kafka-check || status=1; \
 	$(MAKE) nginx-kafka-test SERVICES_RUN=$(B)/services-suites || status=1; \
+	$(MAKE) nginx-kafka-valgrind || status=1; \
 	./conf/services.sh stop --run $(B)/services-suites || status=1; \
 	exit $$status
 
@@ -266,21 +267,41 @@ nginx-kafka-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 # report (invalid access, uninitialised use, definite leak not in
 # t/valgrind.suppress) fails the target.
 VALGRIND_SUITES ?= t/020-actions.t t/030-items.t t/040-recommend.t
+# --keep-debuginfo: nginx unloads the module and its libraries before the
+# leak report; without it their frames are ??? and no suppression matches.
+VALGRIND_OPTS := --tool=memcheck --leak-check=full --keep-debuginfo=yes \
+    --show-possibly-lost=no --num-callers=50 --error-exitcode=0 \
+    --suppressions=$(CURDIR)/t/valgrind.suppress
+# $(call valgrind_verdict,LOG,SUITES): fails, showing them, when LOG holds
+# valgrind reports.
+valgrind_verdict = if grep -qE '^==[0-9]+== ' $(1); then \
+    grep -E '^==[0-9]+== ' $(1) | head -60; \
+    echo "valgrind reported errors (full log: $(1))"; exit 1; \
+    fi; echo "valgrind: no errors in $(2)"
+
 nginx-valgrind: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure valgrind
 	@mkdir -p $(B)
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
 	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
 	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
-	TEST_NGINX_USE_VALGRIND="--tool=memcheck --leak-check=full \
-	    --show-possibly-lost=no --num-callers=50 --error-exitcode=0 \
-	    --suppressions=$(CURDIR)/t/valgrind.suppress" \
+	TEST_NGINX_USE_VALGRIND="$(VALGRIND_OPTS)" \
 	    prove $(VALGRIND_SUITES) 2>$(B)/valgrind.log
-	@if grep -qE '^==[0-9]+== ' $(B)/valgrind.log; then \
-	    grep -E '^==[0-9]+== ' $(B)/valgrind.log | head -60; \
-	    echo "valgrind reported errors (full log: $(B)/valgrind.log)"; \
-	    exit 1; \
-	fi; echo "valgrind: no errors in $(VALGRIND_SUITES)"
+	@$(call valgrind_verdict,$(B)/valgrind.log,$(VALGRIND_SUITES))
+
+# The producer and the pipeline under valgrind, against the broker at
+# KAFKA_BROKERS (services-suites runs it).
+VALGRIND_KAFKA_SUITES := t/kafka/010-producer.t t/kafka/020-pipeline.t
+nginx-kafka-valgrind: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure valgrind kcat
+	@mkdir -p $(B)
+	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	TEST_NGINX_BINARY=/usr/sbin/nginx \
+	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
+	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
+	TEST_NGINX_USE_VALGRIND="$(VALGRIND_OPTS)" \
+	    prove $(VALGRIND_KAFKA_SUITES) 2>$(B)/valgrind-kafka.log
+	@$(call valgrind_verdict,$(B)/valgrind-kafka.log,$(VALGRIND_KAFKA_SUITES))
 
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 

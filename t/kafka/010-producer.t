@@ -274,6 +274,8 @@ Content-Type: application/json
 --- no_error_log
 [alert]
 --- after
+# (not under valgrind: there nginx runs as one process, slowed many times)
+return Test::More::note('skipped under valgrind') if $ENV{TEST_NGINX_USE_VALGRIND};
 my $master = file_text($Test::Nginx::Util::PidFile) =~ /(\d+)/ ? $1 : 0;
 ok($master && kill('QUIT', $master), 'nginx told to quit');
 ok(wait_for(20, sub { !kill(0, $master) }),
