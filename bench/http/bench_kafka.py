@@ -12,7 +12,7 @@ transport:
   kafka-off    milvuso_kafka ack=off (202 once the record is queued)
   kafka-on     milvuso_kafka ack=on (202 once Kafka confirmed it)
 
-In each run wrk measures `return 200` (the ceiling) and POST /actions on
+In each run (--runs, medians reported) wrk measures `return 200` (the ceiling) and POST /actions on
 the same configuration; the ratio is the run's POST rate over its own
 return 200 rate (target: >= 0.5 with ack=off).  The broker runs on the
 same machine: the cores it used meanwhile are reported beside.
@@ -168,6 +168,22 @@ def throughput(a, run, brokers, broker_pid):
     return results
 
 
+def median_cases(runs):
+    """Per transport and field, the median over the runs' results."""
+    def med(xs):
+        xs = sorted(x for x in xs if x is not None)
+        return xs[len(xs) // 2] if xs else None
+
+    out = {}
+    for name in runs[0]:
+        out[name] = {"ratio": med([r[name]["ratio"] for r in runs]),
+                     "ratios": [round(r[name]["ratio"], 3) for r in runs]}
+        for what in ("return200", "actions"):
+            out[name][what] = {k: med([r[name][what][k] for r in runs])
+                               for k in runs[0][name][what]}
+    return out
+
+
 def post_paced(base, rate, seconds, users, items):
     """POSTs `rate` actions/s for `seconds` over one keep-alive connection.
     Returns the number answered 202."""
@@ -287,6 +303,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--port", type=int, default=18081)
     ap.add_argument("--kafka-port", type=int, default=19192)
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs of the three transports; medians reported")
     ap.add_argument("--warmup", type=int, default=5,
                     help="seconds of unmeasured POSTs before each transport")
     ap.add_argument("--kafka-props", default="",
@@ -323,7 +341,8 @@ def main():
             with open(svc + "/kafka/kafka.pid") as f:
                 broker_pid = int(f.read())
             rss_idle = rss_mib(broker_pid)
-            cases = throughput(a, run, brokers, broker_pid)
+            cases = median_cases([throughput(a, run, brokers, broker_pid)
+                                  for _ in range(a.runs)])
             fresh = freshness(a, run, brokers, env)
             rss_after = rss_mib(broker_pid)
         finally:
@@ -339,9 +358,9 @@ def main():
             print(json.dumps(report, indent=1))
             return
         print("POST /actions by transport: %d items, d=%d, %d users; wrk "
-              "-t%d -c%d -d%ds on loopback, nginx 2 workers"
-              % (a.items, a.dim, a.users, a.threads, a.connections,
-                 a.seconds))
+              "-t%d -c%d -d%ds on loopback, nginx 2 workers; medians of %d "
+              "runs" % (a.items, a.dim, a.users, a.threads, a.connections,
+                        a.seconds, a.runs))
         print("%-10s %12s %12s %9s %9s %7s %7s %8s" %
               ("transport", "return200/s", "actions/s", "p50 ms", "p99 ms",
                "ratio", "errors", "broker"))
@@ -353,6 +372,9 @@ def main():
                    c["actions"]["broker_cores"]))
         print("(broker: the cores the JVM broker used during the POSTs, on "
               "the same 2 cores as nginx and wrk)")
+        print("ratios of each run: " + "; ".join(
+            "%s %s" % (n, " ".join("%.2f" % x for x in c["ratios"]))
+            for n, c in cases.items()))
         print()
         print("freshness (accepted -> in a published snapshot), %d actions/s "
               "for %d s, ack=on, publish interval %g s:"
