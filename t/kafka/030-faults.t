@@ -15,7 +15,10 @@
 #      timeout=1s): 503 saying the record may still be stored and that
 #      posting it again may count it twice; resumed (SIGCONT), the record
 #      may indeed land: the count allows it, once, and nothing else;
-#   5. nginx reloaded (HUP) three times while it produces with ack=off and
+#   5. a standby trainer (--standby, same snapshot directory) while nginx
+#      produces: it waits holding nothing; the active one is killed with
+#      SIGKILL; the standby takes over from the active's last snapshot;
+#   6. nginx reloaded (HUP) three times while it produces with ack=off and
 #      linger.ms=2000 (so that every reload finds records waiting in the
 #      producer's queue): the old workers flush what they answered 202
 #      before they exit.
@@ -266,7 +269,39 @@ sub broker_paused {
     }
 }
 
-# ---- block 5: nginx reloaded while producing --------------------------------
+# ---- block 5: standby takeover ---------------------------------------------
+
+sub standby {
+    my $name = 'standby';
+    srand $SEED + 5;
+    my $log = "$DIR/standby.log";
+    my $sb = start_worker(config => worker_config(), out => $log,
+                          args => ['--standby']);
+    ok(wait_for(10, sub { file_text($log) =~ /standby: another worker publishes/ }),
+       "$name - the second trainer waits") or return diag(file_text($log));
+    my $n = 400;
+    plan("$DIR/plan5", 'y', $n);
+    my $poster = start_poster("$DIR/plan5", "$DIR/posted5", pace => 0.02);
+    wait_for(30, sub { (() = file_text("$DIR/posted5") =~ /\n/g) >= $n * 0.4 });
+    # while both run, only the active one is in the group
+    unlike(file_text($log), qr/partition\(s\) assigned/,
+           "$name - the standby holds no partition");
+    is(how_ended(stop_worker($W, 'KILL', 5)), 'signal 9',
+       "$name - the active trainer killed");
+    ok(wait_for(10, sub { file_text($log) =~ /taking over/ }),
+       "$name - the standby takes over") or return diag(file_text($log));
+    $W = $sb;
+    is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
+       "$name - the poster finished");
+    my ($answers, $ok, @other) = account("$DIR/posted5");
+    is($ok, $n, "$name - every one of the $n answered 202")
+        or diag(join "\n", @other[0 .. 4]);
+    counts_exact($name, 30);
+    like(file_text($log), qr/resumed from generation/,
+         "$name - it resumed from the active's snapshot");
+}
+
+# ---- block 6: nginx reloaded while producing --------------------------------
 
 sub reloaded {
     my $name = 'nginx HUP';
@@ -346,7 +381,18 @@ GET /health
 
 
 
-=== TEST 5: nginx reloaded three times while it produces (ack=off)
+=== TEST 5: a standby trainer takes over when the active one is killed
+--- request
+GET /health
+--- response_body_like: "kafka":\{"enabled":true,"ack":true
+--- no_error_log
+[alert]
+--- after
+::standby();
+
+
+
+=== TEST 6: nginx reloaded three times while it produces (ack=off)
 --- http_config eval
 $::http_config =~ s/ack=on timeout=60s\s+linger.ms=1/ack=off linger.ms=2000/r
 --- request

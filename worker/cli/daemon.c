@@ -30,6 +30,18 @@
  * on the same directory refuses to start instead of interleaving
  * generations.
  *
+ * Standby (--standby): a second worker on the same snapshot directory
+ * waits for that lock instead of refusing, checking every 100 ms.  It
+ * holds nothing meanwhile: no model, no Kafka partition, no group
+ * membership.  When the active worker dies (kill -9 included: the kernel
+ * drops the lock with the process) it takes the lock, restores the newest
+ * snapshot the active published, and opens the source at that snapshot's
+ * positions, like any restart: nothing the snapshot holds is applied
+ * again, nothing after it is skipped.  Over Kafka it joins the group with
+ * the same static instance id (host + directory), so the dead member's
+ * partitions come to it at once.  The directory is the unit: a standby on
+ * another host needs the directory on storage whose flock both hosts see.
+ *
  * After a publish the source is told the positions that are now durable
  * (mvw_source_durable): Kafka gets them as the group's committed offsets,
  * for lag monitoring only.  The snapshot stays the truth.
@@ -84,6 +96,7 @@ typedef struct daemon_opts {
     const char  *worker_type;
     int          foreground;
     int          print_config;
+    int          standby;
 } daemon_opts_t;
 
 typedef struct daemon {
@@ -115,7 +128,7 @@ mvw_cmd_daemon_usage(FILE *out)
     fprintf(out,
         "usage: milvuso-worker --config FILE --worker-type all|trainer|"
         "feature\n"
-        "                      [--foreground] [--print-config]\n"
+        "                      [--foreground] [--standby] [--print-config]\n"
         "\n"
         "Follows the action stream (worker.action_log, or with [kafka]\n"
         "enabled the log_topic and feature_topic topics), trains the model\n"
@@ -127,6 +140,9 @@ mvw_cmd_daemon_usage(FILE *out)
         "                      | feature (not available yet)\n"
         "  --foreground        stay attached to the terminal (default:\n"
         "                      detach and run as a daemon)\n"
+        "  --standby           when another worker publishes into\n"
+        "                      worker.snapshot_dir, wait and take over when\n"
+        "                      it dies (instead of refusing to start)\n"
         "  --print-config      print the effective configuration and exit\n"
         "\n"
         "SIGTERM or SIGINT: publish what is pending, then exit 0.\n");
@@ -471,8 +487,13 @@ detach_or_log(daemon_t *d)
 }
 
 
+/*
+ * Takes snapshot_dir's lock (creating the directory).  Held by another
+ * worker: -1 saying so, or with standby, waits for it (checking every 100
+ * ms) until it is free (0) or a stop signal came (1).
+ */
 static int
-take_lock(daemon_t *d)
+take_lock(daemon_t *d, int standby)
 {
     char  path[MVW_CONFIG_PATH_MAX + 32];
 
@@ -489,11 +510,32 @@ take_lock(daemon_t *d)
                 strerror(errno));
         return -1;
     }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        return 0;
+    }
+    if (!standby || errno != EWOULDBLOCK) {
         mvw_log(&d->log, MVW_LOG_ERROR, "another worker publishes into %s "
                 "(%s is locked)", d->cfg.worker.snapshot_dir, path);
         return -1;
     }
+    mvw_log(&d->log, MVW_LOG_INFO, "standby: another worker publishes into "
+            "%s; taking over when it stops (pid %d)",
+            d->cfg.worker.snapshot_dir, (int) getpid());
+    while (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            mvw_log(&d->log, MVW_LOG_ERROR, "flock %s: %s", path,
+                    strerror(errno));
+            return -1;
+        }
+        if (stop_signal) {
+            mvw_log(&d->log, MVW_LOG_INFO, "standby: stopped before taking "
+                    "over");
+            return 1;
+        }
+        sleep_ms(100);
+    }
+    mvw_log(&d->log, MVW_LOG_INFO, "standby: the lock on %s is free: taking "
+            "over", d->cfg.worker.snapshot_dir);
     return 0;
 }
 
@@ -692,6 +734,7 @@ parse_args(int argc, char **argv, daemon_opts_t *o)
         { "worker-type",  required_argument, NULL, 't' },
         { "foreground",   no_argument,       NULL, 'f' },
         { "print-config", no_argument,       NULL, 'p' },
+        { "standby",      no_argument,       NULL, 's' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -706,6 +749,7 @@ parse_args(int argc, char **argv, daemon_opts_t *o)
         case 't': o->worker_type = optarg; break;
         case 'f': o->foreground = 1; break;
         case 'p': o->print_config = 1; break;
+        case 's': o->standby = 1; break;
         case 'h':
             mvw_cmd_daemon_usage(stdout);
             return 1;
@@ -733,7 +777,7 @@ mvw_cmd_daemon(int argc, char **argv)
     daemon_opts_t   o;
     daemon_t       *d;
     mv_err_t        err;
-    int             rc;
+    int             rc, lock;
 
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
@@ -788,10 +832,18 @@ mvw_cmd_daemon(int argc, char **argv)
 
     /* Lock, resume and open the log before detaching, so that a start
        that cannot work fails with its exit status (the lock is on the
-       open file, which the detached child keeps). */
+       open file, which the detached child keeps).  A standby detaches
+       first: it may wait for the lock for ever. */
     rc = MVW_EXIT_FAIL;
-    if (take_lock(d) == 0 && start(d) == 0
-        && (o.foreground || detach_or_log(d) == 0))
+    lock = -1;
+    if (!o.standby || o.foreground || detach_or_log(d) == 0) {
+        lock = take_lock(d, o.standby);
+    }
+    if (lock == 1) {
+        rc = MVW_EXIT_OK;
+
+    } else if (lock == 0 && start(d) == 0
+               && (o.foreground || o.standby || detach_or_log(d) == 0))
     {
         mvw_log(&d->log, MVW_LOG_INFO, "worker %s following %s, publishing "
                 "into %s (pid %d)", o.worker_type, d->follows,
