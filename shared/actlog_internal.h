@@ -69,4 +69,22 @@ int mv_actlog_scan_segments(const char *dir, uint64_t after,
 int mv_actlog_segment_path(const char *dir, uint64_t seq, char *path,
     size_t len, mv_err_t *err);
 
+/*
+ * Writes dir/consumers/<name> into path (len bytes), or dir/consumers when
+ * name is NULL.  MV_OK/MV_ERR.
+ */
+int mv_actlog_consumer_path(const char *dir, const char *name, char *path,
+    size_t len, mv_err_t *err);
+
+/*
+ * Takes the consumers' lock, dir/consumers/.lock (flock, exclusive),
+ * trying again every few milliseconds for at most wait_ms.  With create,
+ * dir/consumers is made when missing; without, a missing one means that
+ * nothing is registered and there is nothing to lock (1 with *fd = -1).
+ * Returns 1 with the lock's descriptor in *fd (close it to unlock), 0 when
+ * another process still holds it (*fd = -1), MV_ERR with err set.
+ */
+int mv_actlog_consumers_lock(const char *dir, int wait_ms, int create,
+    int *fd, mv_err_t *err);
+
 #endif /* MV_ACTLOG_INTERNAL_H */
