@@ -56,7 +56,7 @@
 #define LOCK_RETRY_MS       5
 
 
-/* ---- names and paths ----------------------------------------------------- */
+/* ---- names and paths --------------------------------------------------- */
 
 int
 mv_actlog_consumer_name_ok(const char *name)
@@ -156,7 +156,7 @@ mv_actlog_consumers_lock(const char *dir, int wait_ms, int create, int *fd,
 }
 
 
-/* ---- the file's text ------------------------------------------------------ */
+/* ---- the file's text --------------------------------------------------- */
 
 /* 1 when note is printable ASCII or UTF-8 bytes without control bytes. */
 static int
@@ -325,7 +325,7 @@ consumer_parse(const char *name, const char *buf, size_t len,
 }
 
 
-/* ---- registering ------------------------------------------------------------ */
+/* ---- registering ------------------------------------------------------- */
 
 /* Writes all of buf to fd; MV_OK/MV_ERR. */
 static int
@@ -429,7 +429,7 @@ mv_actlog_register(const char *dir, const mv_actlog_consumer_t *c,
 }
 
 
-/* ---- listing ------------------------------------------------------------------ */
+/* ---- listing ----------------------------------------------------------- */
 
 /*
  * Reads registration name of cdir into c (damaged = 1, with the reason in

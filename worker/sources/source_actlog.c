@@ -63,7 +63,7 @@ typedef struct {
 } actlog_source_t;
 
 
-/* ---- retention ------------------------------------------------------------- */
+/* ---- retention --------------------------------------------------------- */
 
 static void
 retention_log(const actlog_source_t *a, mvw_log_limit_t *lim,
@@ -199,7 +199,7 @@ actlog_durable(mvw_source_t *s, const mv_stream_pos_t *positions, size_t n)
 }
 
 
-/* ---- the source -------------------------------------------------------------- */
+/* ---- the source -------------------------------------------------------- */
 
 static int
 actlog_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
