@@ -372,22 +372,9 @@ replace_file(const char *dir, const char *name, const char *text,
     if (fd < 0) {
         return mv_err_set(err, "open(%s): %s", tmp, strerror(errno));
     }
-    rc = write_all(fd, text, len, tmp, err);
-    if (rc == MV_OK && fsync(fd) != 0) {
-        rc = mv_err_set(err, "fsync(%s): %s", tmp, strerror(errno));
-    }
-    if (close(fd) != 0 && rc == MV_OK) {
-        rc = mv_err_set(err, "close(%s): %s", tmp, strerror(errno));
-    }
-    if (rc == MV_OK && rename(tmp, path) != 0) {
-        rc = mv_err_set(err, "rename(%s, %s): %s", tmp, path,
-                        strerror(errno));
-    }
-    if (rc != MV_OK) {
-        unlink(tmp);
-        return MV_ERR;
-    }
-    return mv_dir_fsync(cdir, err);
+    rc = mv_file_commit(fd, write_all(fd, text, len, tmp, err), tmp, path,
+                        err);
+    return rc == MV_OK ? mv_dir_fsync(cdir, err) : MV_ERR;
 }
 
 

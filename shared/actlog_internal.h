@@ -55,7 +55,22 @@ typedef struct mv_actlog_seg_scan {
     uint64_t  lowest;       /* 0 when none */
     uint64_t  highest;      /* 0 when none */
     uint64_t  above;        /* the smallest > the asked number, 0 if none */
+    uint64_t  after;        /* the asked number */
 } mv_actlog_seg_scan_t;
+
+/* Called for a segment file (name, number seq) of the directory open as
+   dfd; MV_OK goes on, MV_ERR (with err set) stops the walk. */
+typedef int (*mv_actlog_segment_fn)(void *arg, int dfd, const char *name,
+    uint64_t seq, mv_err_t *err);
+
+/*
+ * Calls fn for every segment of dir (names that parse as segments, number
+ * >= 1), in directory order: the one readdir loop of the log.  A missing
+ * dir has none.  Returns MV_OK, or MV_ERR with err set (by fn, or when dir
+ * cannot be read).
+ */
+int mv_actlog_each_segment(const char *dir, mv_actlog_segment_fn fn,
+    void *arg, mv_err_t *err);
 
 /*
  * Lists the segments of dir: the lowest and highest numbers and the

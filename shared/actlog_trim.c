@@ -27,7 +27,6 @@
 #define _GNU_SOURCE
 #endif
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -58,83 +57,68 @@ by_seq(const void *a, const void *b)
 }
 
 
+typedef struct {
+    const char  *dir;
+    seg_t       *segs;
+    size_t       n;
+    size_t       cap;
+} seg_list_t;
+
+
+/* Adds segment name (seq) with its size and mtime; one removed meanwhile
+   is left out. */
+static int
+list_one(void *arg, int dfd, const char *name, uint64_t seq, mv_err_t *err)
+{
+    seg_list_t   *l = arg;
+    seg_t        *grown;
+    struct stat   st;
+
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            return MV_OK;
+        }
+        return mv_err_set(err, "stat(%s/%s): %s", l->dir, name,
+                          strerror(errno));
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap == 0 ? 64 : l->cap * 2;
+        grown = realloc(l->segs, l->cap * sizeof(*grown));
+        if (grown == NULL) {
+            return mv_err_set(err, "out of memory");
+        }
+        l->segs = grown;
+    }
+    l->segs[l->n].seq = seq;
+    l->segs[l->n].bytes = (uint64_t) st.st_size;
+    l->segs[l->n].mtime_ms = (int64_t) st.st_mtim.tv_sec * 1000
+                             + st.st_mtim.tv_nsec / 1000000;
+    l->n++;
+    return MV_OK;
+}
+
+
 /*
  * Lists the segments of dir with their sizes and mtimes, sorted by number,
- * into *segs (malloc'd, NULL when none) and *n.  A segment removed between
- * the readdir and its fstatat is left out.  A missing dir has none.
+ * into *segs (malloc'd, NULL when none) and *n.  A missing dir has none.
  */
 static int
 list_segments(const char *dir, seg_t **segs, size_t *n, mv_err_t *err)
 {
-    DIR            *d;
-    struct dirent  *e;
-    struct stat     st;
-    seg_t          *out = NULL, *grown;
-    size_t          cap = 0, count = 0;
-    uint64_t        seq;
+    seg_list_t  l = { dir, NULL, 0, 0 };
 
     *segs = NULL;
     *n = 0;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        if (errno == ENOENT) {
-            return MV_OK;
-        }
-        return mv_err_set(err, "opendir(%s): %s", dir, strerror(errno));
+    if (mv_actlog_each_segment(dir, list_one, &l, err) != MV_OK) {
+        free(l.segs);
+        return MV_ERR;
     }
-
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!mv_seqname_parse(e->d_name, ACTLOG_PREFIX, ACTLOG_SUFFIX, &seq)
-            || seq == 0)
-        {
-            errno = 0;
-            continue;
-        }
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT) {
-                errno = 0;
-                continue;
-            }
-            mv_err_set(err, "stat(%s/%s): %s", dir, e->d_name,
-                       strerror(errno));
-            goto failed;
-        }
-        if (count == cap) {
-            cap = cap == 0 ? 64 : cap * 2;
-            grown = realloc(out, cap * sizeof(*out));
-            if (grown == NULL) {
-                mv_err_set(err, "out of memory");
-                goto failed;
-            }
-            out = grown;
-        }
-        out[count].seq = seq;
-        out[count].bytes = (uint64_t) st.st_size;
-        out[count].mtime_ms = (int64_t) st.st_mtim.tv_sec * 1000
-                              + st.st_mtim.tv_nsec / 1000000;
-        count++;
-        errno = 0;
+    if (l.n > 1) {
+        qsort(l.segs, l.n, sizeof(*l.segs), by_seq);
     }
-    if (errno != 0) {
-        mv_err_set(err, "readdir(%s): %s", dir, strerror(errno));
-        goto failed;
-    }
-    closedir(d);
-
-    if (count > 1) {
-        qsort(out, count, sizeof(*out), by_seq);
-    }
-    *segs = out;
-    *n = count;
+    *segs = l.segs;
+    *n = l.n;
     return MV_OK;
-
-failed:
-
-    free(out);
-    closedir(d);
-    return MV_ERR;
 }
 
 

@@ -31,18 +31,7 @@ fi
 TOOL=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 harness_init check-retention "$1"
 LOG="$T/log"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if owned "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
+trap harness_kill_all EXIT
 
 # mkconf NAME SNAPSHOT_DIR [TOML LINES for [worker]...]: $T/NAME.toml
 # (training.batch_size 20: the daemon checks whether to publish every 20
