@@ -142,9 +142,12 @@ unit-scalar: deps $(addprefix $(B)/tests/,$(TESTS)) $(addprefix $(B)/wtests/,$(W
 unit-asan: deps $(addprefix $(B)-asan/tests/,$(TESTS)) $(addprefix $(B)-asan/wtests/,$(WTESTS))
 	$(call run_tests,$(B)-asan,ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1)
 
-worker-check: deps $(B)/milvuso-worker
+# check-retention appends with worker/tests/actlog_tool.c (a helper built
+# by the wtests rule; not a test_* program, so `unit` does not run it).
+worker-check: deps $(B)/milvuso-worker $(B)/wtests/actlog_tool
 	./worker/tests/check-cli.sh $(B)/milvuso-worker
 	./worker/tests/check-daemon.sh $(B)/milvuso-worker
+	./worker/tests/check-retention.sh $(B)/milvuso-worker $(B)/wtests/actlog_tool
 
 # ---- the nginx module ------------------------------------------------------
 #

@@ -382,6 +382,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     size_t                     size, zsize, used;
     int64_t                    now;
     ngx_int_t                  rc;
+    uint64_t                   log_bytes, log_segments;
     ngx_uint_t                 profiles, fresh, cached;
     ngx_milvuso_proc_t        *pr = &ngx_milvuso_proc;
     ngx_milvuso_zone_ctx_t    *z;
@@ -400,6 +401,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     now = mv_clock_realtime_ms();
 
     ngx_milvuso_zone_usage(z, &zsize, &used, &profiles, &fresh, &cached);
+    ngx_milvuso_log_disk_usage(r, &log_bytes, &log_segments);
 
     /* room for the fixed fields, the escaped path and reason (at most 6
        bytes per byte) and the numbers */
@@ -450,7 +452,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      "\"cached_lists\":%ui,"
                      "\"zone\":{\"name\":\"%V\",\"size\":%uz,\"used\":%uz},"
                      "\"action_log\":{\"enabled\":%s,\"records\":%uA,"
-                     "\"errors\":%uA},"
+                     "\"errors\":%uA,\"bytes\":%uL,\"segments\":%uL},"
                      "\"kafka\":{\"enabled\":%s,\"ack\":%s,"
                      "\"queued\":%uA,\"delivered\":%uA,\"failed\":%uA,"
                      "\"refused\":%uA,\"in_flight_here\":%ui}}\n",
@@ -458,6 +460,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      &mcf->zone_name, zsize, used,
                      mcf->log_dir.len ? "true" : "false",
                      z->sh->log_records, z->sh->log_errors,
+                     log_bytes, log_segments,
                      mcf->kafka_brokers.len ? "true" : "false",
                      mcf->kafka_ack == 1 ? "true" : "false",
                      z->sh->kafka_queued, z->sh->kafka_delivered,
@@ -473,6 +476,7 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
 {
     u_char                   *body, *p, *last;
     size_t                    size, used;
+    uint64_t                  log_bytes, log_segments;
     ngx_int_t                 rc;
     ngx_uint_t                e, s, b, profiles, fresh, cached;
     ngx_atomic_uint_t         cum, n;
@@ -494,6 +498,7 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
     sh = z->sh;
 
     ngx_milvuso_zone_usage(z, &size, &used, &profiles, &fresh, &cached);
+    ngx_milvuso_log_disk_usage(r, &log_bytes, &log_segments);
 
     body = ngx_pnalloc(r->pool, 32768);
     if (body == NULL) {
@@ -577,6 +582,14 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "(answered 503).\n"
         "# TYPE milvuso_action_log_errors_total counter\n"
         "milvuso_action_log_errors_total %uA\n"
+        "# HELP milvuso_action_log_bytes Bytes of the action log's segments "
+        "on disk (listed at most once a second).\n"
+        "# TYPE milvuso_action_log_bytes gauge\n"
+        "milvuso_action_log_bytes %uL\n"
+        "# HELP milvuso_action_log_segments Segment files of the action "
+        "log on disk.\n"
+        "# TYPE milvuso_action_log_segments gauge\n"
+        "milvuso_action_log_segments %uL\n"
         "# HELP milvuso_kafka_records_total Records handed to Kafka, by "
         "outcome (queued, then delivered or failed; refused: not "
         "queued, answered 503).\n"
@@ -599,7 +612,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "milvuso_zone_entries{kind=\"fresh_items\"} %ui\n"
         "milvuso_zone_entries{kind=\"cached_lists\"} %ui\n",
         sh->cache_hits, sh->cache_misses, sh->log_records, sh->log_errors,
-        sh->kafka_queued, sh->kafka_delivered, sh->kafka_failed,
+        log_bytes, log_segments, sh->kafka_queued, sh->kafka_delivered,
+        sh->kafka_failed,
         sh->kafka_refused, sh->evictions, size, used, profiles, fresh, cached);
 
     p = ngx_slprintf(p, last,

@@ -44,7 +44,11 @@
  *
  * After a publish the source is told the positions that are now durable
  * (mvw_source_durable): Kafka gets them as the group's committed offsets,
- * for lag monitoring only.  The snapshot stays the truth.
+ * for lag monitoring only; the action log registers this trainer's
+ * position as a consumer ("trainer-CRC", CRC of the snapshot directory's
+ * real path) and removes the segments that retention lets go
+ * (worker.action_log_retention*, sources/source_actlog.c).  The snapshot
+ * stays the truth.
  *
  * Roles.  On the embedded action log the stream carries both item and
  * action records and there is no training_examples stream to hand
@@ -303,6 +307,10 @@ write_metrics(daemon_t *d)
             "too large, skipped", ss.skipped_records);
     COUNTER("source_errors_total", "transport errors (broker down ...)",
             ss.errors);
+    COUNTER("action_log_removed_segments_total", "action log segments "
+            "removed by retention", ss.removed_segments);
+    COUNTER("action_log_removed_bytes_total", "bytes of the action log "
+            "segments removed by retention", ss.removed_bytes);
     COUNTER("updates_total", "optimiser steps, replay included",
             st.updates);
     COUNTER("replayed_total", "replayed examples", st.replayed);
@@ -541,16 +549,30 @@ take_lock(daemon_t *d, int standby)
 
 
 /*
- * The Kafka group's static member id of this worker: "milvuso-HOST-CRC",
- * CRC = crc32c of the snapshot directory's real path.  One worker
- * publishes into a directory (the lock), so the id is unique, and the
- * same worker restarted gets the same id.
+ * crc32c of the snapshot directory's real path: what names this worker
+ * to the outside (its Kafka group member id, its action-log consumer).
+ * One worker publishes into a directory (the lock), so the name is
+ * unique, and the same worker restarted gets the same name.
  */
+static uint32_t
+snapshot_dir_crc(const daemon_t *d)
+{
+    char      *real = realpath(d->cfg.worker.snapshot_dir, NULL);
+    uint32_t   crc;
+
+    crc = real ? mv_crc32c(0, real, strlen(real))
+               : mv_crc32c(0, d->cfg.worker.snapshot_dir,
+                           strlen(d->cfg.worker.snapshot_dir));
+    free(real);
+    return crc;
+}
+
+
+/* The Kafka group's static member id of this worker: "milvuso-HOST-CRC". */
 static void
 kafka_instance_id(const daemon_t *d, char *out, size_t size)
 {
-    char      host[65], *real;
-    uint32_t  crc;
+    char      host[65];
     size_t    i;
 
     if (gethostname(host, sizeof(host)) != 0) {
@@ -566,12 +588,8 @@ kafka_instance_id(const daemon_t *d, char *out, size_t size)
             host[i] = '_';
         }
     }
-    real = realpath(d->cfg.worker.snapshot_dir, NULL);
-    crc = real ? mv_crc32c(0, real, strlen(real))
-               : mv_crc32c(0, d->cfg.worker.snapshot_dir,
-                           strlen(d->cfg.worker.snapshot_dir));
-    free(real);
-    snprintf(out, size, "milvuso-%s-%08x", host, (unsigned) crc);
+    snprintf(out, size, "milvuso-%s-%08x", host,
+             (unsigned) snapshot_dir_crc(d));
 }
 
 
@@ -585,13 +603,31 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
 {
     const mvw_config_t  *c = &d->cfg;
     mvw_kafka_params_t   kp;
+    mvw_actlog_params_t  ap;
     char                 instance[128];
+    char                 consumer[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
+    char                 note[MV_ACTLOG_CONSUMER_NOTE_MAX + 1];
 
     if (!c->kafka.enabled) {
-        snprintf(d->follows, sizeof(d->follows), "action log %s",
-                 c->worker.action_log);
-        return mvw_source_actlog_open(c->worker.action_log, positions, n,
-                                      err);
+        /* the log's consumer "trainer-CRC" (actlog.h, "Consumers") */
+        snprintf(consumer, sizeof(consumer), "trainer-%08x",
+                 (unsigned) snapshot_dir_crc(d));
+        snprintf(note, sizeof(note), "milvuso-worker, snapshots in %.160s",
+                 c->worker.snapshot_dir);
+        snprintf(d->follows, sizeof(d->follows), "action log %s (consumer "
+                 "%s)", c->worker.action_log, consumer);
+        memset(&ap, 0, sizeof(ap));
+        ap.dir = c->worker.action_log;
+        ap.consumer = consumer;
+        ap.note = note;
+        ap.keep = c->worker.keep_generations;
+        ap.retention.keep_ms =
+            (int64_t) (c->worker.action_log_retention * 1000.0);
+        ap.retention.max_bytes = c->worker.action_log_retention_bytes;
+        ap.retention.expire_ms =
+            (int64_t) (c->worker.action_log_consumer_expiry * 1000.0);
+        ap.log = &d->log;
+        return mvw_source_actlog_open(&ap, positions, n, err);
     }
 
     kafka_instance_id(d, instance, sizeof(instance));
