@@ -52,7 +52,7 @@ our $OWN_BROKER = $RUN && -s "$RUN/kafka/kafka.pid";
 our $DIM = 8;
 our $N_SEED_ITEMS = 20;
 our @ITEMS = map { sprintf 'item-%06d', $_ } 0 .. $N_SEED_ITEMS - 1;
-our ($W, %EXPECT, $ACCEPTED);
+our ($W, %EXPECT, $ACCEPTED, %MAYBE, $MAYBE_N);
 
 our $http_config = <<'_EOC_';
     milvuso_zone      milvuso:8m;
@@ -99,7 +99,7 @@ sub offsets {
 }
 
 # A plan of N Clicks by users PREFIX-000 .. 099 on random seed items.
-sub plan {
+sub write_plan {
     my ($file, $prefix, $n) = @_;
     open my $fh, '>', $file or die "$file: $!";
     printf $fh "%s-%03d %s Click\n", $prefix, int rand 100,
@@ -108,13 +108,15 @@ sub plan {
 }
 
 # Counts a poster's output into the expectation: returns (answers, 202s,
-# the lines that are neither 202 nor a 503 followed by a retry).
+# the lines that are neither 202 nor a 503).  A 503 that says the record
+# may still be stored ("503?") goes to %MAYBE: it may land, once.
 sub account {
     my $out = shift;
     my @lines = split /\n/, file_text($out);
     my ($ok, @other) = (0);
     for (@lines) {
         if (/^202 \S+ (\S+) Click$/) { $EXPECT{$1}++; $ok++; next }
+        if (/^503\? \S+ (\S+) Click$/) { $MAYBE{$1}++; $MAYBE_N++; next }
         push @other, $_ unless /^503 /;
     }
     $ACCEPTED += $ok;
@@ -122,25 +124,43 @@ sub account {
 }
 
 # Waits (at most SECONDS) for a snapshot holding exactly the records
-# accepted so far, then checks every item's popularity against them.
+# accepted so far, then checks every item's popularity against them.  The
+# records refused with "may still be stored" (%MAYBE) may be there too,
+# each at most once: the positions and each item's popularity may exceed
+# the accepted by at most those, and by the same number; what landed
+# joins the expectation.
 sub counts_exact {
     my ($name, $seconds) = @_;
+    $MAYBE_N //= 0;
     my $j = wait_for($seconds, sub {
         my $s = snap();
         return $s && offsets($s, $ACT) >= $ACCEPTED ? $s : undef;
     });
     ok($j, "$name - a snapshot reaches the $ACCEPTED actions accepted "
        . "within $seconds s") or return diag(file_text("$DIR/worker.log"));
-    is(offsets($j, $ACT), $ACCEPTED, "$name - its positions: exactly the "
-       . "$ACCEPTED actions accepted, no more");
+    my $landed = offsets($j, $ACT) - $ACCEPTED;
+    ok($landed >= 0 && $landed <= $MAYBE_N, "$name - its positions: the "
+       . "$ACCEPTED actions accepted, and of the $MAYBE_N unconfirmed at "
+       . "most all ($landed)");
     my $now = pops($j);
-    # (the seed's popularities have fractions; the model sums in float:
-    # a Click lost or counted twice is 1 off)
-    my @bad = map { "$_: " . ($now->{$_} // 'missing') . " instead of $EXPECT{$_}" }
-              grep { abs(($now->{$_} // -1e9) - $EXPECT{$_}) > 0.01 }
-              sort keys %EXPECT;
+    my ($extra, @bad) = (0);
+    for my $id (sort keys %EXPECT) {
+        my $d = ($now->{$id} // -1e9) - $EXPECT{$id};
+        my $k = sprintf '%.0f', $d;
+        if (abs($d - $k) > 0.01 || $k < 0 || $k > ($MAYBE{$id} // 0)) {
+            push @bad, "$id: " . ($now->{$id} // 'missing')
+                       . " instead of $EXPECT{$id}";
+            next;
+        }
+        $extra += $k;
+        $EXPECT{$id} += $k;
+    }
     is(join("\n", @bad), '', "$name - every item's popularity = the seed's "
-       . '+ its Clicks answered 202, exactly');
+       . '+ its Clicks answered 202, exactly (+ unconfirmed ones that landed)');
+    is($extra, $landed, "$name - the unconfirmed records that landed count "
+       . 'once each');
+    $ACCEPTED += $landed;
+    (%MAYBE, $MAYBE_N) = ((), 0);
     return $j;
 }
 
@@ -163,7 +183,7 @@ sub trainer_killed {
     $ACCEPTED = offsets($j, $ACT);
 
     my $n = 600;
-    plan("$DIR/plan1", 'k', $n);
+    write_plan("$DIR/plan1", 'k', $n);
     my $poster = start_poster("$DIR/plan1", "$DIR/posted1", pace => 0.02);
     my @kills;
     for my $k (1 .. 3) {
@@ -192,7 +212,7 @@ sub broker_killed {
             unless $OWN_BROKER;
         srand $SEED + 2;
         my $n = 400;
-        plan("$DIR/plan2", 'b', $n);
+        write_plan("$DIR/plan2", 'b', $n);
         my $poster = start_poster("$DIR/plan2", "$DIR/posted2", pace => 0.02);
         wait_for(30, sub { (() = file_text("$DIR/posted2") =~ /\n/g) >= $n * 0.3 });
         my $t0 = Time::HiRes::time();
@@ -218,14 +238,15 @@ sub broker_stopped {
             unless $OWN_BROKER;
         srand $SEED + 3;
         ok(services('stop'), "$name - the broker stopped");
-        plan("$DIR/plan3", 's', 4);
+        write_plan("$DIR/plan3", 's', 4);
         my $poster = start_poster("$DIR/plan3", "$DIR/posted3", pace => 0);
         is(how_ended(stop_worker($poster, undef, 30)), 'exit 0',
            "$name - the poster finished");
-        my @refused = grep { /^503 / } split /\n/, file_text("$DIR/posted3");
+        my @refused = grep { /^503\??\s/ } split /\n/, file_text("$DIR/posted3");
         is(scalar @refused, 4, "$name - every write refused with 503");
         my $h = json_decode(http_get('/health')->{content} // '') // {};
-        ok(($h->{kafka}{failed} // 0) >= 4, "$name - /health counts the failures");
+        ok(($h->{kafka}{failed} // 0) + ($h->{kafka}{refused} // 0) >= 4,
+           "$name - /health counts the failures");
 
         # the same four again, once the broker is back: each is retried
         # while nginx's producer reconnects
@@ -235,7 +256,10 @@ sub broker_stopped {
         is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
            "$name - the poster finished");
         my ($answers, $ok) = account("$DIR/posted3b");
-        is($ok, 4, "$name - each of the four accepted once the broker is back");
+        # (one sent while the broker was still starting may instead end
+        # unconfirmed, "503?": counts_exact allows it, at most once)
+        is($ok + $MAYBE_N, 4, "$name - each of the four accepted once the "
+           . 'broker is back, or refused as possibly stored');
         counts_exact($name, 60);
     }
 }
@@ -245,26 +269,25 @@ sub broker_stopped {
 sub broker_paused {
     my $name = 'broker paused';
     SKIP: {
-        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 6
+        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 8
             unless $OWN_BROKER;
         my $pid = file_text("$RUN/kafka/kafka.pid") =~ /(\d+)/ ? $1 : 0;
-        # the producer is connected (block 3 ended with writes through it)
+        # a write through first: the producer is connected
+        my $w = http_post('/actions', actions_json('z-001', $ITEMS[1], 'Click'));
+        is($w->{status}, 202, "$name - a write goes through before the pause");
+        $EXPECT{ $ITEMS[1] }++, $ACCEPTED++ if $w->{status} == 202;
         ok($pid && kill('STOP', $pid), "$name - the broker paused");
         my $r = http_post('/actions', actions_json('z-000', $ITEMS[0], 'Click'));
         my $e = json_decode($r->{content} // '') // {};
         kill 'CONT', $pid;
         is($r->{status}, 503, "$name - 503 once the timeout passed");
-        like($e->{detail} // '', qr/may still (?:be|have been) stored.*may count it twice/,
-             "$name - the answer says the record may still be stored and a "
-             . 'second post may count twice');
-        # it may land: wait a little, then accept 0 or 1 of it
-        my $j;
-        wait_for(10, sub { $j = snap(); offsets($j, $ACT) > $ACCEPTED });
-        my $landed = offsets($j, $ACT) - $ACCEPTED;
-        Test::More::note("$name: the unconfirmed record "
-                         . ($landed ? 'landed' : 'did not land'));
-        ok($landed == 0 || $landed == 1, "$name - it landed at most once");
-        if ($landed == 1) { $ACCEPTED++; $EXPECT{ $ITEMS[0] }++ }
+        my $maybe = ($e->{detail} // '') =~ /may still (?:be|have been) stored.*may count it twice/;
+        ok($maybe || ($e->{detail} // '') =~ /may be posted again/,
+           "$name - the answer says whether the record may still be stored");
+        Test::More::note("$name: " . ($e->{detail} // ''));
+        if ($maybe) { $MAYBE{ $ITEMS[0] }++; $MAYBE_N++ }
+        # a record that may land: give it the time to
+        wait_for(10, sub { offsets(snap(), $ACT) > $ACCEPTED }) if $maybe;
         counts_exact($name, 30);
     }
 }
@@ -280,7 +303,7 @@ sub standby {
     ok(wait_for(10, sub { file_text($log) =~ /standby: another worker publishes/ }),
        "$name - the second trainer waits") or return diag(file_text($log));
     my $n = 400;
-    plan("$DIR/plan5", 'y', $n);
+    write_plan("$DIR/plan5", 'y', $n);
     my $poster = start_poster("$DIR/plan5", "$DIR/posted5", pace => 0.02);
     wait_for(30, sub { (() = file_text("$DIR/posted5") =~ /\n/g) >= $n * 0.4 });
     # while both run, only the active one is in the group
@@ -307,7 +330,7 @@ sub reloaded {
     my $name = 'nginx HUP';
     srand $SEED + 4;
     my $n = 600;
-    plan("$DIR/plan4", 'r', $n);
+    write_plan("$DIR/plan4", 'r', $n);
     my $poster = start_poster("$DIR/plan4", "$DIR/posted4", pace => 0.02);
     my $master = file_text($Test::Nginx::Util::PidFile) =~ /(\d+)/ ? $1 : 0;
     ok($master, "$name - nginx's master pid") or return;

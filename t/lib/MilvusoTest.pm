@@ -576,7 +576,8 @@ sub kafka_topics {
 # process over one keep-alive connection (a plain socket: HTTP::Tiny costs
 # more CPU than nginx does here), sleeping PACE (default 0.01) after every
 # tenth; writes "status user item type" lines to OUT as answers arrive
-# (status 0: no answer).  Like an HTTP client, a request that got no answer
+# (status 0: no answer; "503?": a 503 saying the record may still have
+# been stored).  Like an HTTP client, a request that got no answer
 # on a reused keep-alive connection (the server closed it: a reload) is
 # sent again once on a new one.  With retry_503, a 503 that says the event
 # was not applied and may be posted again is posted again (every 0.2 s, for at most SECONDS); each
@@ -630,7 +631,9 @@ sub start_poster {
                     print $fh "503 $line\n";
                     Time::HiRes::sleep(0.2);
                 }
-                print $fh "$status $line\n";
+                # "503?": refused, but the record may still reach Kafka
+                print $fh +($status == 503 && $resp =~ /may count it twice/
+                            ? '503?' : $status), " $line\n";
                 Time::HiRes::sleep($pace) if $pace && $. % 10 == 0;
             }
             close $fh or die "$out: $!";

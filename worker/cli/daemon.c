@@ -95,6 +95,10 @@
 
 static volatile sig_atomic_t  stop_signal;
 
+struct daemon;
+static struct mvw_source *open_source(struct daemon *d,
+    const mv_stream_pos_t *positions, size_t n, mv_err_t *err);
+
 typedef struct daemon_opts {
     const char  *config;
     const char  *worker_type;
@@ -119,6 +123,7 @@ typedef struct daemon {
     double                updates_per_s;
     int64_t               publish_retry_mono;   /* after a failure */
     int                   failed;               /* stop, don't publish */
+    int64_t               reopen_mono;          /* last reopen attempt */
 
     mvw_log_limit_t       lim_source;
     mvw_log_limit_t       lim_record;
@@ -403,6 +408,43 @@ publish(daemon_t *d)
 }
 
 
+/*
+ * After a read error: when the source gave up on its handle for good
+ * (stats().fatal: a Kafka consumer fenced after a coordinator restart),
+ * opens a new one at the positions of the records applied so far (the
+ * model holds exactly those), then frees the old one.  Tried at most once
+ * a second; a failed open keeps the old source and is tried again.
+ */
+static void
+reopen_if_fatal(daemon_t *d)
+{
+    mvw_source_stats_t  st;
+    mvw_source_t       *src;
+    mv_stream_pos_t     pos[MV_SNAPSHOT_MAX_POSITIONS];
+    mv_err_t            err;
+    size_t              n;
+    int64_t             now = monotonic_ms();
+
+    mvw_source_stats(d->source, &st);
+    if (!st.fatal || now - d->reopen_mono < 1000) {
+        return;
+    }
+    d->reopen_mono = now;
+    n = mvw_source_positions(d->source, pos, MV_SNAPSHOT_MAX_POSITIONS);
+    src = open_source(d, pos, n, &err);
+    if (src == NULL) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "cannot reopen %s: %s; trying "
+                "again", d->follows, err.msg);
+        return;
+    }
+    mvw_source_free(d->source);
+    d->source = src;
+    mvw_log(&d->log, MVW_LOG_WARN, "reopened %s at the %zu positions "
+            "applied so far (the old handle had failed for good)",
+            d->follows, n);
+}
+
+
 /* Reads and applies records for at most BATCH_MS; returns how many. */
 static size_t
 drain(daemon_t *d)
@@ -422,6 +464,7 @@ drain(daemon_t *d)
             mvw_log_every(&d->log, &d->lim_source, ERROR_LOG_MS,
                           MVW_LOG_ERROR, "reading %s: %s", d->follows,
                           err.msg);
+            reopen_if_fatal(d);
             break;
         }
 

@@ -60,6 +60,9 @@ typedef struct mvw_source_stats {
     uint64_t  removed_segments;  /* action log: segments removed by
                                     retention (durable()) */
     uint64_t  removed_bytes;     /* and their bytes */
+    uint32_t  fatal;             /* the transport gave up on its handle
+                                    (Kafka: a fenced static member): the
+                                    caller reopens it at positions() */
 } mvw_source_stats_t;
 
 typedef struct mvw_source mvw_source_t;
