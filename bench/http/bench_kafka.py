@@ -39,10 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_http import LUA_ACTIONS, wrk  # noqa: E402
+from bench_http import (LUA_ACTIONS, seed_snapshot, wait_healthy,  # noqa: E402
+                        wrk)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -118,14 +118,8 @@ class Nginx:
                                    "%s/error-%s.log" % (run, name),
                                    "-c", conf])
         self.base = "http://127.0.0.1:%d" % a.port
-        for _ in range(100):
-            try:
-                h = json.load(urllib.request.urlopen(self.base + "/health"))
-                if h.get("status") == "ok":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
+        if wait_healthy(self.base):
+            return
         self.stop()
         sys.exit("nginx (%s) did not come up; see %s/error-%s.log"
                  % (name, run, name))
@@ -216,10 +210,7 @@ def freshness(a, run, brokers, env):
     subprocess.run([a.worker, "topics"], check=True, env=tenv,
                    stdout=subprocess.DEVNULL)
     snaps = run + "/fresh-snaps"
-    subprocess.run([a.worker, "snapshot", "--out", snaps, "--synthetic",
-                    str(a.items), "--dim", str(a.dim), "--categories", "20",
-                    "--users", str(a.users), "--seed", "1"], check=True,
-                   capture_output=True)
+    seed_snapshot(a.worker, snaps, a.items, a.dim, a.users)
     with open(run + "/worker.toml", "w") as f:
         f.write("[recommendation]\nembedding_dim = %d\nmetric = \"cosine\"\n\n"
                 "[kafka]\nenabled = true\nbrokers = \"%s\"\n"
@@ -327,10 +318,7 @@ def main():
         os.makedirs(run + "/actions")
         if os.getuid() == 0:
             shutil.chown(run + "/actions", user="nobody")
-        subprocess.run([a.worker, "snapshot", "--out", run + "/seed",
-                        "--synthetic", str(a.items), "--dim", str(a.dim),
-                        "--categories", "20", "--users", str(a.users),
-                        "--seed", "1"], check=True, capture_output=True)
+        seed_snapshot(a.worker, run + "/seed", a.items, a.dim, a.users)
         os.chmod(run + "/seed", 0o755)
         with open(run + "/actions.lua", "w") as f:
             f.write(LUA_ACTIONS.format(users=a.users, items=a.items))

@@ -123,6 +123,19 @@ sub account {
     return (scalar @lines, $ok, @other);
 }
 
+# Waits (at most SECONDS) for the poster writing POSTED to finish, then
+# checks that it got N answers, every one 202 (WHY says what that proves),
+# and counts them into the expectation.
+sub all_accepted {
+    my ($name, $poster, $posted, $n, $seconds, $why) = @_;
+    is(how_ended(stop_worker($poster, undef, $seconds)), 'exit 0',
+       "$name - the poster finished");
+    my ($answers, $ok, @other) = account($posted);
+    is($answers, $n, "$name - $n answers");
+    is($ok, $n, "$name - every one 202" . ($why ? ": $why" : ''))
+        or diag(join "\n", grep { defined } @other[0 .. 4]);
+}
+
 # Waits (at most SECONDS) for a snapshot holding exactly the records
 # accepted so far, then checks every item's popularity against them.  The
 # records refused with "may still be stored" (%MAYBE) may be there too,
@@ -195,11 +208,7 @@ sub trainer_killed {
         $W = start_worker(config => worker_config(), out => "$DIR/worker.log");
     }
     Test::More::note("$name: kills after " . join(', ', @kills) . " posts");
-    is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
-       "$name - the poster finished");
-    my ($answers, $ok, @other) = account("$DIR/posted1");
-    is($answers, $n, "$name - $n answers");
-    is($ok, $n, "$name - every one 202") or diag(join "\n", @other[0 .. 4]);
+    all_accepted($name, $poster, "$DIR/posted1", $n, 60);
     counts_exact($name, 30);
 }
 
@@ -208,7 +217,7 @@ sub trainer_killed {
 sub broker_killed {
     my $name = 'broker SIGKILL';
     SKIP: {
-        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 7
+        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 8
             unless $OWN_BROKER;
         srand $SEED + 2;
         my $n = 400;
@@ -219,12 +228,8 @@ sub broker_killed {
         ok(services('restart', '--kill'), "$name - killed and started again");
         Test::More::note(sprintf "$name: the broker was back after %.1f s",
                          Time::HiRes::time() - $t0);
-        is(how_ended(stop_worker($poster, undef, 90)), 'exit 0',
-           "$name - the poster finished");
-        my ($answers, $ok, @other) = account("$DIR/posted2");
-        is($answers, $n, "$name - $n answers");
-        is($ok, $n, "$name - every one 202: the requests waited for the broker")
-            or diag(join "\n", @other[0 .. 4]);
+        all_accepted($name, $poster, "$DIR/posted2", $n, 90,
+                     'the requests waited for the broker');
         counts_exact($name, 60);
     }
 }
@@ -234,7 +239,7 @@ sub broker_killed {
 sub broker_stopped {
     my $name = 'broker stopped';
     SKIP: {
-        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 9
+        skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 11
             unless $OWN_BROKER;
         srand $SEED + 3;
         ok(services('stop'), "$name - the broker stopped");
@@ -314,11 +319,7 @@ sub standby {
     ok(wait_for(10, sub { file_text($log) =~ /taking over/ }),
        "$name - the standby takes over") or return diag(file_text($log));
     $W = $sb;
-    is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
-       "$name - the poster finished");
-    my ($answers, $ok, @other) = account("$DIR/posted5");
-    is($ok, $n, "$name - every one of the $n answered 202")
-        or diag(join "\n", @other[0 .. 4]);
+    all_accepted($name, $poster, "$DIR/posted5", $n, 60);
     counts_exact($name, 30);
     like(file_text($log), qr/resumed from generation/,
          "$name - it resumed from the active's snapshot");
@@ -338,11 +339,7 @@ sub reloaded {
         wait_for(30, sub { (() = file_text("$DIR/posted4") =~ /\n/g) >= $n * $k / 4 });
         ok(kill('HUP', $master), "$name - reload $k");
     }
-    is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',
-       "$name - the poster finished");
-    my ($answers, $ok, @other) = account("$DIR/posted4");
-    is($answers, $n, "$name - $n answers");
-    is($ok, $n, "$name - every one 202") or diag(join "\n", @other[0 .. 4]);
+    all_accepted($name, $poster, "$DIR/posted4", $n, 60);
     counts_exact($name, 30);
     is(how_ended(stop_worker($W, 'TERM', 15)), 'exit 0',
        'the trainer stops on SIGTERM with status 0');

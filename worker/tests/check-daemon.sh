@@ -134,6 +134,15 @@ MILVUSO_KAFKA_ENABLED=true run "$W" --config "$C" --worker-type feature --foregr
 check "feature over Kafka exits 1: not available yet" eval 'rc_is 1 && has "not available yet" && has "--worker-type all" && ! has "only the embedded"'
 check "still nothing created" eval '[ ! -e "$T/snap" ] && [ ! -e "$T/log" ]'
 
+# start_standby LOG: a --standby worker on $C in the background, stderr to
+# LOG, its pid in SB (and PIDS); returns once it says it waits (10 s at most).
+start_standby() {
+    "$W" --config "$C" --worker-type all --foreground --standby > /dev/null 2> "$1" &
+    SB=$!
+    PIDS+=("$SB")
+    wait_for "$1" "standby: another worker publishes" 10 || true
+}
+
 # ---- start on empty directories, stop on SIGTERM ------------------------------
 
 mkdir -p "$T/log"
@@ -151,10 +160,7 @@ run "$W" --config "$T/other-log.toml" --worker-type trainer --foreground
 check "also with another log and type trainer" eval 'rc_is 1 && has "another worker"'
 check "the first one still runs" eval 'kill -0 "$FG" 2>/dev/null'
 # --standby waits for the lock instead; SIGTERM while waiting: exit 0
-"$W" --config "$C" --worker-type all --foreground --standby > /dev/null 2> "$T/sb1.log" &
-SB=$!
-PIDS+=("$SB")
-wait_for "$T/sb1.log" "standby: another worker publishes" 10 || true
+start_standby "$T/sb1.log"
 OUT=$(cat "$T/sb1.log")
 check "--standby: waits while another worker holds the directory" eval 'has "standby: another worker publishes into" && kill -0 "$SB" 2>/dev/null'
 kill -TERM "$SB" 2>/dev/null || true
@@ -165,10 +171,7 @@ OUT=$(cat "$T/sb1.log")
 check "--standby: ... with status 0, never having taken over" eval 'rc_is 0 && has "stopped before taking over" && ! has "is free: taking over"'
 check "the first one still runs" eval 'kill -0 "$FG" 2>/dev/null'
 # a second standby takes over when the first worker stops
-"$W" --config "$C" --worker-type all --foreground --standby > /dev/null 2> "$T/sb2.log" &
-SB=$!
-PIDS+=("$SB")
-wait_for "$T/sb2.log" "standby: another worker publishes" 10 || true
+start_standby "$T/sb2.log"
 kill -TERM "$FG" 2>/dev/null || true
 OUT=$(cat "$T/fg.log")
 check "SIGTERM: exits within 2 s" gone_within "$FG" 2
