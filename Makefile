@@ -60,7 +60,7 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check services services-stop services-check services-suites \
+        run-check bench-kafka nginx-kafka-valgrind services services-stop services-check services-suites \
         kafka-check nginx-kafka-test unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
@@ -142,9 +142,12 @@ unit-scalar: deps $(addprefix $(B)/tests/,$(TESTS)) $(addprefix $(B)/wtests/,$(W
 unit-asan: deps $(addprefix $(B)-asan/tests/,$(TESTS)) $(addprefix $(B)-asan/wtests/,$(WTESTS))
 	$(call run_tests,$(B)-asan,ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1)
 
-worker-check: deps $(B)/milvuso-worker
+# check-retention appends with worker/tests/actlog_tool.c (a helper built
+# by the wtests rule; not a test_* program, so `unit` does not run it).
+worker-check: deps $(B)/milvuso-worker $(B)/wtests/actlog_tool
 	./worker/tests/check-cli.sh $(B)/milvuso-worker
 	./worker/tests/check-daemon.sh $(B)/milvuso-worker
+	./worker/tests/check-retention.sh $(B)/milvuso-worker $(B)/wtests/actlog_tool
 
 # ---- the nginx module ------------------------------------------------------
 #
@@ -246,7 +249,8 @@ services-suites: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
 	@status=0; \
 	$(MAKE) kafka-check || status=1; \
-	$(MAKE) nginx-kafka-test || status=1; \
+	$(MAKE) nginx-kafka-test SERVICES_RUN=$(B)/services-suites || status=1; \
+	$(MAKE) nginx-kafka-valgrind || status=1; \
 	./conf/services.sh stop --run $(B)/services-suites || status=1; \
 	exit $$status
 
@@ -261,6 +265,7 @@ nginx-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 nginx-kafka-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure kcat
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	MILVUSO_SERVICES_RUN=$(abspath $(SERVICES_RUN)) \
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
 	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
 	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
@@ -270,21 +275,41 @@ nginx-kafka-test: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 # report (invalid access, uninitialised use, definite leak not in
 # t/valgrind.suppress) fails the target.
 VALGRIND_SUITES ?= t/020-actions.t t/030-items.t t/040-recommend.t
+# --keep-debuginfo: nginx unloads the module and its libraries before the
+# leak report; without it their frames are ??? and no suppression matches.
+VALGRIND_OPTS := --tool=memcheck --leak-check=full --keep-debuginfo=yes \
+    --show-possibly-lost=no --num-callers=50 --error-exitcode=0 \
+    --suppressions=$(CURDIR)/t/valgrind.suppress
+# $(call valgrind_verdict,LOG,SUITES): fails, showing them, when LOG holds
+# valgrind reports.
+valgrind_verdict = if grep -qE '^==[0-9]+== ' $(1); then \
+    grep -E '^==[0-9]+== ' $(1) | head -60; \
+    echo "valgrind reported errors (full log: $(1))"; exit 1; \
+    fi; echo "valgrind: no errors in $(2)"
+
 nginx-valgrind: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure valgrind
 	@mkdir -p $(B)
 	TEST_NGINX_BINARY=/usr/sbin/nginx \
 	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
 	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
-	TEST_NGINX_USE_VALGRIND="--tool=memcheck --leak-check=full \
-	    --show-possibly-lost=no --num-callers=50 --error-exitcode=0 \
-	    --suppressions=$(CURDIR)/t/valgrind.suppress" \
+	TEST_NGINX_USE_VALGRIND="$(VALGRIND_OPTS)" \
 	    prove $(VALGRIND_SUITES) 2>$(B)/valgrind.log
-	@if grep -qE '^==[0-9]+== ' $(B)/valgrind.log; then \
-	    grep -E '^==[0-9]+== ' $(B)/valgrind.log | head -60; \
-	    echo "valgrind reported errors (full log: $(B)/valgrind.log)"; \
-	    exit 1; \
-	fi; echo "valgrind: no errors in $(VALGRIND_SUITES)"
+	@$(call valgrind_verdict,$(B)/valgrind.log,$(VALGRIND_SUITES))
+
+# The producer and the pipeline under valgrind, against the broker at
+# KAFKA_BROKERS (services-suites runs it).
+VALGRIND_KAFKA_SUITES := t/kafka/010-producer.t t/kafka/020-pipeline.t
+nginx-kafka-valgrind: deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure valgrind kcat
+	@mkdir -p $(B)
+	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	TEST_NGINX_BINARY=/usr/sbin/nginx \
+	TEST_NGINX_MILVUSO_MODULE=$(abspath $(MODULE_SO)) \
+	TEST_NGINX_MILVUSO_WORKER=$(abspath $(B)/milvuso-worker) \
+	TEST_NGINX_USE_VALGRIND="$(VALGRIND_OPTS)" \
+	    prove $(VALGRIND_KAFKA_SUITES) 2>$(B)/valgrind-kafka.log
+	@$(call valgrind_verdict,$(B)/valgrind-kafka.log,$(VALGRIND_KAFKA_SUITES))
 
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 
@@ -337,6 +362,14 @@ bench-ann: deps deps-bench $(B)/libmilvuso.a
 bench-http: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure wrk python3
 	python3 bench/http/bench_http.py --module $(MODULE_SO) \
+	    --worker $(B)/milvuso-worker $(ARGS)
+
+# POST /actions through the Kafka producer (ack=off, ack=on) and the action
+# log, each against return 200 in the same nginx run, and the pipeline's
+# freshness (accepted -> published); starts and stops its own broker.
+bench-kafka: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure wrk python3 kcat $(APT_SERVICES)
+	python3 bench/http/bench_kafka.py --module $(MODULE_SO) \
 	    --worker $(B)/milvuso-worker $(ARGS)
 
 # Map + full validation of a 1M-item snapshot against one CRC pass over it.

@@ -8,6 +8,7 @@
 #   services.sh stop   --run DIR
 #   services.sh status --run DIR
 #   services.sh check  --run DIR --worker BIN [--config FILE]
+#   services.sh restart --run DIR --worker BIN [--config FILE] [--kill]
 #
 # Kafka (KAFKA_VERSION, 4.1.1) is the real broker from Maven Central: its
 # jars are fetched once into a cache outside the checkout
@@ -22,6 +23,10 @@
 # configured partitions and replication by `milvuso-worker topics`.  The
 # configuration is read through `milvuso-worker --print-config`, so
 # MILVUSO_* variables apply.
+#
+# restart stops the broker (SIGTERM, or SIGKILL with --kill: a crash) and
+# starts it again on the same data directory: the topics and their records
+# survive, as on a production host (the fault suites use it).
 #
 # check starts everything, verifies each topic's partition count,
 # produces a record and reads it back, stops, and checks that no process
@@ -40,11 +45,14 @@ shift || true
 RUN=
 WORKER=
 CONFIG=
+KILL=
+KEEP_DATA=
 while [ $# -gt 0 ]; do
     case "$1" in
         --run) RUN=$2; shift 2 ;;
         --worker) WORKER=$2; shift 2 ;;
         --config) CONFIG=$2; shift 2 ;;
+        --kill) KILL=1; shift ;;
         *) echo "services: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -189,11 +197,13 @@ kafka_start() {
     fi
     kafka_jars
     kafka_files
-    rm -rf "$KDIR/data"
-    id=$(kafka_tool kafka.tools.StorageTool random-uuid)
-    kafka_tool kafka.tools.StorageTool format -t "$id" \
-        -c "$KDIR/server.properties" >"$KDIR/format.log" 2>&1 \
-        || { cat "$KDIR/format.log" >&2; return 1; }
+    if [ -z "$KEEP_DATA" ] || [ ! -f "$KDIR/data/meta.properties" ]; then
+        rm -rf "$KDIR/data"
+        id=$(kafka_tool kafka.tools.StorageTool random-uuid)
+        kafka_tool kafka.tools.StorageTool format -t "$id" \
+            -c "$KDIR/server.properties" >"$KDIR/format.log" 2>&1 \
+            || { cat "$KDIR/format.log" >&2; return 1; }
+    fi
     setsid "$JAVA" -Xms128m -Xmx256m -XX:+UseSerialGC \
         -Dlog4j2.configurationFile="$KDIR/log4j2.properties" \
         -cp "$LIBS/*" kafka.Kafka "$KDIR/server.properties" \
@@ -225,7 +235,7 @@ kafka_start() {
 kafka_stop() {
     local pid i
     pid=$(alive "$KDIR/kafka.pid") || { rm -f "$KDIR/kafka.pid"; return 0; }
-    kill -TERM "$pid"
+    kill -"${1:-TERM}" "$pid"
     for i in $(seq 300); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -303,6 +313,10 @@ case "$cmd" in
             say "kafka does not run"
         fi ;;
     check) run_check ;;
-    *) echo "usage: services.sh start|stop|status|check --run DIR" \
+    restart)
+        read_config
+        kafka_stop "${KILL:+KILL}"
+        KEEP_DATA=1 services_start ;;
+    *) echo "usage: services.sh start|stop|status|check|restart --run DIR" \
             "[--worker BIN] [--config FILE]" >&2; exit 2 ;;
 esac

@@ -63,7 +63,8 @@
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ACTION_PAYLOAD_MAX  512  /* an action's log payload */
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   4   /* 4: Kafka counters; 3: log_seq
+#define NGX_MILVUSO_LAYOUT_VERSION   5   /* 5: the log's disk use; 4:
+                                              Kafka counters; 3: log_seq
                                               moved to the log's zone,
                                               layout fields first */
 
@@ -180,6 +181,12 @@ typedef struct {
     ngx_atomic_t           kafka_delivered;
     ngx_atomic_t           kafka_failed;
     ngx_atomic_t           kafka_refused;
+
+    /* the action log's disk use, refreshed at most once a second (under
+       the mutex; ngx_milvuso_log_disk_usage) */
+    int64_t                log_disk_claimed_ms;   /* monotonic, 0: never */
+    uint64_t               log_disk_bytes;
+    uint64_t               log_disk_segments;
 } ngx_milvuso_shctx_t;
 
 /* The action log's zone (ngx_milvuso_actlog.c): its slab mutex is the
@@ -332,6 +339,8 @@ typedef struct {
     ngx_milvuso_log_task_t *log_task;       /* an append in a thread */
     void                  *event;           /* the POST's parsed event */
     char                  *refusal;         /* why the transport refused */
+    unsigned               maybe_stored:1;  /* ... and the record may have
+                                               reached Kafka all the same */
 } ngx_milvuso_req_ctx_t;
 
 
@@ -348,6 +357,8 @@ ngx_int_t ngx_milvuso_log_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
     const char *payload, size_t len, ngx_milvuso_log_apply_pt apply,
     ngx_milvuso_log_done_pt done);
+void ngx_milvuso_log_disk_usage(ngx_http_request_t *r, uint64_t *bytes,
+    uint64_t *segments);
 
 /* ngx_milvuso_kafka.c */
 char *ngx_milvuso_kafka_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -31,6 +31,21 @@
  * the event loop, also for a request terminated meanwhile.  Appends of the pool's
  * threads serialise on the same lock as the workers' (each thread is the
  * worker as far as the lock goes), so records keep whole.
+ *
+ * Disk use (/health, /metrics).  The log's bytes and segment count are
+ * cached in the main zone and refreshed at most once a second: the first
+ * request to find them a second old claims the refresh under the zone's
+ * mutex, lists the directory outside it (shared/actlog_trim.c's
+ * mv_actlog_usage: one readdir and one fstatat per segment, so the time
+ * the event loop spends is bounded by the number of segments, which
+ * retention keeps small) and stores the figures.  In the zone rather than
+ * per process: every worker answers the same figures (a scrape that lands
+ * on another worker sees no jump), and the directory is listed at most
+ * once a second whatever the number of workers and scrapers.  A claim
+ * expires after a second, so a worker that dies in the middle of a
+ * refresh does not stop the next one.  Nothing lists the directory when
+ * nobody asks.  Segments are removed by the trainer, never by nginx
+ * (actlog.h, "Retention").
  */
 
 #include <ngx_config.h>
@@ -47,8 +62,15 @@
 #define NGX_MILVUSO_LOG_TASK_TIMEOUT  60000
 
 
+/* The cached disk use is refreshed when it is this old. */
+#define NGX_MILVUSO_LOG_DISK_MS       1000
+
+
 /* per process: when the last log-write error was logged (rate limit) */
 static time_t  ngx_milvuso_log_error_logged;
+
+/* per process: when the last disk-use error was logged (rate limit) */
+static time_t  ngx_milvuso_log_disk_error_logged;
 
 
 /*
@@ -464,4 +486,68 @@ ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
     done(r, NGX_OK, packed);
 
     return NGX_OK;
+}
+
+
+/*
+ * The log's disk use into *bytes and *segments, as of at most
+ * NGX_MILVUSO_LOG_DISK_MS ago (see the top); zeros without a log, or
+ * before the first listing worked.  In the event loop; a failed listing is
+ * logged (at most once a second per process) and the previous figures
+ * stay.
+ */
+void
+ngx_milvuso_log_disk_usage(ngx_http_request_t *r, uint64_t *bytes,
+    uint64_t *segments)
+{
+    int64_t                   now;
+    mv_err_t                  err;
+    ngx_uint_t                mine;
+    mv_actlog_usage_t         u;
+    ngx_milvuso_zone_ctx_t   *z;
+    ngx_milvuso_main_conf_t  *mcf;
+
+    *bytes = 0;
+    *segments = 0;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+    if (mcf->log_dir.len == 0) {
+        return;
+    }
+
+    z = mcf->shm_zone->data;
+    now = mv_clock_monotonic_us() / 1000;
+    mine = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    if (z->sh->log_disk_claimed_ms == 0
+        || now - z->sh->log_disk_claimed_ms >= NGX_MILVUSO_LOG_DISK_MS)
+    {
+        z->sh->log_disk_claimed_ms = now;
+        mine = 1;
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (mine) {
+        /* log_dir comes from ngx_conf_full_name: NUL-terminated */
+        if (mv_actlog_usage((const char *) mcf->log_dir.data, &u, &err)
+            == MV_OK)
+        {
+            ngx_shmtx_lock(&z->shpool->mutex);
+            z->sh->log_disk_bytes = u.bytes;
+            z->sh->log_disk_segments = u.segments;
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+        } else if (ngx_time() != ngx_milvuso_log_disk_error_logged) {
+            ngx_milvuso_log_disk_error_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "milvuso: action log \"%V\": disk use: %s",
+                          &mcf->log_dir, err.msg);
+        }
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    *bytes = z->sh->log_disk_bytes;
+    *segments = z->sh->log_disk_segments;
+    ngx_shmtx_unlock(&z->shpool->mutex);
 }

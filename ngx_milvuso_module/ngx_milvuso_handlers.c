@@ -193,7 +193,9 @@ ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event, uint16_t type,
  * Answers a write once its record went to the transport: 202 with the
  * event's name (and the item's id), or 503 when it could not be handed
  * over (then nothing was applied): stream_unavailable with the Kafka
- * transport's reason (ctx->refusal), log_unavailable for the log.
+ * transport's reason (ctx->refusal), which says whether the record may
+ * have reached Kafka all the same (an unconfirmed send: then a second post
+ * may count twice), log_unavailable for the log.
  * Finalizes the request.
  */
 static void
@@ -205,6 +207,17 @@ ngx_milvuso_answer_logged(ngx_http_request_t *r, ngx_int_t logged,
     ngx_milvuso_req_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+
+    if (logged != NGX_OK && ctx->refusal && ctx->maybe_stored) {
+        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "stream_unavailable",
+                                    "%s; the %s %s was not applied here, "
+                                    "but the trainer may still learn it: "
+                                    "posting it again may count it twice",
+                                    ctx->refusal, what, event_id);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     if (logged != NGX_OK && ctx->refusal) {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -369,6 +382,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     size_t                     size, zsize, used;
     int64_t                    now;
     ngx_int_t                  rc;
+    uint64_t                   log_bytes, log_segments;
     ngx_uint_t                 profiles, fresh, cached;
     ngx_milvuso_proc_t        *pr = &ngx_milvuso_proc;
     ngx_milvuso_zone_ctx_t    *z;
@@ -387,6 +401,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
     now = mv_clock_realtime_ms();
 
     ngx_milvuso_zone_usage(z, &zsize, &used, &profiles, &fresh, &cached);
+    ngx_milvuso_log_disk_usage(r, &log_bytes, &log_segments);
 
     /* room for the fixed fields, the escaped path and reason (at most 6
        bytes per byte) and the numbers */
@@ -437,7 +452,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      "\"cached_lists\":%ui,"
                      "\"zone\":{\"name\":\"%V\",\"size\":%uz,\"used\":%uz},"
                      "\"action_log\":{\"enabled\":%s,\"records\":%uA,"
-                     "\"errors\":%uA},"
+                     "\"errors\":%uA,\"bytes\":%uL,\"segments\":%uL},"
                      "\"kafka\":{\"enabled\":%s,\"ack\":%s,"
                      "\"queued\":%uA,\"delivered\":%uA,\"failed\":%uA,"
                      "\"refused\":%uA,\"in_flight_here\":%ui}}\n",
@@ -445,6 +460,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      &mcf->zone_name, zsize, used,
                      mcf->log_dir.len ? "true" : "false",
                      z->sh->log_records, z->sh->log_errors,
+                     log_bytes, log_segments,
                      mcf->kafka_brokers.len ? "true" : "false",
                      mcf->kafka_ack == 1 ? "true" : "false",
                      z->sh->kafka_queued, z->sh->kafka_delivered,
@@ -460,6 +476,7 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
 {
     u_char                   *body, *p, *last;
     size_t                    size, used;
+    uint64_t                  log_bytes, log_segments;
     ngx_int_t                 rc;
     ngx_uint_t                e, s, b, profiles, fresh, cached;
     ngx_atomic_uint_t         cum, n;
@@ -481,6 +498,7 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
     sh = z->sh;
 
     ngx_milvuso_zone_usage(z, &size, &used, &profiles, &fresh, &cached);
+    ngx_milvuso_log_disk_usage(r, &log_bytes, &log_segments);
 
     body = ngx_pnalloc(r->pool, 32768);
     if (body == NULL) {
@@ -564,6 +582,14 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "(answered 503).\n"
         "# TYPE milvuso_action_log_errors_total counter\n"
         "milvuso_action_log_errors_total %uA\n"
+        "# HELP milvuso_action_log_bytes Bytes of the action log's segments "
+        "on disk (listed at most once a second).\n"
+        "# TYPE milvuso_action_log_bytes gauge\n"
+        "milvuso_action_log_bytes %uL\n"
+        "# HELP milvuso_action_log_segments Segment files of the action "
+        "log on disk.\n"
+        "# TYPE milvuso_action_log_segments gauge\n"
+        "milvuso_action_log_segments %uL\n"
         "# HELP milvuso_kafka_records_total Records handed to Kafka, by "
         "outcome (queued, then delivered or failed; refused: not "
         "queued, answered 503).\n"
@@ -586,7 +612,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "milvuso_zone_entries{kind=\"fresh_items\"} %ui\n"
         "milvuso_zone_entries{kind=\"cached_lists\"} %ui\n",
         sh->cache_hits, sh->cache_misses, sh->log_records, sh->log_errors,
-        sh->kafka_queued, sh->kafka_delivered, sh->kafka_failed,
+        log_bytes, log_segments, sh->kafka_queued, sh->kafka_delivered,
+        sh->kafka_failed,
         sh->kafka_refused, sh->evictions, size, used, profiles, fresh, cached);
 
     p = ngx_slprintf(p, last,

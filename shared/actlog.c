@@ -216,18 +216,14 @@ parse_segment_name(const char *name, uint64_t *seq)
 
 
 
-/*
- * Lists the segments of dir.  A missing directory has none.  Returns MV_OK
- * or MV_ERR with err set.
- */
 int
-mv_actlog_scan_segments(const char *dir, uint64_t after, mv_actlog_seg_scan_t *s, mv_err_t *err)
+mv_actlog_each_segment(const char *dir, mv_actlog_segment_fn fn, void *arg,
+    mv_err_t *err)
 {
     DIR            *d;
     struct dirent  *e;
     uint64_t        seq;
-
-    memset(s, 0, sizeof(*s));
+    int             rc = MV_OK;
 
     d = opendir(dir);
     if (d == NULL) {
@@ -238,28 +234,52 @@ mv_actlog_scan_segments(const char *dir, uint64_t after, mv_actlog_seg_scan_t *s
     }
 
     errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!parse_segment_name(e->d_name, &seq)) {
-            continue;
+    while (rc == MV_OK && (e = readdir(d)) != NULL) {
+        if (parse_segment_name(e->d_name, &seq)) {
+            rc = fn(arg, dirfd(d), e->d_name, seq, err);
         }
-        if (s->lowest == 0 || seq < s->lowest) {
-            s->lowest = seq;
-        }
-        if (seq > s->highest) {
-            s->highest = seq;
-        }
-        if (seq > after && (s->above == 0 || seq < s->above)) {
-            s->above = seq;
-        }
+        errno = 0;
     }
-    if (errno != 0) {
-        mv_err_set(err, "readdir(%s): %s", dir, strerror(errno));
-        closedir(d);
-        return MV_ERR;
+    if (rc == MV_OK && errno != 0) {
+        rc = mv_err_set(err, "readdir(%s): %s", dir, strerror(errno));
     }
     closedir(d);
+    return rc;
+}
 
+
+static int
+scan_one(void *arg, int dfd, const char *name, uint64_t seq, mv_err_t *err)
+{
+    mv_actlog_seg_scan_t  *s = arg;
+
+    (void) dfd;
+    (void) name;
+    (void) err;
+    if (s->lowest == 0 || seq < s->lowest) {
+        s->lowest = seq;
+    }
+    if (seq > s->highest) {
+        s->highest = seq;
+    }
+    if (seq > s->after && (s->above == 0 || seq < s->above)) {
+        s->above = seq;
+    }
     return MV_OK;
+}
+
+
+/*
+ * Lists the segments of dir.  A missing directory has none.  Returns MV_OK
+ * or MV_ERR with err set.
+ */
+int
+mv_actlog_scan_segments(const char *dir, uint64_t after,
+    mv_actlog_seg_scan_t *s, mv_err_t *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->after = after;
+    return mv_actlog_each_segment(dir, scan_one, s, err);
 }
 
 

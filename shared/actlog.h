@@ -39,6 +39,59 @@
  *
  * A position is (segment, byte offset); mv_actlog_pos_pack folds it into
  * one 64-bit stream offset (segment << 40 | offset) for the snapshot header.
+ *
+ * Retention.  Writers never remove anything.  Segments are removed by
+ * mv_actlog_trim (actlog_trim.c), which a consumer calls once its own
+ * position is durable (the trainer: after a snapshot is published).  A
+ * segment goes only when all of these hold:
+ *   - it is not the newest segment present.  Writers append only to the
+ *     newest segment, or create the one after it (the number in the
+ *     writers' shared memory never falls below the newest file), and the
+ *     newest file carries the numbering on when nginx restarts and finds
+ *     the current number again by listing the directory;
+ *   - every live registered consumer (below) is at a position in a later
+ *     segment, so the segment is wholly before all of them;
+ *   - its last write (mtime) is at least keep_ms old, or the log is larger
+ *     than max_bytes (a cap on what keep_ms keeps; never on what a
+ *     consumer still needs);
+ *   - every older segment goes too.  Segments are removed oldest first
+ *     and the first one that must stay keeps every later one, so the
+ *     directory always holds one unbroken run of segments, also after a
+ *     crash in the middle of a trim.
+ * Removal is unlink(): a reader or a writer that has the file open goes on
+ * with it (its space is freed at the close; an nginx worker keeps open at
+ * most the segment it appended to last), and a reader that moves on to a
+ * segment that is gone counts it as skipped (actlog_read.c).
+ *
+ * Consumers (actlog_consumers.c).  Every process that reads the log and
+ * needs it kept registers a position under a name: dir/consumers/<name>, a
+ * few lines of text (format, name, segment and offset, the time it was
+ * written, a note saying who it is for people, a CRC-32C of the rest)
+ * written atomically (temp file, fsync, rename, fsync of the directory).
+ * The position is the oldest one the consumer may have to read from again:
+ * for the trainer, that of the oldest snapshot generation it keeps, since
+ * it may fall back to any of them (segment 0: before everything, holding
+ * the whole log).  A registration is
+ *   live      written within expire_ms (or expire_ms is 0): it holds every
+ *             segment from its position on;
+ *   expired   not rewritten for expire_ms: its consumer is taken to be
+ *             gone for good, and the trim removes the file, so that one
+ *             forgotten consumer cannot fill the disk.  A consumer that
+ *             comes back registers again and reads from what is left,
+ *             the gap counted by its reader;
+ *   damaged   present but unreadable (not the format, CRC mismatch): its
+ *             position is unknown, so it holds the whole log until its
+ *             file's mtime is expire_ms old (then it is removed as
+ *             expired), and the trim reports it.
+ * With no live or damaged registration nothing is removed: no consumer
+ * vouches for any position.
+ *
+ * Registrations and trims take dir/consumers/.lock (flock, exclusive).  A
+ * consumer that registers at a lower position than the log's start (a new
+ * consumer, which registers segment 0 before its reader lists the
+ * directory) is therefore either seen by a trim or registers once it is
+ * over, and then reads from what the trim left.  A trim that finds the
+ * lock taken does nothing: the other trim is doing the work.
  */
 #ifndef MV_ACTLOG_H
 #define MV_ACTLOG_H
@@ -173,6 +226,107 @@ void mv_actlog_reader_stats(const mv_actlog_reader_t *r,
     mv_actlog_stats_t *stats);
 
 void mv_actlog_reader_free(mv_actlog_reader_t *r);
+
+/* ---- retention: consumers (actlog_consumers.c) ------------------------ */
+
+#define MV_ACTLOG_CONSUMERS_DIR      "consumers"
+#define MV_ACTLOG_CONSUMER_NAME_MAX  64       /* [A-Za-z0-9._-], no leading . */
+#define MV_ACTLOG_CONSUMER_NOTE_MAX  200
+
+typedef struct mv_actlog_consumer {
+    char             name[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
+    mv_actlog_pos_t  pos;          /* segment 0: holds the whole log */
+    int64_t          updated_ms;   /* unix ms it was written; for a damaged
+                                      one, its file's mtime */
+    int              damaged;      /* 1: unreadable; note says why */
+    char             note[MV_ACTLOG_CONSUMER_NOTE_MAX + 1];
+} mv_actlog_consumer_t;
+
+/*
+ * Registers (or moves) consumer c->name at c->pos, written at
+ * c->updated_ms, with c->note (printable, no newline; may be empty): the
+ * file dir/consumers/<name> is replaced atomically, under the consumers'
+ * lock (waited for at most wait_ms; then MV_ERR saying so).  Creates
+ * dir/consumers (and dir) when missing.  Returns MV_OK, or MV_ERR with err
+ * set and the previous registration, if any, untouched.
+ */
+int mv_actlog_register(const char *dir, const mv_actlog_consumer_t *c,
+    int wait_ms, mv_err_t *err);
+
+/*
+ * Lists the registrations of dir, sorted by name, into *list (malloc'd;
+ * the caller frees it; NULL when there are none) and their number into *n.
+ * Files named as consumers that do not read are listed with damaged = 1
+ * and the reason in note; other names (temps, the lock) are not
+ * registrations.  A missing dir or dir/consumers has none.  Returns MV_OK,
+ * or MV_ERR with err set when the directory cannot be read.
+ */
+int mv_actlog_consumers(const char *dir, mv_actlog_consumer_t **list,
+    size_t *n, mv_err_t *err);
+
+/* 1 when name is a valid consumer name (see MV_ACTLOG_CONSUMER_NAME_MAX). */
+int mv_actlog_consumer_name_ok(const char *name);
+
+/* ---- retention: disk use and trimming (actlog_trim.c) ------------------- */
+
+typedef struct mv_actlog_usage {
+    uint64_t  segments;       /* segment files present */
+    uint64_t  bytes;          /* their sizes, summed */
+    uint64_t  lowest;         /* oldest segment number, 0 when none */
+    uint64_t  highest;        /* newest, 0 when none */
+} mv_actlog_usage_t;
+
+/*
+ * The segments of dir (files named as segments; nothing else counts): one
+ * readdir and one fstatat per entry, so its cost is bounded by the size of
+ * the directory, which retention keeps small.  A missing dir is empty.
+ * Returns MV_OK, or MV_ERR with err set (u then holds zeros).
+ */
+int mv_actlog_usage(const char *dir, mv_actlog_usage_t *u, mv_err_t *err);
+
+typedef struct mv_actlog_retention {
+    int64_t   keep_ms;        /* keep segments written to within this long */
+    uint64_t  max_bytes;      /* 0: no cap; above it, applied segments go
+                                 even when younger than keep_ms */
+    int64_t   expire_ms;      /* a registration not rewritten for this long
+                                 is expired; 0: never */
+} mv_actlog_retention_t;
+
+/* Why a trim stopped where it did (the first segment it left). */
+typedef enum mv_actlog_trim_stop {
+    MV_ACTLOG_STOP_NEWEST = 0,     /* reached the newest segment (or none) */
+    MV_ACTLOG_STOP_CONSUMER,       /* a consumer's position (held_by) */
+    MV_ACTLOG_STOP_RETENTION,      /* younger than keep_ms, within max_bytes */
+    MV_ACTLOG_STOP_BUSY,           /* another trim held the lock: nothing */
+    MV_ACTLOG_STOP_ERROR           /* an unlink failed (err says which) */
+} mv_actlog_trim_stop_t;
+
+typedef struct mv_actlog_trim_report {
+    mv_actlog_trim_stop_t  stop;
+    uint64_t               removed_segments;
+    uint64_t               removed_bytes;
+    mv_actlog_usage_t      left;        /* the log after the trim */
+    mv_actlog_pos_t        floor;       /* the lowest live position (0, 0:
+                                           the whole log is held) */
+    char                   held_by[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
+    unsigned               live, expired, damaged;   /* registrations */
+    char                   expired_name[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
+    char                   damaged_name[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
+    char                   damaged_why[MV_ACTLOG_CONSUMER_NOTE_MAX + 1];
+} mv_actlog_trim_report_t;
+
+/*
+ * Removes the segments of dir that retention r lets go (see "Retention" at
+ * the top), at unix time now_ms, and the files of expired registrations,
+ * under the consumers' lock (not waited for: when another trim holds it,
+ * nothing is done and rep->stop is MV_ACTLOG_STOP_BUSY).  rep (always
+ * filled) says what was removed, what is left, and why it stopped; the
+ * first expired and damaged registrations are named in it.  Returns MV_OK,
+ * or MV_ERR with err set when a directory cannot be read or a removal
+ * failed (rep then counts what was removed before).
+ */
+int mv_actlog_trim(const char *dir, const mv_actlog_retention_t *r,
+    int64_t now_ms, mv_actlog_trim_report_t *rep, mv_err_t *err);
 
 #ifdef __cplusplus
 }

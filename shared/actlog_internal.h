@@ -55,7 +55,22 @@ typedef struct mv_actlog_seg_scan {
     uint64_t  lowest;       /* 0 when none */
     uint64_t  highest;      /* 0 when none */
     uint64_t  above;        /* the smallest > the asked number, 0 if none */
+    uint64_t  after;        /* the asked number */
 } mv_actlog_seg_scan_t;
+
+/* Called for a segment file (name, number seq) of the directory open as
+   dfd; MV_OK goes on, MV_ERR (with err set) stops the walk. */
+typedef int (*mv_actlog_segment_fn)(void *arg, int dfd, const char *name,
+    uint64_t seq, mv_err_t *err);
+
+/*
+ * Calls fn for every segment of dir (names that parse as segments, number
+ * >= 1), in directory order: the one readdir loop of the log.  A missing
+ * dir has none.  Returns MV_OK, or MV_ERR with err set (by fn, or when dir
+ * cannot be read).
+ */
+int mv_actlog_each_segment(const char *dir, mv_actlog_segment_fn fn,
+    void *arg, mv_err_t *err);
 
 /*
  * Lists the segments of dir: the lowest and highest numbers and the
@@ -68,5 +83,23 @@ int mv_actlog_scan_segments(const char *dir, uint64_t after,
 /* Writes dir/<segment seq's name> into path (len bytes).  MV_OK/MV_ERR. */
 int mv_actlog_segment_path(const char *dir, uint64_t seq, char *path,
     size_t len, mv_err_t *err);
+
+/*
+ * Writes dir/consumers/<name> into path (len bytes), or dir/consumers when
+ * name is NULL.  MV_OK/MV_ERR.
+ */
+int mv_actlog_consumer_path(const char *dir, const char *name, char *path,
+    size_t len, mv_err_t *err);
+
+/*
+ * Takes the consumers' lock, dir/consumers/.lock (flock, exclusive),
+ * trying again every few milliseconds for at most wait_ms.  With create,
+ * dir/consumers is made when missing; without, a missing one means that
+ * nothing is registered and there is nothing to lock (1 with *fd = -1).
+ * Returns 1 with the lock's descriptor in *fd (close it to unlock), 0 when
+ * another process still holds it (*fd = -1), MV_ERR with err set.
+ */
+int mv_actlog_consumers_lock(const char *dir, int wait_ms, int create,
+    int *fd, mv_err_t *err);
 
 #endif /* MV_ACTLOG_INTERNAL_H */

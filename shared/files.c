@@ -142,3 +142,25 @@ mv_dir_fsync_parent(const char *path, mv_err_t *err)
 
     return mv_dir_fsync(dir, err);
 }
+
+
+int
+mv_file_commit(int fd, int rc, const char *tmp, const char *path,
+    mv_err_t *err)
+{
+    if (rc == MV_OK && fsync(fd) != 0) {
+        rc = mv_err_set(err, "fsync(%s): %s", tmp, strerror(errno));
+    }
+    if (close(fd) != 0 && rc == MV_OK) {
+        rc = mv_err_set(err, "close(%s): %s", tmp, strerror(errno));
+    }
+    if (rc == MV_OK && rename(tmp, path) != 0) {
+        rc = mv_err_set(err, "rename(%s, %s): %s", tmp, path,
+                        strerror(errno));
+    }
+    if (rc != MV_OK) {
+        unlink(tmp);
+        return MV_ERR;
+    }
+    return MV_OK;
+}

@@ -1,7 +1,8 @@
 /*
  * files.h -- the file-system steps the action log and the snapshot
- * publisher share: numbered file names, mkdir -p, and the directory fsync
- * that makes a create or a rename durable.
+ * publisher share: numbered file names, mkdir -p, the directory fsync
+ * that makes a create or a rename durable, and the end of a crash-safe
+ * write (temp file, fsync, rename).
  *
  * Numbered names are <prefix><20 decimal digits><suffix>
  * ("actions-00000000000000000001.log", "snapshot-00000000000000000042.mvs"):
@@ -49,6 +50,18 @@ int mv_dir_fsync(const char *dir, mv_err_t *err);
 
 /* fsyncs the directory that holds path ("." when path has no slash). */
 int mv_dir_fsync_parent(const char *path, mv_err_t *err);
+
+/*
+ * Finishes a file written through fd under the temp name tmp: unless rc
+ * (what writing it returned) is already MV_ERR, fsync, close and rename
+ * over path; fd is closed in every case, and on any failure tmp is
+ * removed and path left as it was.  The directory is not fsync'd (the
+ * caller does, once it has done what else it renames there).  Returns
+ * MV_OK, or MV_ERR with err set by the first step that failed (untouched
+ * when rc was MV_ERR).
+ */
+int mv_file_commit(int fd, int rc, const char *tmp, const char *path,
+    mv_err_t *err);
 
 #ifdef __cplusplus
 }

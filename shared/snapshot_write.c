@@ -741,20 +741,7 @@ mv_snapshot_write(const char *path, const mv_snapshot_input_t *in,
     }
     o.fd = fd;
 
-    rc = write_file(&o, in, g, err);
-    if (rc == MV_OK && fsync(fd) != 0) {
-        rc = mv_err_set(err, "fsync(%s): %s", tmp, strerror(errno));
-    }
-    if (close(fd) != 0 && rc == MV_OK) {
-        rc = mv_err_set(err, "close(%s): %s", tmp, strerror(errno));
-    }
-    if (rc == MV_OK && rename(tmp, path) != 0) {
-        rc = mv_err_set(err, "rename(%s, %s): %s", tmp, path,
-                        strerror(errno));
-    }
-    if (rc != MV_OK) {
-        unlink(tmp);
-    }
+    rc = mv_file_commit(fd, write_file(&o, in, g, err), tmp, path, err);
 
     free(o.buf);
     free(o.h);

@@ -1,4 +1,5 @@
-# GET /health and GET /metrics, with a good, a missing and a corrupt snapshot.
+# GET /health and GET /metrics, with a good, a missing and a corrupt snapshot,
+# and the action log's disk use.
 use Test::Nginx::Socket;
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -179,3 +180,75 @@ GET /health
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 9: the action log's disk use in /health and /metrics: its segments only, listed at most once a second
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_SNAPDIR/current;
+    milvuso_action_log $TEST_NGINX_ACTLOG;
+--- config
+    location = /actions        { milvuso_actions; }
+    location = /health         { milvuso_health; }
+    location = /metrics        { milvuso_metrics; }
+--- setup
+# segments 1 (100 bytes) and 2 (250), the newest (3) empty; a consumer
+# registration and a stranger, which are not the log's bytes
+my $d = $ENV{TEST_NGINX_ACTLOG};
+mkdir $d;
+mkdir "$d/consumers";
+for ([1, 100], [2, 250], [3, 0], ['x', 40]) {
+    my ($seq, $n) = @$_;
+    my $f = $seq eq 'x' ? "$d/consumers/trainer-1"
+                        : sprintf "$d/actions-%020d.log", $seq;
+    open my $fh, '>', $f or die "$f: $!";
+    print $fh 'x' x $n;
+    close $fh;
+}
+open my $fh, '>', "$d/notes.txt" or die;
+print $fh "not a segment\n";
+close $fh;
+--- request eval
+["GET /health",
+ "POST /actions\n" . MilvusoTest::actions_json('user-000001', 'item-000001', 'Click'),
+ "GET /metrics"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[200, 202, 200]
+--- response_body_like eval
+['"action_log":\{"enabled":true,"records":0,"errors":0,"bytes":350,"segments":3\}',
+ '"accepted"',
+ '(?m)^milvuso_action_log_bytes 350$']
+--- after
+my $d = $ENV{TEST_NGINX_ACTLOG};
+my $m = (bodies())[2];
+like($m, qr/^# TYPE milvuso_action_log_bytes gauge$/m, 'bytes: a gauge');
+like($m, qr/^milvuso_action_log_segments 3$/m,
+     'segments: 3, as of the /health before the POST (cached)');
+# the log on disk: what the module appended went into segment 3
+my $sum = 0;
+$sum += -s $_ for glob "$d/actions-*.log";
+cmp_ok($sum, '>', 350, 'the POST appended to the log');
+my $al = sub { (json_decode(http_get('/health')->{content} // '') // {})
+               ->{action_log} // {} };
+select undef, undef, undef, 1.1;
+my $h1 = $al->();
+is("$h1->{bytes} $h1->{segments}", "$sum 3",
+   'a second later: the bytes on disk, the POST included');
+open my $fh, '>', sprintf("$d/actions-%020d.log", 4) or die;
+print $fh 'y' x 1000;
+close $fh;
+my $h2 = $al->();
+is("$h2->{bytes} $h2->{segments}", "$sum 3",
+   'a new segment is not seen within the second (cached)');
+select undef, undef, undef, 1.1;
+my $h3 = $al->();
+is("$h3->{bytes} $h3->{segments}", ($sum + 1000) . ' 4',
+   'a second later it is');
+my %mm = map { /^(\w+) (\S+)$/ ? ($1, $2) : () }
+         split /\n/, http_get('/metrics')->{content} // '';
+is(($mm{milvuso_action_log_bytes} // '?') . ' '
+   . ($mm{milvuso_action_log_segments} // '?'), ($sum + 1000) . ' 4',
+   '/metrics says the same');

@@ -3,14 +3,16 @@
 # answers; kill -9 at random moments loses nothing and applies nothing
 # twice (every item's popularity is counted exactly); SIGTERM publishes the
 # pending work; after a rollback of `current` no published generation is
-# replaced; and the refusals (a second worker, --worker-type feature,
+# replaced; the refusals (a second worker, --worker-type feature,
 # an unknown config key, a snapshot directory whose snapshots are all
-# corrupt).
+# corrupt); and the log's retention, nginx appending while the worker
+# removes what its snapshots hold, /health reporting what is left.
 #
-# The blocks share one action log and run in order.  Blocks 1, 3, 4, 5 and
-# 6 share one snapshot directory: the worker of each resumes from what the
-# one before published.  Block 2 trains a second model from the same log
-# into an empty directory, which nginx serves during that block only.
+# Blocks 1 to 6 share one action log and run in order.  Blocks 1, 3, 4, 5
+# and 6 share one snapshot directory: the worker of each resumes from what
+# the one before published.  Block 2 trains a second model from the same
+# log into an empty directory, which nginx serves during that block only.
+# Block 7 has a log (in 4k segments, retention 0) and a model of its own.
 # nginx (restarted for each block) listens on 127.0.0.1 only and polls
 # `current` every 100 ms.
 #
@@ -19,7 +21,7 @@
 # left, and the END block of MilvusoTest.pm kills what is still running
 # when the file ends; the temp directories go with File::Temp.
 #
-# Bounded: no single wait is longer than 20 s; the file takes 12-17 s
+# Bounded: no single wait is longer than 20 s; the file takes 15-20 s
 # (under 30 s with the two cores busy elsewhere).
 # TEST_MILVUSO_SEED=N replays the random choices of a run (the seed of each
 # run is printed as a note).
@@ -44,9 +46,13 @@ our $DIR = tmpdir();
 our $SNAPS = "$DIR/snaps";
 our $SNAPS2 = "$DIR/snaps-fresh";
 our $LOG = "$DIR/actlog";
+our $SNAPS3 = "$DIR/snaps-retention";
+our $LOG3 = "$DIR/actlog-retention";
 $ENV{TEST_NGINX_SNAPDIR} = $SNAPS;
 $ENV{TEST_NGINX_SNAPDIR2} = $SNAPS2;
 $ENV{TEST_NGINX_LOGDIR} = $LOG;
+$ENV{TEST_NGINX_SNAPDIR3} = $SNAPS3;
+$ENV{TEST_NGINX_LOGDIR3} = $LOG3;
 
 our $DIM = 16;
 our $N_SEED_ITEMS = 30;        # the synthetic seed: item-000000 .. 29
@@ -67,11 +73,18 @@ _EOC_
 (our $http_config_fresh = $http_config)
     =~ s/TEST_NGINX_SNAPDIR\b/TEST_NGINX_SNAPDIR2/;
 
+# block 7: a log of its own in 4k segments, and its own model
+(our $http_config_retention = $http_config)
+    =~ s/TEST_NGINX_SNAPDIR\b/TEST_NGINX_SNAPDIR3/;
+$http_config_retention =~ s/\$TEST_NGINX_LOGDIR;/\$TEST_NGINX_LOGDIR3 segment=4k;/
+    or die 'no milvuso_action_log line';
+
 our $config = <<'_EOC_';
     location = /actions        { milvuso_actions; }
     location = /items          { milvuso_items; }
     location /recommendations/ { milvuso_recommend; }
     location = /health         { milvuso_health; }
+    location = /metrics        { milvuso_metrics; }
 _EOC_
 
 # ---- helpers ---------------------------------------------------------------
@@ -113,25 +126,21 @@ sub snap {
 }
 
 # { item id => popularity } of a decoded inspect --all-items.
-sub pops {
-    my $j = shift;
-    return { map { $_->{id} => $_->{popularity} } @{ $j->{items} // [] } };
-}
 
 sub health {
     return json_decode(http_get('/health')->{content} // '') // {};
 }
 
 # Waits (at most SECONDS) until DIR/current includes the whole action log
-# and nginx serves that generation; returns that snapshot's inspect, or
-# undef.
+# (LOG, default $LOG) and nginx serves that generation; returns that
+# snapshot's inspect, or undef.
 sub wait_caught_up {
-    my ($seconds, $dir) = @_;
+    my ($seconds, $dir, $log) = @_;
     my $j;
     my $t0 = Time::HiRes::time();
     wait_for($seconds, sub {
         $j = snap($dir);
-        return $j && (snapshot_position($j) // -1) == actlog_end($LOG);
+        return $j && (snapshot_position($j) // -1) == actlog_end($log // $LOG);
     }) or return undef;
     my $left = $seconds - (Time::HiRes::time() - $t0);
     $left = 2 if $left < 2;
@@ -152,12 +161,6 @@ sub started {
 }
 
 # Exit status as text: "exit N", "signal N" or "did not stop".
-sub how_ended {
-    my $st = shift;
-    return 'did not stop' unless defined $st;
-    return 'signal ' . ($st & 127) if $st & 127;
-    return 'exit ' . ($st >> 8);
-}
 
 sub gauss {
     return sqrt(-2 * log(1 - rand)) * cos(2 * 3.14159265358979 * rand);
@@ -184,7 +187,7 @@ sub block {
 
 # ---- blocks 1 and 2: learning reaches nginx --------------------------------
 
-our (@A, @B, %GROUP_OF_ITEM, %SEEN, %CLICKS, @USERS, $W1, $W2);
+our (@A, @B, %GROUP_OF_ITEM, %SEEN, %CLICKS, @USERS, $W1, $W2, $W3);
 
 # Posts 20 items in two categories and the clicks of 60 users: user-aNN
 # click 4 items of group a only, user-bNN 4 of b only, 3 rounds, all users
@@ -347,52 +350,6 @@ sub learning_fresh {
 our $N_ACTIONS = 3000;
 our $KILLS = 4;
 
-# Posts the plan (a file of "user item type" lines) from a child process
-# over one keep-alive connection (a plain socket: HTTP::Tiny costs more CPU
-# than nginx does here); writes "status user item type" lines as it goes.
-sub start_poster {
-    my ($plan, $out) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
-        my $ok = eval {
-            open my $in, '<', $plan or die "$plan: $!";
-            open my $fh, '>', $out or die "$out: $!";
-            $fh->autoflush(1);
-            my $sock;
-            while (my $line = <$in>) {
-                chomp $line;
-                my ($u, $i, $t) = split / /, $line;
-                my $body = actions_json($u, $i, $t);
-                $sock //= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                    PeerPort => $Test::Nginx::Util::ServerPortForClient,
-                    Timeout => 10) or die "connect: $!";
-                print $sock "POST /actions HTTP/1.1\r\nHost: localhost\r\n"
-                    . "Content-Type: application/json\r\n"
-                    . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-                my ($status, $len, $close) = (0, 0, 0);
-                while (my $h = <$sock>) {
-                    $status = $1 if !$status && $h =~ m{^HTTP/1\.\d (\d+)};
-                    $len = $1 if $h =~ /^Content-Length:\s*(\d+)/i;
-                    $close = 1 if $h =~ /^Connection:\s*close/i;
-                    last if $h eq "\r\n";
-                }
-                read $sock, my $resp, $len if $len;
-                print $fh "$status $line\n";
-                undef $sock if $close || !$status;
-                # paced (about 3 s in all) so that the kills find the
-                # worker tailing the log, not only catching up
-                Time::HiRes::sleep(0.01) if $. % 10 == 0;
-            }
-            close $fh or die "$out: $!";
-            1;
-        };
-        print STDERR "poster: $@" unless $ok;
-        POSIX::_exit($ok ? 0 : 1);
-    }
-    return track_child($pid, 'poster');
-}
-
 # { item => Click actions } among the action records of the log that start
 # at FROM or after and end at TO or before (packed positions).
 sub clicks_in_log {
@@ -459,7 +416,9 @@ sub crash {
     my @at = sort { $a <=> $b } map { int $N_ACTIONS * (0.05 + rand 0.85) }
              1 .. $KILLS;
     my $w = start_worker(config => $conf, out => "$DIR/crash.log");
-    my $poster = start_poster("$DIR/plan", "$DIR/posted");
+    # paced (about 3 s in all) so that the kills find the worker tailing
+    # the log, not only catching up
+    my $poster = start_poster("$DIR/plan", "$DIR/posted", pace => 0.01);
     my $t0 = Time::HiRes::time();
     my $left = sub {
         my $l = 20 - (Time::HiRes::time() - $t0);
@@ -716,6 +675,95 @@ sub refusals {
        "$name - nothing published over it");
 }
 
+# ---- block 7: retention through nginx ---------------------------------------
+
+# The segments of LOG: (count, bytes, lowest number).
+sub segments_of {
+    my $log = shift;
+    my @f = sort glob "$log/actions-*.log";
+    my $bytes = 0;
+    $bytes += -s $_ for @f;
+    my ($low) = @f ? $f[0] =~ /(\d{20})\.log$/ : (0);
+    return (scalar @f, $bytes, int $low);
+}
+
+# Posts N clicks of users ret-000 .. 049 on items ret-item-00 .. 09;
+# returns { item => clicks } of those accepted.
+sub post_clicks {
+    my $n = shift;
+    my %c;
+    for (1 .. $n) {
+        my $i = sprintf 'ret-item-%02d', int rand 10;
+        my $u = sprintf 'ret-%03d', int rand 50;
+        $c{$i}++ if post_ok('/actions', actions_json($u, $i, 'Click'));
+    }
+    return \%c;
+}
+
+# nginx appends in 4k segments; the worker (retention 0, 2 generations)
+# removes what its snapshots hold; nginx goes on appending to the newest
+# segment, reports what is on disk, and the model counts every click.
+sub retention {
+    my $name = 'retention';
+    srand $SEED + 7;
+    my $bs = snap($SNAPS3);
+    ok($bs, "$name - nginx starts on the seed model") or return;
+    my $before = pops($bs);
+
+    # ten items of popularity 0, so that their popularity counts clicks
+    # exactly (the seed's are fractions)
+    my $posted = 0;
+    for my $k (0 .. 9) {
+        my $id = sprintf 'ret-item-%02d', $k;
+        $before->{$id} = 0;
+        $posted += post_ok('/items', item_json($id,
+            [ map { 0.25 * gauss() } 1 .. $DIM ], category => 'r',
+            popularity_score => 0));
+    }
+    is($posted, 10, "$name - 10 items accepted");
+    my %all;
+    my $c = post_clicks(500);
+    $all{$_} += $c->{$_} for keys %$c;
+    my $j = wait_caught_up(20, $SNAPS3, $LOG3);
+    ok($j, "$name - within 20 s the model holds the whole log")
+        or return diag(file_text("$DIR/retention.log"));
+    my ($n, $bytes, $low) = segments_of($LOG3);
+    ok(wait_for(10, sub { $low = (segments_of($LOG3))[2]; $low > 1 }),
+       "$name - old segments are removed (the oldest left is $low)");
+    like(file_text("$DIR/retention.log"),
+         qr/ info action log \Q$LOG3\E: removed \d+ segment/,
+         "$name - the worker says what it removed");
+    counts_exact("$name - every popularity = before + its clicks", $j,
+                 $before, \%all);
+
+    # what nginx reports is what is on disk (listed at most once a second)
+    my ($h, @disk);
+    ok(wait_for(5, sub {
+        @disk = segments_of($LOG3);
+        $h = health()->{action_log} // {};
+        ($h->{segments} // -1) == $disk[0] && ($h->{bytes} // -1) == $disk[1]
+    }), "$name - /health: $disk[0] segments, $disk[1] bytes, as on disk")
+        or diag(Test::More::explain($h));
+    my $m = http_get('/metrics')->{content} // '';
+    like($m, qr/^milvuso_action_log_segments \d+$/m,
+         "$name - /metrics has the segment count");
+
+    # nginx appends on after the trims: nothing lost, no damage
+    $c = post_clicks(150);
+    $all{$_} += $c->{$_} for keys %$c;
+    $j = wait_caught_up(20, $SNAPS3, $LOG3);
+    ok($j, "$name - the model holds the new clicks too") or return;
+    counts_exact("$name - every popularity still exact", $j, $before, \%all);
+    log_records($LOG3, $name);
+    ok((segments_of($LOG3))[2] > $low
+       || wait_for(5, sub { (segments_of($LOG3))[2] > $low }),
+       "$name - and the trim goes on past segment $low");
+    is(how_ended(stop_worker($::W3, 'TERM', 10)), 'exit 0',
+       "$name - SIGTERM: the worker exits 0");
+    unlike(file_text("$DIR/retention.log"), qr/ (?:error|warn) /,
+           "$name - the worker logged no error or warning");
+}
+
 run_tests();
 
 __DATA__
@@ -783,3 +831,24 @@ GET /health
 --- response_body_like: ^\{"status":"ok"
 --- after
 ::block('refusals', \&::refusals);
+
+
+
+=== TEST 7: retention: nginx appends 4k segments, the worker removes what its snapshots hold, /health reports what is left
+--- http_config eval: $::http_config_retention
+--- setup
+snapshot(out => $::SNAPS3, synthetic => $::N_SEED_ITEMS, dim => $::DIM,
+         metric => 'ip', users => $::N_SEED_USERS, categories => 3);
+$::W3 = start_worker(config => ::worker_config('retention',
+                         training => { batch_size => 25 },
+                         worker => { snapshot_dir => $::SNAPS3,
+                                     action_log => $::LOG3,
+                                     publish_every => 50,
+                                     keep_generations => 2,
+                                     action_log_retention => 0 }),
+                     out => "$::DIR/retention.log");
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok","model_generation":1,.*"action_log":\{"enabled":true,
+--- after
+::block('retention', \&::retention);

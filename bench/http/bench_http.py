@@ -141,6 +141,27 @@ def wrk(url, seconds, conns, threads, script=None):
     return parse_wrk(out)
 
 
+def seed_snapshot(worker, out, items, dim, users):
+    """Publishes a seeded synthetic model (20 categories) into `out`."""
+    subprocess.run([worker, "snapshot", "--out", out, "--synthetic",
+                    str(items), "--dim", str(dim), "--categories", "20",
+                    "--users", str(users), "--seed", "1"], check=True,
+                   capture_output=True)
+
+
+def wait_healthy(base, tries=100):
+    """True once GET base/health answers status ok (0.1 s between tries)."""
+    for _ in range(tries):
+        try:
+            h = json.load(urllib.request.urlopen(base + "/health"))
+            if h.get("status") == "ok":
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def sync_mixed(a, base, run):
     """return200 and rec-miss alone, then rec-miss under a POST load."""
     results = {}
@@ -206,10 +227,7 @@ def main():
         if os.getuid() == 0:
             shutil.chown(run + "/actions", user="nobody")
         t0 = time.time()
-        subprocess.run([a.worker, "snapshot", "--out", run + "/snapshots",
-                        "--synthetic", str(a.items), "--dim", str(a.dim),
-                        "--categories", "20", "--users", str(a.users),
-                        "--seed", "1"], check=True, capture_output=True)
+        seed_snapshot(a.worker, run + "/snapshots", a.items, a.dim, a.users)
         os.chmod(run + "/snapshots", 0o755)
         build_s = time.time() - t0
 
@@ -233,15 +251,7 @@ def main():
                                   run + "/nginx.conf"])
         base = "http://127.0.0.1:%d" % a.port
         try:
-            for _ in range(100):
-                try:
-                    h = json.load(urllib.request.urlopen(base + "/health"))
-                    if h.get("status") == "ok":
-                        break
-                except OSError:
-                    pass
-                time.sleep(0.1)
-            else:
+            if not wait_healthy(base):
                 sys.exit("nginx did not come up with the model; see "
                          + run + "/error.log")
 

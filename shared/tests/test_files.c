@@ -1,7 +1,7 @@
 /*
  * test_files.c -- numbered file names (the one formatter and parser the
- * action log and the snapshot publisher share), mkdir -p and the directory
- * fsyncs.
+ * action log and the snapshot publisher share), mkdir -p, the directory
+ * fsyncs, and the end of a crash-safe write (mv_file_commit).
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "files.h"
 #include "tmpdir.h"
@@ -109,6 +111,56 @@ test_dirs(void **state)
 }
 
 
+/* Writes text to a new temp file; returns its descriptor. */
+static int
+temp_with(const char *tmp, const char *text)
+{
+    int  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+    return fd;
+}
+
+
+/* A commit replaces the file; a failed write or rename leaves it as it
+   was and removes the temp. */
+static void
+test_commit(void **state)
+{
+    const char  *dir = *state;
+    char         tmp[PATH_MAX], path[PATH_MAX], buf[16] = { 0 };
+    mv_err_t     err;
+    FILE        *f;
+
+    snprintf(tmp, sizeof(tmp), "%s/.f.tmp", dir);
+    snprintf(path, sizeof(path), "%s/f", dir);
+
+    assert_int_equal(mv_file_commit(temp_with(tmp, "one"), MV_OK, tmp, path,
+                                    &err), MV_OK);
+    assert_int_equal(access(tmp, F_OK), -1);
+
+    /* the write failed: nothing renamed, the temp gone */
+    assert_int_equal(mv_file_commit(temp_with(tmp, "two"), MV_ERR, tmp,
+                                    path, &err), MV_ERR);
+    assert_int_equal(access(tmp, F_OK), -1);
+
+    /* the rename fails (no such directory): reported, the temp gone */
+    snprintf(path, sizeof(path), "%s/missing/f", dir);
+    assert_int_equal(mv_file_commit(temp_with(tmp, "three"), MV_OK, tmp,
+                                    path, &err), MV_ERR);
+    assert_non_null(strstr(err.msg, "rename("));
+    assert_int_equal(access(tmp, F_OK), -1);
+
+    snprintf(path, sizeof(path), "%s/f", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_string_equal(buf, "one");
+}
+
+
 int
 main(void)
 {
@@ -116,6 +168,8 @@ main(void)
         cmocka_unit_test(test_seqname_round_trip),
         cmocka_unit_test(test_seqname_refusals),
         cmocka_unit_test_setup_teardown(test_dirs, mvt_tmpdir_setup,
+                                        mvt_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_commit, mvt_tmpdir_setup,
                                         mvt_tmpdir_teardown),
     };
 

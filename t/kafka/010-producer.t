@@ -258,3 +258,28 @@ is($h->{kafka}{queued}, 1, 'queued');
 is($h->{kafka}{delivered}, 0, 'not delivered');
 is($h->{kafka}{ack}, JSON::PP::false, 'ack=off');
 is($h->{profiles}, 1, 'applied at once');
+
+
+
+=== TEST 9: ack=off, the broker away: stopping nginx waits for the bounded flush (5 s), not the message timeout (300 s), and logs the loss
+--- http_config
+    milvuso_zone   milvuso:4m;
+    milvuso_kafka  brokers=127.0.0.1:1 ack=off;
+--- request eval
+["POST /actions\n" . actions_json('kuser-6', 'item-a', 'Click'), "GET /health"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[202, 200]
+--- no_error_log
+[alert]
+--- after
+# (not under valgrind: there nginx runs as one process, slowed many times)
+return Test::More::note('skipped under valgrind') if $ENV{TEST_NGINX_USE_VALGRIND};
+my $master = file_text($Test::Nginx::Util::PidFile) =~ /(\d+)/ ? $1 : 0;
+ok($master && kill('QUIT', $master), 'nginx told to quit');
+ok(wait_for(20, sub { !kill(0, $master) }),
+   'nginx is gone within 20 s (the flush takes 5)');
+like(file_text($Test::Nginx::Util::ErrLogFile),
+     qr/1 Kafka record\(s\) still undelivered after 5000 ms at exit: they are lost/,
+     'the lost record is logged');

@@ -46,6 +46,7 @@ use warnings;
 use Exporter 'import';
 use File::Temp ();
 use HTTP::Tiny;
+use IO::Socket::INET ();
 use JSON::PP ();
 use POSIX ();
 use Test::More ();
@@ -58,7 +59,8 @@ our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl
                  tiny_model no_log_records json_keys
                  write_toml start_worker stop_worker run_worker
                  track_child kill_spawned actlog_end snapshot_position
-                 read_metrics file_text kafka_topics);
+                 read_metrics file_text kafka_topics start_poster
+                 pops how_ended);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -567,6 +569,95 @@ sub kafka_topics {
     $ENV{TEST_NGINX_KACT} = $act;
     $ENV{TEST_NGINX_KITM} = $itm;
     return ($b, $act, $itm);
+}
+
+# start_poster(PLAN, OUT [, pace => SECONDS, retry_503 => SECONDS]): posts
+# the plan (a file of "user item type" lines) to POST /actions from a child
+# process over one keep-alive connection (a plain socket: HTTP::Tiny costs
+# more CPU than nginx does here), sleeping PACE (default 0.01) after every
+# tenth; writes "status user item type" lines to OUT as answers arrive
+# (status 0: no answer; "503?": a 503 saying the record may still have
+# been stored).  Like an HTTP client, a request that got no answer
+# on a reused keep-alive connection (the server closed it: a reload) is
+# sent again once on a new one.  With retry_503, a 503 that says the event
+# was not applied and may be posted again is posted again (every 0.2 s, for at most SECONDS); each
+# 503 is written to OUT too.  Returns the child's pid (stop_worker() reaps
+# it).
+sub start_poster {
+    my ($plan, $out, %o) = @_;
+    my $pace = $o{pace} // 0.01;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+        my $ok = eval {
+            open my $in, '<', $plan or die "$plan: $!";
+            open my $fh, '>', $out or die "$out: $!";
+            $fh->autoflush(1);
+            my ($sock, $reused);
+            my $post = sub {
+                my $body = shift;
+                $reused = defined $sock;
+                $sock //= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                    PeerPort => $Test::Nginx::Util::ServerPortForClient,
+                    Timeout => 10) or die "connect: $!";
+                local $SIG{PIPE} = 'IGNORE';
+                print $sock "POST /actions HTTP/1.1\r\nHost: localhost\r\n"
+                    . "Content-Type: application/json\r\n"
+                    . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+                my ($status, $len, $close) = (0, 0, 0);
+                while (my $h = <$sock>) {
+                    $status = $1 if !$status && $h =~ m{^HTTP/1\.\d (\d+)};
+                    $len = $1 if $h =~ /^Content-Length:\s*(\d+)/i;
+                    $close = 1 if $h =~ /^Connection:\s*close/i;
+                    last if $h eq "\r\n";
+                }
+                my $resp = '';
+                read $sock, $resp, $len if $len;
+                undef $sock if $close || !$status;
+                return ($status, $resp);
+            };
+            while (my $line = <$in>) {
+                chomp $line;
+                my ($u, $i, $t) = split / /, $line;
+                my $body = actions_json($u, $i, $t);
+                my $until = Time::HiRes::time() + ($o{retry_503} // 0);
+                my ($status, $resp);
+                while (1) {
+                    ($status, $resp) = $post->($body);
+                    ($status, $resp) = $post->($body) if !$status && $reused;
+                    last unless $o{retry_503} && $status == 503
+                        && $resp =~ /may be posted again/
+                        && Time::HiRes::time() < $until;
+                    print $fh "503 $line\n";
+                    Time::HiRes::sleep(0.2);
+                }
+                # "503?": refused, but the record may still reach Kafka
+                print $fh +($status == 503 && $resp =~ /may count it twice/
+                            ? '503?' : $status), " $line\n";
+                Time::HiRes::sleep($pace) if $pace && $. % 10 == 0;
+            }
+            close $fh or die "$out: $!";
+            1;
+        };
+        print STDERR "poster: $@" unless $ok;
+        POSIX::_exit($ok ? 0 : 1);
+    }
+    return track_child($pid, 'poster');
+}
+
+# { item id => popularity } of an inspect() answer made with --all-items.
+sub pops {
+    my $j = shift;
+    return { map { $_->{id} => $_->{popularity} } @{ $j->{items} // [] } };
+}
+
+# How a wait status from stop_worker() ended: "exit N", "signal N" or
+# "did not stop" (undef).
+sub how_ended {
+    my $st = shift;
+    return 'did not stop' unless defined $st;
+    return 'signal ' . ($st & 127) if $st & 127;
+    return 'exit ' . ($st >> 8);
 }
 
 # ---- request bodies ------------------------------------------------------

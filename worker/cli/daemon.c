@@ -30,9 +30,25 @@
  * on the same directory refuses to start instead of interleaving
  * generations.
  *
+ * Standby (--standby): a second worker on the same snapshot directory
+ * waits for that lock instead of refusing, checking every 100 ms.  It
+ * holds nothing meanwhile: no model, no Kafka partition, no group
+ * membership.  When the active worker dies (kill -9 included: the kernel
+ * drops the lock with the process) it takes the lock, restores the newest
+ * snapshot the active published, and opens the source at that snapshot's
+ * positions, like any restart: nothing the snapshot holds is applied
+ * again, nothing after it is skipped.  Over Kafka it joins the group with
+ * the same static instance id (host + directory), so the dead member's
+ * partitions come to it at once.  The directory is the unit: a standby on
+ * another host needs the directory on storage whose flock both hosts see.
+ *
  * After a publish the source is told the positions that are now durable
  * (mvw_source_durable): Kafka gets them as the group's committed offsets,
- * for lag monitoring only.  The snapshot stays the truth.
+ * for lag monitoring only; the action log registers this trainer's
+ * position as a consumer ("trainer-CRC", CRC of the snapshot directory's
+ * real path) and removes the segments that retention lets go
+ * (worker.action_log_retention*, sources/source_actlog.c).  The snapshot
+ * stays the truth.
  *
  * Roles.  On the embedded action log the stream carries both item and
  * action records and there is no training_examples stream to hand
@@ -80,11 +96,16 @@
 #define ERROR_LOG_MS    10000
 #define PUBLISH_RETRY_MS 1000
 
+struct daemon;
+static struct mvw_source *open_source(struct daemon *d,
+    const mv_stream_pos_t *positions, size_t n, mv_err_t *err);
+
 typedef struct daemon_opts {
     const char  *config;
     const char  *worker_type;
     int          foreground;
     int          print_config;
+    int          standby;
 } daemon_opts_t;
 
 typedef struct daemon {
@@ -103,6 +124,7 @@ typedef struct daemon {
     double                updates_per_s;
     int64_t               publish_retry_mono;   /* after a failure */
     int                   failed;               /* stop, don't publish */
+    int64_t               reopen_mono;          /* last reopen attempt */
 
     mvw_log_limit_t       lim_source;
     mvw_log_limit_t       lim_record;
@@ -116,7 +138,7 @@ mvw_cmd_daemon_usage(FILE *out)
     fprintf(out,
         "usage: milvuso-worker --config FILE --worker-type all|trainer|"
         "feature\n"
-        "                      [--foreground] [--print-config]\n"
+        "                      [--foreground] [--standby] [--print-config]\n"
         "\n"
         "trainer, all: follow the action stream (worker.action_log, or\n"
         "with [kafka] enabled log_topic -- or training_topic when\n"
@@ -133,6 +155,9 @@ mvw_cmd_daemon_usage(FILE *out)
         "                      | feature\n"
         "  --foreground        stay attached to the terminal (default:\n"
         "                      detach and run as a daemon)\n"
+        "  --standby           when another worker publishes into\n"
+        "                      worker.snapshot_dir, wait and take over when\n"
+        "                      it dies (instead of refusing to start)\n"
         "  --print-config      print the effective configuration and exit\n"
         "\n"
         "SIGTERM or SIGINT: publish (feature: commit) what is pending, then\n"
@@ -223,6 +248,12 @@ write_metrics(daemon_t *d)
                         ss.skipped_records);
     mvw_metrics_counter(&m, "source_errors_total", "transport errors "
                         "(broker down ...)", ss.errors);
+    mvw_metrics_counter(&m, "action_log_removed_segments_total", "action "
+                        "log segments removed by retention",
+                        ss.removed_segments);
+    mvw_metrics_counter(&m, "action_log_removed_bytes_total", "bytes of the "
+                        "action log segments removed by retention",
+                        ss.removed_bytes);
     mvw_metrics_counter(&m, "updates_total", "optimiser steps, replay "
                         "included", st.updates);
     mvw_metrics_counter(&m, "replayed_total", "replayed examples",
@@ -302,6 +333,43 @@ publish(daemon_t *d)
 }
 
 
+/*
+ * After a read error: when the source gave up on its handle for good
+ * (stats().fatal: a Kafka consumer fenced after a coordinator restart),
+ * opens a new one at the positions of the records applied so far (the
+ * model holds exactly those), then frees the old one.  Tried at most once
+ * a second; a failed open keeps the old source and is tried again.
+ */
+static void
+reopen_if_fatal(daemon_t *d)
+{
+    mvw_source_stats_t  st;
+    mvw_source_t       *src;
+    mv_stream_pos_t     pos[MV_SNAPSHOT_MAX_POSITIONS];
+    mv_err_t            err;
+    size_t              n;
+    int64_t             now = mvw_monotonic_ms();
+
+    mvw_source_stats(d->source, &st);
+    if (!st.fatal || now - d->reopen_mono < 1000) {
+        return;
+    }
+    d->reopen_mono = now;
+    n = mvw_source_positions(d->source, pos, MV_SNAPSHOT_MAX_POSITIONS);
+    src = open_source(d, pos, n, &err);
+    if (src == NULL) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "cannot reopen %s: %s; trying "
+                "again", d->follows, err.msg);
+        return;
+    }
+    mvw_source_free(d->source);
+    d->source = src;
+    mvw_log(&d->log, MVW_LOG_WARN, "reopened %s at the %zu positions "
+            "applied so far (the old handle had failed for good)",
+            d->follows, n);
+}
+
+
 /* Reads and applies records for at most BATCH_MS; returns how many. */
 static size_t
 drain(daemon_t *d)
@@ -321,6 +389,7 @@ drain(daemon_t *d)
             mvw_log_every(&d->log, &d->lim_source, ERROR_LOG_MS,
                           MVW_LOG_ERROR, "reading %s: %s", d->follows,
                           err.msg);
+            reopen_if_fatal(d);
             break;
         }
 
@@ -383,8 +452,13 @@ detach_or_log(daemon_t *d)
 }
 
 
+/*
+ * Takes snapshot_dir's lock (creating the directory).  Held by another
+ * worker: -1 saying so, or with standby, waits for it (checking every 100
+ * ms) until it is free (0) or a stop signal came (1).
+ */
 static int
-take_lock(daemon_t *d)
+take_lock(daemon_t *d, int standby)
 {
     char  path[MVW_CONFIG_PATH_MAX + 32];
 
@@ -401,26 +475,61 @@ take_lock(daemon_t *d)
                 strerror(errno));
         return -1;
     }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        return 0;
+    }
+    if (!standby || errno != EWOULDBLOCK) {
         mvw_log(&d->log, MVW_LOG_ERROR, "another worker publishes into %s "
                 "(%s is locked)", d->cfg.worker.snapshot_dir, path);
         return -1;
     }
+    mvw_log(&d->log, MVW_LOG_INFO, "standby: another worker publishes into "
+            "%s; taking over when it stops (pid %d)",
+            d->cfg.worker.snapshot_dir, (int) getpid());
+    while (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            mvw_log(&d->log, MVW_LOG_ERROR, "flock %s: %s", path,
+                    strerror(errno));
+            return -1;
+        }
+        if (mvw_process_stopping()) {
+            mvw_log(&d->log, MVW_LOG_INFO, "standby: stopped before taking "
+                    "over");
+            return 1;
+        }
+        mvw_process_sleep_ms(100);
+    }
+    mvw_log(&d->log, MVW_LOG_INFO, "standby: the lock on %s is free: taking "
+            "over", d->cfg.worker.snapshot_dir);
     return 0;
 }
 
 
 /*
- * The Kafka group's static member id of this worker: "milvuso-HOST-CRC",
- * CRC = crc32c of the snapshot directory's real path.  One worker
- * publishes into a directory (the lock), so the id is unique, and the
- * same worker restarted gets the same id.
+ * crc32c of the snapshot directory's real path: what names this worker
+ * to the outside (its Kafka group member id, its action-log consumer).
+ * One worker publishes into a directory (the lock), so the name is
+ * unique, and the same worker restarted gets the same name.
  */
+static uint32_t
+snapshot_dir_crc(const daemon_t *d)
+{
+    char      *real = realpath(d->cfg.worker.snapshot_dir, NULL);
+    uint32_t   crc;
+
+    crc = real ? mv_crc32c(0, real, strlen(real))
+               : mv_crc32c(0, d->cfg.worker.snapshot_dir,
+                           strlen(d->cfg.worker.snapshot_dir));
+    free(real);
+    return crc;
+}
+
+
+/* The Kafka group's static member id of this worker: "milvuso-HOST-CRC". */
 static void
 kafka_instance_id(const daemon_t *d, char *out, size_t size)
 {
-    char      host[65], *real;
-    uint32_t  crc;
+    char      host[65];
     size_t    i;
 
     if (gethostname(host, sizeof(host)) != 0) {
@@ -436,12 +545,8 @@ kafka_instance_id(const daemon_t *d, char *out, size_t size)
             host[i] = '_';
         }
     }
-    real = realpath(d->cfg.worker.snapshot_dir, NULL);
-    crc = real ? mv_crc32c(0, real, strlen(real))
-               : mv_crc32c(0, d->cfg.worker.snapshot_dir,
-                           strlen(d->cfg.worker.snapshot_dir));
-    free(real);
-    snprintf(out, size, "milvuso-%s-%08x", host, (unsigned) crc);
+    snprintf(out, size, "milvuso-%s-%08x", host,
+             (unsigned) snapshot_dir_crc(d));
 }
 
 
@@ -499,14 +604,32 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
 {
     const mvw_config_t  *c = &d->cfg;
     mvw_kafka_params_t   kp;
+    mvw_actlog_params_t  ap;
     char                 instance[128];
     int                  examples;
+    char                 consumer[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
+    char                 note[MV_ACTLOG_CONSUMER_NOTE_MAX + 1];
 
     if (!c->kafka.enabled) {
-        snprintf(d->follows, sizeof(d->follows), "action log %s",
-                 c->worker.action_log);
-        return mvw_source_actlog_open(c->worker.action_log, positions, n,
-                                      err);
+        /* the log's consumer "trainer-CRC" (actlog.h, "Consumers") */
+        snprintf(consumer, sizeof(consumer), "trainer-%08x",
+                 (unsigned) snapshot_dir_crc(d));
+        snprintf(note, sizeof(note), "milvuso-worker, snapshots in %.160s",
+                 c->worker.snapshot_dir);
+        snprintf(d->follows, sizeof(d->follows), "action log %s (consumer "
+                 "%s)", c->worker.action_log, consumer);
+        memset(&ap, 0, sizeof(ap));
+        ap.dir = c->worker.action_log;
+        ap.consumer = consumer;
+        ap.note = note;
+        ap.keep = c->worker.keep_generations;
+        ap.retention.keep_ms =
+            (int64_t) (c->worker.action_log_retention * 1000.0);
+        ap.retention.max_bytes = c->worker.action_log_retention_bytes;
+        ap.retention.expire_ms =
+            (int64_t) (c->worker.action_log_consumer_expiry * 1000.0);
+        ap.log = &d->log;
+        return mvw_source_actlog_open(&ap, positions, n, err);
     }
 
     examples = c->kafka.trainer_input == MVW_TRAINER_INPUT_EXAMPLES;
@@ -657,6 +780,7 @@ parse_args(int argc, char **argv, daemon_opts_t *o)
         { "worker-type",  required_argument, NULL, 't' },
         { "foreground",   no_argument,       NULL, 'f' },
         { "print-config", no_argument,       NULL, 'p' },
+        { "standby",      no_argument,       NULL, 's' },
         { "help",         no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -671,6 +795,7 @@ parse_args(int argc, char **argv, daemon_opts_t *o)
         case 't': o->worker_type = optarg; break;
         case 'f': o->foreground = 1; break;
         case 'p': o->print_config = 1; break;
+        case 's': o->standby = 1; break;
         case 'h':
             mvw_cmd_daemon_usage(stdout);
             return 1;
@@ -736,7 +861,7 @@ mvw_cmd_daemon(int argc, char **argv)
     daemon_opts_t   o;
     daemon_t       *d;
     mv_err_t        err;
-    int             rc;
+    int             rc, lock;
 
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
@@ -783,10 +908,18 @@ mvw_cmd_daemon(int argc, char **argv)
 
     /* Lock, resume and open the log before detaching, so that a start
        that cannot work fails with its exit status (the lock is on the
-       open file, which the detached child keeps). */
+       open file, which the detached child keeps).  A standby detaches
+       first: it may wait for the lock for ever. */
     rc = MVW_EXIT_FAIL;
-    if (take_lock(d) == 0 && start(d) == 0
-        && (o.foreground || detach_or_log(d) == 0))
+    lock = -1;
+    if (!o.standby || o.foreground || detach_or_log(d) == 0) {
+        lock = take_lock(d, o.standby);
+    }
+    if (lock == 1) {
+        rc = MVW_EXIT_OK;
+
+    } else if (lock == 0 && start(d) == 0
+               && (o.foreground || o.standby || detach_or_log(d) == 0))
     {
         mvw_log(&d->log, MVW_LOG_INFO, "worker %s following %s, publishing "
                 "into %s (pid %d)", o.worker_type, d->follows,

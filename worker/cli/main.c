@@ -47,7 +47,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: milvuso-worker --config FILE --worker-type "
             "all|trainer|feature\n"
-            "                      [--foreground] [--print-config]\n"
+            "                      [--foreground] [--standby] [--print-config]\n"
             "       milvuso-worker COMMAND [options]\n"
             "       milvuso-worker --help | --version\n"
             "\n"

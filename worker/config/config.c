@@ -299,6 +299,22 @@ static const cfg_key_t  schema[] = {
     STR("worker.action_log", worker.action_log, "/var/lib/milvuso/actions",
         0, "directory of the action log the trainer tails (unless "
         "[kafka] is enabled)"),
+    NUM("worker.action_log_retention", worker.action_log_retention,
+        "86400.0", 0, 1e9, 0,
+        "seconds a segment of the action log is kept after its last "
+        "record once every consumer has it in a durable snapshot (a day, "
+        "for a new trainer or a rebuild to replay); 0 = remove it as soon "
+        "as that is so"),
+    INT("worker.action_log_retention_bytes",
+        worker.action_log_retention_bytes, "0", 0, I64,
+        "cap on what action_log_retention keeps: above this many bytes of "
+        "log, segments every consumer has go even when younger; 0 = no "
+        "cap (what a consumer still needs is never removed)"),
+    NUM("worker.action_log_consumer_expiry",
+        worker.action_log_consumer_expiry, "604800.0", 0, 1e9, 0,
+        "seconds after which a consumer of the action log that stopped "
+        "updating its registration no longer holds segments back (and its "
+        "registration is removed); 0 = never"),
     STR("worker.snapshot_dir", worker.snapshot_dir,
         "/var/lib/milvuso/snapshots", 0,
         "directory the snapshots are published in"),

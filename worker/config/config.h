@@ -145,6 +145,9 @@ typedef struct mvw_config {
 
     struct {
         char             action_log[MVW_CONFIG_PATH_MAX];
+        double           action_log_retention;        /* seconds */
+        uint64_t         action_log_retention_bytes;  /* 0: no cap */
+        double           action_log_consumer_expiry;  /* seconds, 0: never */
         char             snapshot_dir[MVW_CONFIG_PATH_MAX];
         double           publish_interval;
         uint64_t         publish_every;

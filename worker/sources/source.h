@@ -17,7 +17,9 @@
  * Implementations:
  *   actlog   the embedded action log that nginx appends to (shared/actlog.h):
  *            one stream "actlog", partition 0, offset = packed segment and
- *            byte offset.  (source_actlog.c)
+ *            byte offset.  It registers as a consumer of the log and, in
+ *            durable(), removes the segments retention lets go.
+ *            (source_actlog.c)
  *   kafka    a consumer in [kafka] group_id of log_topic (actions), or of
  *            training_topic (training examples, when a feature worker
  *            writes them), and feature_topic (items): one stream per topic
@@ -34,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actlog.h"
 #include "cli/logging.h"
 #include "mv_common.h"
 #include "snapshot.h"
@@ -57,6 +60,12 @@ typedef struct mvw_source_stats {
                                   tombstones (no value), oversized values */
     uint64_t  errors;          /* transport errors seen (broker down ...) */
     uint64_t  eofs;            /* Kafka: partition ends reached */
+    uint64_t  removed_segments;  /* action log: segments removed by
+                                    retention (durable()) */
+    uint64_t  removed_bytes;     /* and their bytes */
+    uint32_t  fatal;             /* the transport gave up on its handle
+                                    (Kafka: a fenced static member): the
+                                    caller reopens it at positions() */
 } mvw_source_stats_t;
 
 typedef struct mvw_source mvw_source_t;
@@ -74,8 +83,10 @@ typedef struct mvw_source_ops {
     void       (*free)(mvw_source_t *s);
     /* Optional (NULL: nothing to do).  Called once a snapshot holding
        positions[0 .. n) is durable; the source may tell its transport
-       (Kafka: an asynchronous offset commit, for lag monitoring).  It
-       must not block and cannot fail: the snapshot stays the truth. */
+       (Kafka: an asynchronous offset commit, for lag monitoring; the
+       action log: its registration, then retention).  It never waits on
+       the network (local file work is fine) and cannot fail: problems
+       are logged and counted, and the snapshot stays the truth. */
     void       (*durable)(mvw_source_t *s, const mv_stream_pos_t *positions,
                           size_t n);
 } mvw_source_ops_t;
@@ -84,13 +95,38 @@ struct mvw_source {
     const mvw_source_ops_t  *ops;
 };
 
+/* What the action-log source reads, and the retention it applies. */
+typedef struct mvw_actlog_params {
+    const char             *dir;        /* the log (need not exist yet) */
+    /* the consumer it registers as (actlog.h, "Consumers"); NULL or "":
+       a plain reader that neither registers nor removes anything */
+    const char             *consumer;
+    const char             *note;       /* who it is, in the registration */
+    unsigned                keep;       /* snapshot generations kept (>= 1) */
+    mv_actlog_retention_t   retention;
+    const mvw_log_t        *log;        /* retention's messages; NULL: none */
+} mvw_actlog_params_t;
+
 /*
- * Opens the embedded action log in dir (which need not exist yet) at the
- * "actlog" position among positions[0 .. n) -- or at the oldest segment's
- * start when there is none (a first start).  Positions of other streams
- * are ignored.  Returns NULL with err set.
+ * Opens the embedded action log p->dir at the "actlog" position among
+ * positions[0 .. n) -- or at the oldest segment's start when there is none
+ * (a first start).  Positions of other streams are ignored.
+ *
+ * With p->consumer, the source keeps the log for itself and trims it:
+ *   - it registers at once at segment 0 (holding the whole log: the
+ *     snapshot generations kept on disk, which it may have to fall back
+ *     to, hold positions it does not know), before its reader lists the
+ *     directory;
+ *   - durable() registers the oldest position among the last p->keep
+ *     durable ones (the generations on disk), then calls mv_actlog_trim
+ *     with p->retention; what it removed is counted in stats and logged;
+ *   - while idle, it rewrites its registration often enough that it never
+ *     expires while the trainer runs.
+ * A registration that fails (a read-only log directory ...) is logged,
+ * rate-limited, and tried again; the source reads on, and removes nothing
+ * until it is registered.  Returns NULL with err set.
  */
-mvw_source_t *mvw_source_actlog_open(const char *dir,
+mvw_source_t *mvw_source_actlog_open(const mvw_actlog_params_t *p,
     const mv_stream_pos_t *positions, size_t n, mv_err_t *err);
 
 /* What the Kafka source consumes, and how (all strings are copied). */

@@ -43,8 +43,10 @@
  * only shows as counted errors (the error callback logs them through the
  * worker's logger, rate-limited); consumption resumes when it is back.
  * Partition ends are counted, not reported.  A fatal error (librdkafka
- * gives up on the handle: another member with our instance id) makes
- * every next() return MV_ERR saying so.
+ * gives up on the handle: another member with our instance id, or a
+ * commit fenced after a coordinator restart) makes every next() return
+ * MV_ERR saying so, and stats() report it: the daemon then opens a new
+ * source at positions() (the records applied) and frees this one.
  *
  * Group membership is static when the caller gives an instance id (the
  * daemon derives one from the host and the snapshot directory, the unit
@@ -427,7 +429,7 @@ kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
 
     if (k->errs.fatal[0] != '\0') {
         mv_err_set(err, "kafka: fatal error, nothing more is consumed "
-                   "(restart the worker): %s", k->errs.fatal);
+                   "on this handle: %s", k->errs.fatal);
         return MV_ERR;
     }
     if (k->refused) {
@@ -450,6 +452,7 @@ kafka_stats(const mvw_source_t *s, mvw_source_stats_t *st)
     st->skipped_records = k->skipped;
     st->errors = k->errs.count;
     st->eofs = k->eofs;
+    st->fatal = k->errs.fatal[0] != '\0';
 }
 
 

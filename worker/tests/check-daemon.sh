@@ -139,6 +139,15 @@ MILVUSO_KAFKA_ENABLED=true MILVUSO_KAFKA_TRAINER_INPUT=examples run "$W" --confi
 check "all with trainer_input = examples exits 1: run feature and trainer" eval 'rc_is 1 && has "run --worker-type feature and --worker-type trainer"'
 check "still nothing created" eval '[ ! -e "$T/snap" ] && [ ! -e "$T/log" ]'
 
+# start_standby LOG: a --standby worker on $C in the background, stderr to
+# LOG, its pid in SB (and PIDS); returns once it says it waits (10 s at most).
+start_standby() {
+    "$W" --config "$C" --worker-type all --foreground --standby > /dev/null 2> "$1" &
+    SB=$!
+    PIDS+=("$SB")
+    wait_for "$1" "standby: another worker publishes" 10 || true
+}
+
 # ---- start on empty directories, stop on SIGTERM ------------------------------
 
 mkdir -p "$T/log"
@@ -155,6 +164,19 @@ mkconf "$T/other-log.toml" "$T/snap" "$T/log2"
 run "$W" --config "$T/other-log.toml" --worker-type trainer --foreground
 check "also with another log and type trainer" eval 'rc_is 1 && has "another worker"'
 check "the first one still runs" eval 'kill -0 "$FG" 2>/dev/null'
+# --standby waits for the lock instead; SIGTERM while waiting: exit 0
+start_standby "$T/sb1.log"
+OUT=$(cat "$T/sb1.log")
+check "--standby: waits while another worker holds the directory" eval 'has "standby: another worker publishes into" && kill -0 "$SB" 2>/dev/null'
+kill -TERM "$SB" 2>/dev/null || true
+check "--standby: SIGTERM while waiting: exits within 2 s" gone_within "$SB" 2
+RC=0
+wait "$SB" || RC=$?
+OUT=$(cat "$T/sb1.log")
+check "--standby: ... with status 0, never having taken over" eval 'rc_is 0 && has "stopped before taking over" && ! has "is free: taking over"'
+check "the first one still runs" eval 'kill -0 "$FG" 2>/dev/null'
+# a second standby takes over when the first worker stops
+start_standby "$T/sb2.log"
 kill -TERM "$FG" 2>/dev/null || true
 OUT=$(cat "$T/fg.log")
 check "SIGTERM: exits within 2 s" gone_within "$FG" 2
@@ -165,6 +187,14 @@ check "SIGTERM: exit status 0" rc_is 0
 check "SIGTERM: logged the stop" eval 'has "signal 15: stopping"'
 check "SIGTERM: nothing pending, nothing published" eval '[ "$(count_files "$T/snap")" = 0 ] && [ ! -e "$T/snap/current" ] && ! has "published generation"'
 check "nothing on stdout" eval '[ ! -s "$T/fg.out" ]'
+wait_for "$T/sb2.log" "following .*publishing into" 10 || true
+OUT=$(cat "$T/sb2.log")
+check "--standby: takes over once the worker stopped" eval 'has "taking over" && has "following .*publishing into" && kill -0 "$SB" 2>/dev/null'
+kill -TERM "$SB" 2>/dev/null || true
+check "--standby: the new worker stops on SIGTERM" gone_within "$SB" 2
+RC=0
+wait "$SB" || RC=$?
+check "--standby: ... with status 0" rc_is 0
 "$W" --config "$C" --worker-type all --foreground 2> "$T/fg2.log" &
 FG2=$!
 PIDS+=("$FG2")

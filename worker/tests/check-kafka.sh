@@ -42,18 +42,7 @@ BROKERS=$MILVUSO_KAFKA_BROKERS
 PFX="mvk-$$-$RANDOM"
 TA="$PFX-actions"
 TF="$PFX-items"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if owned "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
+trap harness_kill_all EXIT
 
 # metric NAME: its value in the metrics file (empty when absent).
 metric() {

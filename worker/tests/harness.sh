@@ -1,5 +1,6 @@
 # harness.sh -- what the worker's command-line check scripts share
-# (check-cli.sh, check-daemon.sh): sourced, not run.
+# (check-cli.sh, check-daemon.sh, check-kafka.sh, check-retention.sh):
+# sourced, not run.
 #
 #   . "$(dirname "$0")/harness.sh"
 #   harness_init NAME "$@"     # checks the argument (the worker binary),
@@ -13,6 +14,9 @@
 #
 # Conditions use has REGEX (OUT has a matching line), rc_is N and
 # count_files DIR (published snapshot files in DIR).
+#
+#   PIDS+=("$pid")             # a daemon started in the background
+#   trap harness_kill_all EXIT # SIGKILL to those still running, rm -rf $T
 
 harness_init() {
     local name=$1
@@ -25,6 +29,7 @@ harness_init() {
     T=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
     passed=0
     failed=0
+    PIDS=()
     OUT=""
     RC=0
 }
@@ -79,6 +84,17 @@ gone_within() {
         sleep 0.05
     done
     return 1
+}
+# harness_kill_all: SIGKILL to every pid of PIDS that is still ours
+# (owned), then removes $T.
+harness_kill_all() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        if owned "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$T"
 }
 harness_finish() {
     echo "$passed passed, $failed failed"

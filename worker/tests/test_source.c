@@ -7,7 +7,9 @@
  * resume exactly at record k + 1, also across segment rotations; positions
  * of other streams are ignored, a stored position in segment 0 is
  * refused; the stats count records and the bytes skipped around a
- * corrupted record.
+ * corrupted record.  As a consumer of the log it registers at open, and
+ * each durable() registers the oldest of the last `keep` durable positions
+ * and removes (and counts) the segments every consumer is past.
  *
  * Payloads are canonical action and item records (mv_action_encode,
  * mv_item_encode), as nginx writes them.  Every test gets its own mkdtemp
@@ -125,11 +127,24 @@ append_records(mv_actlog_writer_t *w, uint64_t *shared_seq, unsigned first,
 }
 
 
+/* The parameters of a plain reader of dir (no registration, no trim). */
+static mvw_actlog_params_t
+plain(const char *dir)
+{
+    mvw_actlog_params_t  p;
+
+    memset(&p, 0, sizeof(p));
+    p.dir = dir;
+    return p;
+}
+
+
 static mvw_source_t *
 open_source(const char *dir, const mv_stream_pos_t *pos, size_t n)
 {
-    mv_err_t       err;
-    mvw_source_t  *s = mvw_source_actlog_open(dir, pos, n, &err);
+    mv_err_t             err;
+    mvw_actlog_params_t  p = plain(dir);
+    mvw_source_t        *s = mvw_source_actlog_open(&p, pos, n, &err);
 
     if (s == NULL) {
         fail_msg("mvw_source_actlog_open(%s): %s", dir, err.msg);
@@ -375,22 +390,29 @@ test_other_streams_ignored(void **state)
 static void
 test_segment_zero_refused(void **state)
 {
-    mv_stream_pos_t  pos;
-    mv_err_t         err;
+    mv_stream_pos_t      pos;
+    mv_err_t             err;
     const char          *dir = *state;
+    mvw_actlog_params_t  p = plain(dir);
 
     memset(&pos, 0, sizeof(pos));
     strcpy(pos.stream, MV_ACTLOG_STREAM_NAME);
 
     pos.offset = 123;                       /* segment 0, offset 123 */
     err.msg[0] = '\0';
-    assert_null(mvw_source_actlog_open(dir, &pos, 1, &err));
+    assert_null(mvw_source_actlog_open(&p, &pos, 1, &err));
     assert_non_null(strstr(err.msg, "segment 0"));
     pos.offset = 0;
-    assert_null(mvw_source_actlog_open(dir, &pos, 1, &err));
+    assert_null(mvw_source_actlog_open(&p, &pos, 1, &err));
 
-    /* an empty directory name is refused too */
-    assert_null(mvw_source_actlog_open("", NULL, 0, &err));
+    /* an empty directory name is refused too, and a bad consumer name */
+    p.dir = "";
+    assert_null(mvw_source_actlog_open(&p, NULL, 0, &err));
+    p.dir = dir;
+    p.consumer = "no/slash";
+    p.keep = 1;
+    assert_null(mvw_source_actlog_open(&p, NULL, 0, &err));
+    assert_non_null(strstr(err.msg, "consumer"));
 }
 
 
@@ -479,12 +501,157 @@ test_positions_before_first_record(void **state)
        one starts at the first record again */
     s = open_source(dir, NULL, 0);
     assert_int_equal(mvw_source_positions(s, &pos, 1), 0);
-    r = mvw_source_actlog_open(dir, NULL, 0, &err);
-    assert_non_null(r);
+    r = open_source(dir, NULL, 0);
     expect_record(r, 0);
     mvw_source_free(r);
     mvw_source_free(s);
 
+    mv_actlog_writer_free(w);
+}
+
+
+/* The registration of consumer name in dir (fails the test if none). */
+static mv_actlog_consumer_t
+registration(const char *dir, const char *name)
+{
+    mv_actlog_consumer_t  *list, c;
+    mv_err_t               err;
+    size_t                 n, i;
+
+    assert_int_equal(mv_actlog_consumers(dir, &list, &n, &err), MV_OK);
+    for (i = 0; i < n && strcmp(list[i].name, name) != 0; i++) {
+    }
+    if (i == n) {
+        free(list);
+        fail_msg("no registration %s", name);
+    }
+    c = list[i];
+    free(list);
+    assert_int_equal(c.damaged, 0);
+    return c;
+}
+
+
+/* The source's position after k records read from the start (a fresh
+   source each time, as publishes see it). */
+static mv_stream_pos_t
+position_after(const char *dir, unsigned k)
+{
+    mvw_source_t     *s = open_source(dir, NULL, 0);
+    mv_stream_pos_t   pos;
+
+    for (unsigned i = 0; i < k; i++) {
+        expect_record(s, i);
+    }
+    pos = position_of(s);
+    mvw_source_free(s);
+    return pos;
+}
+
+
+/*
+ * With a consumer: registered at segment 0 on open (nothing removed), then
+ * at each durable() the oldest of the last `keep` durable positions, and
+ * the segments every consumer is past are removed and counted.
+ */
+static void
+test_durable_registers_and_trims(void **state)
+{
+    enum { N = 120 };
+    const char            *dir = *state;
+    uint64_t               seq = 0;
+    mv_actlog_writer_t    *w;
+    mv_actlog_pos_t        where[N], at;
+    mvw_actlog_params_t    p = plain(dir);
+    mvw_source_t          *s;
+    mvw_source_stats_t     st;
+    mv_stream_pos_t        pos[3];
+    mv_actlog_consumer_t   c;
+    mv_err_t               err;
+
+    w = mv_actlog_writer_new(dir, 2048, 0, &err);
+    assert_non_null(w);
+    append_records(w, &seq, 0, N, where);
+    assert_true(where[N - 1].segment >= 8);
+
+    p.consumer = "trainer-test";
+    p.note = "unit test";
+    p.keep = 2;
+    s = mvw_source_actlog_open(&p, NULL, 0, &err);
+    assert_non_null(s);
+    c = registration(dir, "trainer-test");
+    assert_int_equal(c.pos.segment, 0);
+    assert_string_equal(c.note, "unit test");
+
+    /* the positions after 30, 60 and 90 records: publishes 1, 2, 3 */
+    pos[0] = position_after(dir, 30);
+    pos[1] = position_after(dir, 60);
+    pos[2] = position_after(dir, 90);
+
+    /* publish 1: the other kept generation is unknown: all stays */
+    mvw_source_durable(s, &pos[0], 1);
+    assert_int_equal(registration(dir, "trainer-test").pos.segment, 0);
+    assert_true(seg_size(dir, 1) > 0);
+
+    /* publish 2: registered at publish 1's position; below it, gone */
+    mvw_source_durable(s, &pos[1], 1);
+    at = mv_actlog_pos_unpack(pos[0].offset);
+    c = registration(dir, "trainer-test");
+    assert_int_equal(c.pos.segment, at.segment);
+    assert_int_equal(c.pos.offset, at.offset);
+    assert_int_equal(seg_size(dir, at.segment - 1), -1);
+    assert_true(seg_size(dir, at.segment) > 0);
+    mvw_source_stats(s, &st);
+    assert_int_equal(st.removed_segments, at.segment - 1);
+
+    /* publish 3: publish 2's position; a second consumer further back
+       holds the log where it is */
+    c.pos = mv_actlog_pos_unpack(pos[0].offset);
+    snprintf(c.name, sizeof(c.name), "other");
+    assert_int_equal(mv_actlog_register(dir, &c, 0, &err), MV_OK);
+    mvw_source_durable(s, &pos[2], 1);
+    assert_int_equal(registration(dir, "trainer-test").pos.segment,
+                     mv_actlog_pos_unpack(pos[1].offset).segment);
+    assert_true(seg_size(dir, at.segment) > 0);
+    mvw_source_stats(s, &st);
+    assert_int_equal(st.removed_segments, at.segment - 1);
+    assert_true(st.removed_bytes > 0);
+
+    /* positions of another stream only: nothing happens */
+    strcpy(pos[0].stream, "user_actions");
+    mvw_source_durable(s, &pos[0], 1);
+    assert_int_equal(registration(dir, "trainer-test").pos.segment,
+                     mv_actlog_pos_unpack(pos[1].offset).segment);
+
+    mvw_source_free(s);
+    mv_actlog_writer_free(w);
+}
+
+
+/* A reader registered as a consumer still reads everything: registering
+   at open holds the log before its reader lists the directory. */
+static void
+test_consumer_reads_all(void **state)
+{
+    const char           *dir = *state;
+    uint64_t              seq = 0;
+    mv_actlog_writer_t   *w;
+    mvw_actlog_params_t   p = plain(dir);
+    mvw_source_t         *s;
+    mv_err_t              err;
+
+    w = mv_actlog_writer_new(dir, 1024, 0, &err);
+    assert_non_null(w);
+    append_records(w, &seq, 0, 40, NULL);
+    p.consumer = "reader";
+    p.keep = 3;
+    s = mvw_source_actlog_open(&p, NULL, 0, &err);
+    assert_non_null(s);
+    for (unsigned k = 0; k < 40; k++) {
+        expect_record(s, k);
+    }
+    expect_nothing(s);
+    mvw_source_free(s);
     mv_actlog_writer_free(w);
 }
 
@@ -502,6 +669,8 @@ main(void)
         WITH_TMPDIR(test_segment_zero_refused),
         WITH_TMPDIR(test_stats_count_skipped_bytes),
         WITH_TMPDIR(test_positions_before_first_record),
+        WITH_TMPDIR(test_durable_registers_and_trims),
+        WITH_TMPDIR(test_consumer_reads_all),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
