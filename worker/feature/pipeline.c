@@ -580,6 +580,10 @@ consume(mvw_feature_t *f, mv_err_t *err)
     {
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             f->cerrs.count++;
+            if (mvw_kafka_note_fatal(f->consumer, m, &f->cerrs)) {
+                rd_kafka_message_destroy(m);
+                return n;                  /* step() reports it */
+            }
             if (f->log != NULL) {
                 mvw_log_every(f->log, &f->lim_transport, ERROR_LOG_MS,
                               MVW_LOG_WARN, "feature worker: %s [%d]: %s",
@@ -737,7 +741,8 @@ mvw_feature_step(mvw_feature_t *f, mv_err_t *err)
     }
     if (rc >= 0 && (f->perrs.fatal[0] != '\0' || f->cerrs.fatal[0] != '\0')) {
         return mv_err_set(err, "feature worker: fatal error: %s (another "
-                          "feature worker of group %s may have taken over)",
+                          "feature worker of group %s took over, or the broker "
+                          "fenced this one)",
                           f->perrs.fatal[0] ? f->perrs.fatal
                                             : f->cerrs.fatal, f->group);
     }

@@ -169,6 +169,7 @@ mvw_table_poll(mvw_table_t *t, size_t max, mvw_table_fn fn, void *ctx,
             }
         } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             t->errs.count++;
+            mvw_kafka_note_fatal(t->rk, m, &t->errs);
             if (t->errs.log != NULL) {
                 mvw_log_every(t->errs.log, t->lim, ERROR_LOG_MS,
                               MVW_LOG_WARN, "%s: topic %s [%d]: %s",

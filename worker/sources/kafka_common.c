@@ -51,6 +51,24 @@ on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 }
 
 
+int
+mvw_kafka_note_fatal(rd_kafka_t *rk, const rd_kafka_message_t *m,
+    mvw_kafka_errors_t *errs)
+{
+    if (m->err != RD_KAFKA_RESP_ERR__FATAL) {
+        return 0;
+    }
+    if (errs->fatal[0] == '\0') {
+        rd_kafka_fatal_error(rk, errs->fatal, sizeof(errs->fatal));
+    }
+    if (errs->fatal[0] == '\0') {
+        snprintf(errs->fatal, sizeof(errs->fatal), "%s",
+                 rd_kafka_message_errstr(m));
+    }
+    return 1;
+}
+
+
 /* librdkafka's own log lines (from its threads too): debug level only. */
 static void
 on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)

@@ -52,6 +52,16 @@ int mvw_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
 mvw_kafka_errors_t *mvw_kafka_errors_of(const rd_kafka_t *rk);
 
 /*
+ * Keeps in errs the text of a fatal error that a consumer returned as a
+ * message (m->err RD_KAFKA_RESP_ERR__FATAL: with its queues forwarded to
+ * the consumer queue, librdkafka reports a fenced static member so,
+ * without calling the error callback).  Returns 1 when m carried one
+ * (the handle is then unusable), 0 otherwise.
+ */
+int mvw_kafka_note_fatal(rd_kafka_t *rk, const rd_kafka_message_t *m,
+    mvw_kafka_errors_t *errs);
+
+/*
  * Closes high-level consumer rk (leaving its group, answering the
  * revocation with an empty assignment) within close_ms, then destroys it;
  * past the bound (the group coordinator does not answer) it is destroyed

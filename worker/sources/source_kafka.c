@@ -397,6 +397,7 @@ kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
         }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             k->errs.count++;
+            mvw_kafka_note_fatal(k->rk, m, &k->errs);
             mv_err_set(err, "kafka %s [%d]: %s",
                        m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
                        (int) m->partition, rd_kafka_message_errstr(m));

@@ -235,8 +235,8 @@ check "kill -9: each committed action once" eval '[ "$(distinct_events "$T/ex1.t
 
 start f2 -- feature
 F2=$DP
-check "restart: the 11 again, counts restored (5 items)" \
-    fw 40 milvuso_feature_restored_counts_total=5 \
+check "restart: the 11 again, the counts of 5 items restored" \
+    fw 40 milvuso_feature_items=5 \
         milvuso_feature_pending_actions=11 milvuso_feature_actions_total=0
 actions 200 100
 check "restart: 100 more: one more transaction, 47 open" \
@@ -258,7 +258,9 @@ check "every example keyed by its user" eval '[ -z "$OUT" ]'
 OUT=$(awk -F'\t' '($3 == "item-4") != ($5 == "null") || ($3 != "item-4" && $5 != "cat-" substr($3, 6))' "$T/ex.tsv" | head -3)
 check "features: the item's category; null for item-4, never described" eval '[ -z "$OUT" ]'
 OUT=$(grep -E "skipped|refused" "$T/f1.log" "$T/f2.log" | head -5)
-check "malformed records logged" eval 'has "not json|invalid_json" && has "unknown_action_type" && has "dimension_mismatch"'
+# (the second malformed action comes within the rate limit of the first:
+# counted below, not necessarily logged)
+check "malformed records logged" eval 'has "invalid_json" && has "dimension_mismatch"'
 OUT="first run: $INVALID1 refused, $SKIPPED1 skipped; restart: $(metric "$FM" milvuso_feature_invalid_records_total), $(metric "$FM" milvuso_feature_skipped_records_total)"
 check "malformed: 2 refused and the tombstone skipped over both runs" \
     eval '[ $((INVALID1 + $(metric "$FM" milvuso_feature_invalid_records_total))) = 2 ] && [ $((SKIPPED1 + $(metric "$FM" milvuso_feature_skipped_records_total))) = 1 ]'
