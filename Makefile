@@ -105,6 +105,7 @@ $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 	$$(CC) $$(CFLAGS) $(2) -o $$@ $$< $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
 
 $(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a \
+                $(wildcard worker/tests/*.h) \
                 $(WORKER_HDR)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) $(2) -Iworker $$(RDKAFKA_CFLAGS) -o $$@ $$< \

@@ -52,40 +52,12 @@ TE="$PFX-examples"
 TP="$PFX-counts"
 PIDS=()
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if owned "$pid"; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
+trap harness_kill_all EXIT
 
-# metric FILE NAME: its value (empty when absent).
-metric() {
-    sed -n "s/^$2 //p" "$1" 2>/dev/null
-}
-# wait_metrics FILE SECONDS NAME=VALUE...: until every one holds.
-wait_metrics() {
-    local file=$1 secs=$2 i kv ok
-    shift 2
-    for i in $(seq $((secs * 10))); do
-        ok=1
-        for kv in "$@"; do
-            [ "$(metric "$file" "${kv%%=*}")" = "${kv#*=}" ] || { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && return 0
-        sleep 0.1
-    done
-    OUT="$file: $(grep -v '^#' "$file" 2>/dev/null | tr '\n' ' ')"
-    return 1
-}
 FM="$T/feature.prom"
 TM="$T/trainer.prom"
-fw() { wait_metrics "$FM" "$@"; }
-tw() { wait_metrics "$TM" "$@"; }
+fw() { wait_metrics_in "$FM" "$@"; }
+tw() { wait_metrics_in "$TM" "$@"; }
 
 C="$T/pipeline.toml"
 {
@@ -221,9 +193,9 @@ check "feature: 3 transactions of 64 records committed, 11 open" \
 sleep 1                                  # the open transaction's records
 kill -KILL "$F1"                         # reach the broker meanwhile
 wait "$F1" 2>/dev/null || true
-COMMITTED=$(metric "$FM" milvuso_feature_examples_total)
-INVALID1=$(metric "$FM" milvuso_feature_invalid_records_total)
-SKIPPED1=$(metric "$FM" milvuso_feature_skipped_records_total)
+COMMITTED=$(metric_in "$FM" milvuso_feature_examples_total)
+INVALID1=$(metric_in "$FM" milvuso_feature_invalid_records_total)
+SKIPPED1=$(metric_in "$FM" milvuso_feature_skipped_records_total)
 examples read_committed > "$T/ex1.tsv"
 examples read_uncommitted > "$T/ex1u.tsv"
 OUT="metrics: $COMMITTED committed; read_committed $(count_lines "$T/ex1.tsv"), read_uncommitted $(count_lines "$T/ex1u.tsv")"
@@ -261,9 +233,9 @@ OUT=$(grep -E "skipped|refused" "$T/f1.log" "$T/f2.log" | head -5)
 # (the second malformed action comes within the rate limit of the first:
 # counted below, not necessarily logged)
 check "malformed records logged" eval 'has "invalid_json" && has "dimension_mismatch"'
-OUT="first run: $INVALID1 refused, $SKIPPED1 skipped; restart: $(metric "$FM" milvuso_feature_invalid_records_total), $(metric "$FM" milvuso_feature_skipped_records_total)"
+OUT="first run: $INVALID1 refused, $SKIPPED1 skipped; restart: $(metric_in "$FM" milvuso_feature_invalid_records_total), $(metric_in "$FM" milvuso_feature_skipped_records_total)"
 check "malformed: 2 refused and the tombstone skipped over both runs" \
-    eval '[ $((INVALID1 + $(metric "$FM" milvuso_feature_invalid_records_total))) = 2 ] && [ $((SKIPPED1 + $(metric "$FM" milvuso_feature_skipped_records_total))) = 1 ]'
+    eval '[ $((INVALID1 + $(metric_in "$FM" milvuso_feature_invalid_records_total))) = 2 ] && [ $((SKIPPED1 + $(metric_in "$FM" milvuso_feature_skipped_records_total))) = 1 ]'
 
 # ---- a second restart reads nothing again -------------------------------------
 
@@ -323,7 +295,7 @@ check "a trainer on log_topic refuses the examples' snapshot" eval 'rc_is 1 && h
 start f5 MILVUSO_FEATURE_METRICS_FILE="$T/f5.prom" -- feature
 F5=$DP
 check "fencing: the second feature worker runs" \
-    wait_metrics "$T/f5.prom" 40 milvuso_feature_phase=2
+    wait_metrics_in "$T/f5.prom" 40 milvuso_feature_phase=2
 OUT=""
 gone_within "$F4" 30 || OUT="the first feature worker still runs"
 check "fencing: the first stops" eval '[ -z "$OUT" ]'

@@ -36,6 +36,7 @@
 
 #include "events.h"
 #include "feature/pipeline.h"
+#include "tests/kafka_mock.h"
 
 #define ACTIONS      "f_actions"           /* 2 partitions */
 #define ACTIONS2     "f_actions2"          /* 2, for a second run */
@@ -49,12 +50,7 @@
 #define API_PRODUCE           0
 #define API_ADD_OFFSETS_TXN   25
 
-typedef struct {
-    rd_kafka_t               *host;
-    rd_kafka_mock_cluster_t  *mock;
-    rd_kafka_t               *producer;
-    char                      brokers[256];
-} fixture_t;
+typedef mvt_kafka_mock_t fixture_t;
 
 /* The last example of each action, by event number, as read back. */
 typedef struct {
@@ -67,46 +63,12 @@ typedef struct {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-static void
-nap_ms(long ms)
-{
-    struct timespec  ts = { 0, ms * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
-
 static void
 produce(fixture_t *f, const char *topic, int32_t partition, const char *key,
     const char *value)
 {
-    assert_int_equal(rd_kafka_producev(
-                         f->producer, RD_KAFKA_V_TOPIC(topic),
-                         RD_KAFKA_V_PARTITION(partition),
-                         RD_KAFKA_V_KEY(key, strlen(key)),
-                         RD_KAFKA_V_VALUE((void *) value,
-                                          value ? strlen(value) : 0),
-                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                         RD_KAFKA_V_END),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-
-static void
-flush(fixture_t *f)
-{
-    assert_int_equal(rd_kafka_flush(f->producer, 10000),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    mvt_kafka_produce(f, topic, partition, key, value,
+                      value ? strlen(value) : 0);
 }
 
 
@@ -123,7 +85,7 @@ produce_items(fixture_t *f)
                  k);
         produce(f, ITEMS, 0, key, buf);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 }
 
 
@@ -141,7 +103,7 @@ produce_actions(fixture_t *f, const char *topic, unsigned first, unsigned n)
                  k % 5, k % N_ITEMS);
         produce(f, topic, (int32_t) (k % 2), key, buf);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 }
 
 
@@ -183,7 +145,7 @@ open_pipeline(fixture_t *f, const char *actions, uint32_t commit_records)
 static void
 drive(mvw_feature_t *pl, uint64_t actions, mvw_feature_stats_t *st)
 {
-    int64_t   deadline = now_ms() + WAIT_MS;
+    int64_t   deadline = mvt_now_ms() + WAIT_MS;
     mv_err_t  err;
     int       n;
 
@@ -196,14 +158,14 @@ drive(mvw_feature_t *pl, uint64_t actions, mvw_feature_stats_t *st)
         if (st->actions == actions && st->pending == 0) {
             return;
         }
-        if (st->actions > actions || now_ms() > deadline) {
+        if (st->actions > actions || mvt_now_ms() > deadline) {
             fail_msg("%llu actions committed, %llu pending; want %llu",
                      (unsigned long long) st->actions,
                      (unsigned long long) st->pending,
                      (unsigned long long) actions);
         }
         if (n == 0) {
-            nap_ms(5);
+            mvt_nap_ms(5);
         }
     }
 }
@@ -246,12 +208,12 @@ read_examples(fixture_t *f, examples_t *ex)
     rd_kafka_message_t  *m;
     mv_example_t         x;
     unsigned             k;
-    int64_t              deadline = now_ms() + WAIT_MS;
+    int64_t              deadline = mvt_now_ms() + WAIT_MS;
 
     memset(ex, 0, sizeof(*ex));
     for (;;) {
         m = rd_kafka_consumer_poll(c, 100);
-        assert_true(now_ms() < deadline);
+        assert_true(mvt_now_ms() < deadline);
         if (m == NULL) {
             continue;
         }
@@ -327,42 +289,17 @@ check_examples(const examples_t *ex, unsigned n)
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static void
-quiet(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void) rk;
-    (void) level;
-    (void) fac;
-    (void) buf;
-}
-
-
 static int
 setup(void **state)
 {
-    fixture_t        *f = calloc(1, sizeof(*f));
-    rd_kafka_conf_t  *conf;
-    char              why[256];
+    static const mvt_kafka_topic_t  topics[] = {
+        { ACTIONS, 2 }, { ITEMS, 1 }, { EXAMPLES, 1 },
+        { COUNTS, 1 }, { NULL, 0 }
+    };
+    fixture_t                      *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, quiet);
-    f->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(f->host);
-    f->mock = rd_kafka_mock_cluster_new(f->host, 1);
-    assert_non_null(f->mock);
-    snprintf(f->brokers, sizeof(f->brokers), "%s",
-             rd_kafka_mock_cluster_bootstraps(f->mock));
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, ACTIONS, 2, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, ITEMS, 1, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, EXAMPLES, 1, 1), 0);
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, COUNTS, 1, 1), 0);
-
-    conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers,
-                                       why, sizeof(why)), RD_KAFKA_CONF_OK);
-    f->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(f->producer);
+    mvt_kafka_mock_start(f, topics, NULL);
     *state = f;
     return 0;
 }
@@ -372,12 +309,10 @@ static int
 teardown(void **state)
 {
     fixture_t  *f = *state;
+    int         rc = mvt_kafka_mock_stop(f);
 
-    rd_kafka_destroy(f->producer);
-    rd_kafka_mock_cluster_destroy(f->mock);
-    rd_kafka_destroy(f->host);
     free(f);
-    return rd_kafka_wait_destroyed(10000) == 0 ? 0 : -1;
+    return rc;
 }
 
 
@@ -401,7 +336,7 @@ test_join_and_commit(void **state)
     produce(f, ACTIONS, 1, "x", "{\"user_id\":\"u\",\"item_id\":\"i\","
             "\"action_type\":\"Teleport\"}");
     produce(f, ACTIONS, 1, "x", NULL);                   /* tombstone */
-    flush(f);
+    mvt_kafka_flush(f);
 
     pl = open_pipeline(f, ACTIONS, 16);
     drive(pl, 43, &st);

@@ -42,6 +42,7 @@
 #include "actlog.h"
 #include "events.h"
 #include "sources/source.h"
+#include "tests/kafka_mock.h"
 
 #define T0          1704067200000LL        /* 2024-01-01T00:00:00.000Z */
 #define ACTIONS     "t_actions"            /* 2 partitions */
@@ -51,12 +52,7 @@
 #define PAYLOAD     512
 #define WAIT_MS     30000
 
-typedef struct {
-    rd_kafka_t               *host;        /* owns the mock cluster */
-    rd_kafka_mock_cluster_t  *mock;
-    rd_kafka_t               *producer;
-    char                      brokers[256];
-} fixture_t;
+typedef mvt_kafka_mock_t fixture_t;
 
 /* A record as read: its type, which record it is, where it came from. */
 typedef struct {
@@ -66,25 +62,6 @@ typedef struct {
 
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int64_t
-now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-static void
-nap_ms(long ms)
-{
-    struct timespec  ts = { 0, ms * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 
 /* Action k: user-(k % 7), item-(k % 5), event id "ev-k". */
 static size_t
@@ -119,30 +96,6 @@ item_payload(unsigned k, char *buf, size_t cap)
 }
 
 
-static void
-produce(fixture_t *f, const char *topic, int32_t partition, const char *key,
-    const void *value, size_t len)
-{
-    rd_kafka_resp_err_t  rc;
-
-    rc = rd_kafka_producev(f->producer, RD_KAFKA_V_TOPIC(topic),
-                           RD_KAFKA_V_PARTITION(partition),
-                           RD_KAFKA_V_KEY(key, strlen(key)),
-                           RD_KAFKA_V_VALUE((void *) value, len),
-                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                           RD_KAFKA_V_END);
-    assert_int_equal(rc, RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-
-static void
-flush(fixture_t *f)
-{
-    assert_int_equal(rd_kafka_flush(f->producer, 10000),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-
 /*
  * Actions first .. first + n - 1 into ACTIONS (partition k % 2, keyed by
  * user), items likewise into ITEMS.
@@ -157,9 +110,9 @@ produce_actions(fixture_t *f, unsigned first, unsigned n)
         len = action_payload(k, buf, sizeof(buf));
         assert_true(len > 0);
         snprintf(key, sizeof(key), "user-%u", k % 7);
-        produce(f, ACTIONS, (int32_t) (k % 2), key, buf, len);
+        mvt_kafka_produce(f, ACTIONS, (int32_t) (k % 2), key, buf, len);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 }
 
 
@@ -173,9 +126,9 @@ produce_items(fixture_t *f, unsigned first, unsigned n)
         len = item_payload(k, buf, sizeof(buf));
         assert_true(len > 0);
         snprintf(key, sizeof(key), "item-%u", k);
-        produce(f, ITEMS, 0, key, buf, len);
+        mvt_kafka_produce(f, ITEMS, 0, key, buf, len);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 }
 
 
@@ -215,7 +168,7 @@ read_records(mvw_source_t *s, got_t *got, unsigned n)
     char          want[PAYLOAD], id[16];
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       deadline = now_ms() + WAIT_MS;
+    int64_t       deadline = mvt_now_ms() + WAIT_MS;
     unsigned      have = 0, k;
     size_t        len;
     const char   *p;
@@ -224,11 +177,11 @@ read_records(mvw_source_t *s, got_t *got, unsigned n)
     while (have < n) {
         rc = mvw_source_next(s, &rec, &err);
         if (rc <= 0) {
-            if (now_ms() > deadline) {
+            if (mvt_now_ms() > deadline) {
                 fail_msg("%u of %u records after %d ms (last: %d %s)", have,
                          n, WAIT_MS, rc, rc < 0 ? err.msg : "");
             }
-            nap_ms(2);
+            mvt_nap_ms(2);
             continue;
         }
         p = strstr(rec.payload, "\"event_id\":\"");
@@ -257,13 +210,13 @@ expect_nothing_for(mvw_source_t *s, long ms)
 {
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       end = now_ms() + ms;
+    int64_t       end = mvt_now_ms() + ms;
 
-    while (now_ms() < end) {
+    while (mvt_now_ms() < end) {
         if (mvw_source_next(s, &rec, &err) == 1) {
             fail_msg("unexpected record: %.*s", (int) rec.len, rec.payload);
         }
-        nap_ms(5);
+        mvt_nap_ms(5);
     }
 }
 
@@ -286,44 +239,19 @@ offset_of(const mv_stream_pos_t *pos, size_t n, const char *topic,
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static void
-quiet(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void) rk;
-    (void) level;
-    (void) fac;
-    (void) buf;
-}
-
-
 static int
 setup(void **state)
 {
-    fixture_t        *f = calloc(1, sizeof(*f));
-    rd_kafka_conf_t  *conf;
-    char              why[256];
+    static const mvt_kafka_topic_t  topics[] = {
+        { ACTIONS, 2 }, { ITEMS, 1 }, { NULL, 0 }
+    };
+    static const char *const        conf[][2] = {
+        { "message.max.bytes", "3000000" }, { NULL, NULL }
+    };
+    fixture_t                      *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, quiet);    /* "no bootstrap.servers" */
-    f->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(f->host);
-    f->mock = rd_kafka_mock_cluster_new(f->host, 1);
-    assert_non_null(f->mock);
-    snprintf(f->brokers, sizeof(f->brokers), "%s",
-             rd_kafka_mock_cluster_bootstraps(f->mock));
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, ACTIONS, 2, 1),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, ITEMS, 1, 1),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-
-    conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers,
-                                       why, sizeof(why)), RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(conf, "message.max.bytes", "3000000",
-                                       why, sizeof(why)), RD_KAFKA_CONF_OK);
-    f->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(f->producer);
+    mvt_kafka_mock_start(f, topics, conf);
     *state = f;
     return 0;
 }
@@ -333,12 +261,10 @@ static int
 teardown(void **state)
 {
     fixture_t  *f = *state;
+    int         rc = mvt_kafka_mock_stop(f);
 
-    rd_kafka_destroy(f->producer);
-    rd_kafka_mock_cluster_destroy(f->mock);
-    rd_kafka_destroy(f->host);
     free(f);
-    return rd_kafka_wait_destroyed(10000) == 0 ? 0 : -1;
+    return rc;
 }
 
 
@@ -360,13 +286,13 @@ test_records_positions_tombstones(void **state)
     /* partition 0 of ACTIONS: a tombstone and an oversized value among
        the records; they take an offset each */
     produce_actions(f, 0, 4);
-    produce(f, ACTIONS, 0, "user-x", NULL, 0);
+    mvt_kafka_produce(f, ACTIONS, 0, "user-x", NULL, 0);
     big = malloc(MVW_SOURCE_RECORD_MAX + 1);
     assert_non_null(big);
     memset(big, '{', MVW_SOURCE_RECORD_MAX + 1);
-    produce(f, ACTIONS, 0, "user-y", big, MVW_SOURCE_RECORD_MAX + 1);
+    mvt_kafka_produce(f, ACTIONS, 0, "user-y", big, MVW_SOURCE_RECORD_MAX + 1);
     free(big);
-    flush(f);
+    mvt_kafka_flush(f);
     produce_actions(f, 4, N_ACTIONS - 4);
     produce_items(f, 0, N_ITEMS);
 
@@ -502,8 +428,8 @@ test_durable_commits(void **state)
                                        sizeof(why)), RD_KAFKA_CONF_OK);
     c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     assert_non_null(c);
-    deadline = now_ms() + WAIT_MS;
-    while (!done && now_ms() < deadline) {
+    deadline = mvt_now_ms() + WAIT_MS;
+    while (!done && mvt_now_ms() < deadline) {
         list = rd_kafka_topic_partition_list_new(2);
         rd_kafka_topic_partition_list_add(list, ACTIONS, 0);
         rd_kafka_topic_partition_list_add(list, ACTIONS, 1);
@@ -514,7 +440,7 @@ test_durable_commits(void **state)
             done = 1;
         }
         rd_kafka_topic_partition_list_destroy(list);
-        nap_ms(50);
+        mvt_nap_ms(50);
     }
     assert_true(done);
     rd_kafka_destroy(c);
@@ -548,9 +474,9 @@ test_examples_topic(void **state)
         x.popularity = k + 1;
         len = mv_example_encode(&x, buf, sizeof(buf));
         assert_true(len > 0);
-        produce(f, ACTIONS, 0, key, buf, len);
+        mvt_kafka_produce(f, ACTIONS, 0, key, buf, len);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 
     memset(&p, 0, sizeof(p));
     p.brokers = f->brokers;
@@ -561,10 +487,10 @@ test_examples_topic(void **state)
     p.extra = extra;
     s = mvw_source_kafka_open(&p, NULL, 0, &err);
     assert_non_null(s);
-    deadline = now_ms() + WAIT_MS;
-    while (got < 3 && now_ms() < deadline) {
+    deadline = mvt_now_ms() + WAIT_MS;
+    while (got < 3 && mvt_now_ms() < deadline) {
         if (mvw_source_next(s, &rec, &err) != 1) {
-            nap_ms(2);
+            mvt_nap_ms(2);
             continue;
         }
         assert_int_equal(rec.type, MV_RECORD_EXAMPLE);
@@ -659,22 +585,22 @@ test_broker_down(void **state)
     s = mvw_source_kafka_open(&p, NULL, 0, &err);
     assert_non_null(s);
 
-    end = now_ms() + 1500;
+    end = mvt_now_ms() + 1500;
     do {
-        t = now_ms();
+        t = mvt_now_ms();
         assert_true(mvw_source_next(s, &rec, &err) <= 0);
-        t = now_ms() - t;
+        t = mvt_now_ms() - t;
         worst = t > worst ? t : worst;
-        nap_ms(10);
-    } while (now_ms() < end);
+        mvt_nap_ms(10);
+    } while (mvt_now_ms() < end);
     assert_true(worst < 100);
     mvw_source_stats(s, &st);
     assert_int_equal(st.records, 0);
     assert_true(st.errors >= 1);
 
-    t = now_ms();
+    t = mvt_now_ms();
     mvw_source_free(s);
-    assert_true(now_ms() - t < 5000);
+    assert_true(mvt_now_ms() - t < 5000);
 }
 
 
