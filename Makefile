@@ -105,6 +105,7 @@ $(1)/tests/%: shared/tests/%.c $(1)/libmilvuso.a $(LIB_HDR)
 	$$(CC) $$(CFLAGS) $(2) -o $$@ $$< $(1)/libmilvuso.a -lcmocka $$(LDLIBS)
 
 $(1)/wtests/%: worker/tests/%.c $(call objs,$(1),$(WORKER_SRC)) $(1)/libmilvuso.a \
+                $(wildcard worker/tests/*.h) \
                 $(WORKER_HDR)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) $(2) -Iworker $$(RDKAFKA_CFLAGS) -o $$@ $$< \
@@ -226,13 +227,18 @@ services-check: deps $(B)/milvuso-worker
 	./conf/services.sh check --run $(B)/services-check \
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
 
-# The trainer on a real broker (worker/tests/check-kafka.sh): one must
-# answer at KAFKA_BROKERS (`make services` starts one there).
+# The trainer on a real broker (worker/tests/check-kafka.sh), then the
+# feature worker and the trainer on its examples (check-feature.sh): one
+# must answer at KAFKA_BROKERS (`make services` starts one there).
 KAFKA_BROKERS ?= 127.0.0.1:9092
 kafka-check: deps $(B)/milvuso-worker
 	@./.ci/apt-ensure kcat jq
+	@status=0; \
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
-	    ./worker/tests/check-kafka.sh $(B)/milvuso-worker
+	    ./worker/tests/check-kafka.sh $(B)/milvuso-worker || status=1; \
+	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	    ./worker/tests/check-feature.sh $(B)/milvuso-worker || status=1; \
+	exit $$status
 
 # The suites that need the real servers (today: kafka-check, and the
 # Test::Nginx suites of t/kafka: nginx's producer, the whole pipeline), against

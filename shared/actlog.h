@@ -113,6 +113,9 @@ extern "C" {
 
 #define MV_RECORD_ACTION          1
 #define MV_RECORD_ITEM            2
+/* A training example (events.h): a stream record type of Kafka's
+   training_topic only, never appended to this log. */
+#define MV_RECORD_EXAMPLE         3
 
 typedef struct mv_actlog_pos {
     uint64_t  segment;        /* >= 1 */

@@ -12,6 +12,11 @@
  * a float is refused as "non_finite_number" before the conversion (which
  * would be undefined behaviour otherwise).
  *
+ * A training example is an action's fields (the code mv_action_parse
+ * runs) plus its popularity and the item's features (the tag, time and
+ * deleted rules of items), in one object: one parser per format, no rule
+ * of its own.
+ *
  * The encoders of the canonical payloads are in events_encode.c.
  */
 #include <math.h>
@@ -248,15 +253,17 @@ get_embedding(const cJSON *o, uint32_t expect_dim, float *embedding,
 }
 
 
+/* Reads the optional "tags" of o into tags[0 .. *n_tags). */
 static int
-get_tags(const cJSON *o, mv_item_event_t *item, mv_event_error_t *e)
+get_tags(const cJSON *o, char tags[][MV_TAG_MAX + 1], uint32_t *n_tags,
+    mv_event_error_t *e)
 {
     const cJSON  *v = mv_json_field(o, "tags"), *c;
     const char   *why;
     uint32_t      n = 0;
     size_t        len;
 
-    item->n_tags = 0;
+    *n_tags = 0;
 
     if (v == NULL) {
         return MV_OK;
@@ -282,10 +289,10 @@ get_tags(const cJSON *o, mv_item_event_t *item, mv_event_error_t *e)
                            "%s (1 to %d bytes of UTF-8 text)", n, why,
                            MV_TAG_MAX);
         }
-        memcpy(item->tags[n], c->valuestring, len + 1);
+        memcpy(tags[n], c->valuestring, len + 1);
     }
 
-    item->n_tags = n;
+    *n_tags = n;
     return MV_OK;
 }
 
@@ -319,12 +326,12 @@ get_popularity(const cJSON *o, mv_item_event_t *item, mv_event_error_t *e)
 
 
 static int
-get_deleted(const cJSON *o, mv_event_origin_t origin, mv_item_event_t *item,
+get_deleted(const cJSON *o, mv_event_origin_t origin, int *deleted,
     mv_event_error_t *e)
 {
     const cJSON  *v = mv_json_field(o, "deleted");
 
-    item->deleted = 0;
+    *deleted = 0;
 
     if (v == NULL) {
         return MV_OK;
@@ -339,7 +346,7 @@ get_deleted(const cJSON *o, mv_event_origin_t origin, mv_item_event_t *item,
                            "is removed through the catalogue, not by a "
                            "client");
         }
-        item->deleted = 1;
+        *deleted = 1;
     }
 
     return MV_OK;
@@ -409,54 +416,56 @@ mv_action_type_from_name(const char *s, size_t len)
 
 /* ---- parsing ----------------------------------------------------------- */
 
+/* The fields of an action in object o (see mv_action_parse). */
+static int
+get_action(const cJSON *o, mv_event_origin_t origin, int64_t now_ms,
+    mv_action_t *a, mv_event_error_t *e)
+{
+    const cJSON  *v;
+    int           t;
+
+    memset(a, 0, sizeof(*a));
+
+    if (check_server_field(o, "event_id", origin, e) != MV_OK
+        || get_id(o, "event_id", 0, a->event_id, e) != MV_OK
+        || get_id(o, "user_id", 1, a->user_id, e) != MV_OK
+        || get_id(o, "item_id", 1, a->item_id, e) != MV_OK)
+    {
+        return MV_ERR;
+    }
+
+    v = mv_json_field(o, "action_type");
+    if (v == NULL) {
+        return ev_fail(e, "invalid_field", "field \"action_type\": missing");
+    }
+    if (!cJSON_IsString(v) || v->valuestring == NULL) {
+        return ev_fail(e, "invalid_field", "field \"action_type\": expected "
+                       "a string");
+    }
+    t = mv_action_type_from_name(v->valuestring, strlen(v->valuestring));
+    if (t < 0) {
+        return ev_fail(e, "unknown_action_type", "field \"action_type\": "
+                       "not one of View, Click, Like, Share, AddToCart, "
+                       "Purchase, Dislike");
+    }
+    a->type = (mv_action_type_t) t;
+
+    return get_time(o, "timestamp", now_ms, &a->timestamp_ms, e);
+}
+
+
 int
 mv_action_parse(const char *buf, size_t len, mv_event_origin_t origin,
     int64_t now_ms, mv_action_t *a, mv_event_error_t *e)
 {
-    cJSON        *root;
-    const cJSON  *v;
-    int           rc = MV_ERR, t;
+    cJSON  *root;
+    int     rc;
 
     root = ev_load(buf, len, e);
     if (root == NULL) {
         return MV_ERR;
     }
-
-    memset(a, 0, sizeof(*a));
-
-    if (check_server_field(root, "event_id", origin, e) != MV_OK
-        || get_id(root, "event_id", 0, a->event_id, e) != MV_OK
-        || get_id(root, "user_id", 1, a->user_id, e) != MV_OK
-        || get_id(root, "item_id", 1, a->item_id, e) != MV_OK)
-    {
-        goto done;
-    }
-
-    v = mv_json_field(root, "action_type");
-    if (v == NULL) {
-        ev_fail(e, "invalid_field", "field \"action_type\": missing");
-        goto done;
-    }
-    if (!cJSON_IsString(v) || v->valuestring == NULL) {
-        ev_fail(e, "invalid_field", "field \"action_type\": expected a "
-                "string");
-        goto done;
-    }
-    t = mv_action_type_from_name(v->valuestring, strlen(v->valuestring));
-    if (t < 0) {
-        ev_fail(e, "unknown_action_type", "field \"action_type\": not one of "
-                "View, Click, Like, Share, AddToCart, Purchase, Dislike");
-        goto done;
-    }
-    a->type = (mv_action_type_t) t;
-
-    if (get_time(root, "timestamp", now_ms, &a->timestamp_ms, e) != MV_OK) {
-        goto done;
-    }
-
-    rc = MV_OK;
-
-done:
+    rc = get_action(root, origin, now_ms, a, e);
     cJSON_Delete(root);
     return rc;
 }
@@ -484,11 +493,11 @@ mv_item_parse(const char *buf, size_t len, mv_event_origin_t origin,
         || get_embedding(root, expect_dim, embedding, dim_cap, &item->dim, e)
            != MV_OK
         || get_id(root, "category", 0, item->category, e) != MV_OK
-        || get_tags(root, item, e) != MV_OK
+        || get_tags(root, item->tags, &item->n_tags, e) != MV_OK
         || get_popularity(root, item, e) != MV_OK
         || get_time(root, "created_at", now_ms, &item->created_at_ms, e)
            != MV_OK
-        || get_deleted(root, origin, item, e) != MV_OK)
+        || get_deleted(root, origin, &item->deleted, e) != MV_OK)
     {
         goto done;
     }
@@ -496,6 +505,85 @@ mv_item_parse(const char *buf, size_t len, mv_event_origin_t origin,
     rc = MV_OK;
 
 done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+
+/* "popularity" of an example: a whole number 1 .. the maximum. */
+static int
+get_count(const cJSON *o, uint64_t *count, mv_event_error_t *e)
+{
+    const cJSON  *v = mv_json_field(o, "popularity");
+    double        d;
+
+    if (v == NULL) {
+        return ev_fail(e, "invalid_field", "field \"popularity\": missing");
+    }
+    if (!cJSON_IsNumber(v)) {
+        return ev_fail(e, "invalid_field", "field \"popularity\": expected "
+                       "a number");
+    }
+    d = v->valuedouble;
+    if (!(d >= 1.0 && d <= (double) MV_EXAMPLE_POPULARITY_MAX)
+        || d != floor(d))
+    {
+        return ev_fail(e, "invalid_field", "field \"popularity\": not a "
+                       "whole number from 1 to 2^53 - 1");
+    }
+    *count = (uint64_t) d;
+    return MV_OK;
+}
+
+
+/* "features" of an example: null or absent, or the item's features. */
+static int
+get_features(const cJSON *o, int64_t now_ms, mv_example_t *x,
+    mv_event_error_t *e)
+{
+    const cJSON         *v = mv_json_field(o, "features");
+    mv_item_features_t  *f = &x->features;
+
+    x->has_features = 0;
+    if (v == NULL) {
+        return MV_OK;
+    }
+    if (!cJSON_IsObject(v)) {
+        return ev_fail(e, "invalid_field", "field \"features\": expected an "
+                       "object or null");
+    }
+    if (get_id(v, "category", 0, f->category, e) != MV_OK
+        || get_tags(v, f->tags, &f->n_tags, e) != MV_OK
+        || get_time(v, "created_at", now_ms, &f->created_at_ms, e) != MV_OK
+        || get_deleted(v, MV_ORIGIN_DATA, &f->deleted, e) != MV_OK)
+    {
+        return MV_ERR;
+    }
+    x->has_features = 1;
+    return MV_OK;
+}
+
+
+int
+mv_example_parse(const char *buf, size_t len, int64_t now_ms,
+    mv_example_t *x, mv_event_error_t *e)
+{
+    cJSON  *root;
+    int     rc = MV_ERR;
+
+    root = ev_load(buf, len, e);
+    if (root == NULL) {
+        return MV_ERR;
+    }
+
+    memset(x, 0, sizeof(*x));
+    if (get_action(root, MV_ORIGIN_DATA, now_ms, &x->action, e) == MV_OK
+        && get_count(root, &x->popularity, e) == MV_OK
+        && get_features(root, now_ms, x, e) == MV_OK)
+    {
+        rc = MV_OK;
+    }
+
     cJSON_Delete(root);
     return rc;
 }

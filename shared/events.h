@@ -42,6 +42,19 @@
  *   {"event_id":"...","item_id":"...","embedding":[...],"category":"...",
  *    "tags":[...],"popularity_score":0.8,"created_at":"...Z"}
  *   ("deleted":true follows created_at for a deleted item.)
+ *
+ * A training example (Kafka's training_topic, written by the feature
+ * worker, never by a client) is an action joined with what the feature
+ * worker knew of its item at that moment: the action's canonical fields,
+ * then "popularity" (how many actions on the item the feature worker has
+ * joined, this one included: a whole number >= 1) and "features" (the
+ * item's last features record: category when it has one, tags, created_at,
+ * "deleted":true for a deleted item; null when no features record of the
+ * item had been seen):
+ *   {"event_id":"...","user_id":"...","item_id":"...","action_type":"Click",
+ *    "timestamp":"...Z","popularity":3,"features":{"category":"books",
+ *    "tags":["a"],"created_at":"...Z"}}
+ * Its action part reads as an action too (unknown fields are ignored).
  * Floats are printed with 9 significant digits, so they read back exactly.
  */
 #ifndef MV_EVENTS_H
@@ -115,6 +128,26 @@ typedef struct mv_item_event {
     float    *embedding;                         /* caller's buffer */
 } mv_item_event_t;
 
+/* The item's side of a training example. */
+typedef struct mv_item_features {
+    char      category[MV_ID_MAX + 1];           /* "" when absent */
+    uint32_t  n_tags;
+    char      tags[MV_TAGS_MAX][MV_TAG_MAX + 1];
+    int64_t   created_at_ms;
+    int       deleted;
+} mv_item_features_t;
+
+/* The largest popularity an example carries (the last integer a JSON
+   number holds exactly). */
+#define MV_EXAMPLE_POPULARITY_MAX  ((UINT64_C(1) << 53) - 1)
+
+typedef struct mv_example {
+    mv_action_t         action;
+    uint64_t            popularity;      /* 1 .. MV_EXAMPLE_POPULARITY_MAX */
+    int                 has_features;    /* 0: "features" null or absent */
+    mv_item_features_t  features;        /* when has_features */
+} mv_example_t;
+
 typedef struct mv_user_vector {
     char      user_id[MV_ID_MAX + 1];
     uint32_t  dim;
@@ -153,6 +186,29 @@ int mv_item_parse(const char *buf, size_t len, mv_event_origin_t origin,
 int mv_user_vector_parse(const char *buf, size_t len, uint32_t expect_dim,
     float *embedding, uint32_t dim_cap, mv_user_vector_t *u,
     mv_event_error_t *e);
+
+/*
+ * Parses a training example (see the top): the fields of an action from
+ * MV_ORIGIN_DATA (mv_action_parse's rules, now_ms for a missing
+ * timestamp), "popularity" (required, a whole number 1 ..
+ * MV_EXAMPLE_POPULARITY_MAX) and "features" (null or absent: none; else
+ * an object with category (id), tags, created_at (now_ms when absent) and
+ * deleted, each optional, with mv_item_parse's rules; unknown fields
+ * ignored).  Returns MV_OK with *x filled, or MV_ERR with e filled.
+ */
+int mv_example_parse(const char *buf, size_t len, int64_t now_ms,
+    mv_example_t *x, mv_event_error_t *e);
+
+/*
+ * Writes the canonical payload of example x into buf.  Returns its length
+ * (a NUL follows when room is left), or 0 when cap is too small, the
+ * action type is unknown or the popularity is out of range.  It parses
+ * back to an equal example; MV_EXAMPLE_ENCODE_MAX bytes are always enough.
+ */
+size_t mv_example_encode(const mv_example_t *x, char *buf, size_t cap);
+
+/* An upper bound of mv_example_encode's output, its NUL included. */
+#define MV_EXAMPLE_ENCODE_MAX  16384
 
 /*
  * Writes the canonical log payload of a (resp. item) into buf.  Returns its

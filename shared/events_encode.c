@@ -1,6 +1,6 @@
 /*
- * events_encode.c -- the canonical JSON of actions and items, as they are
- * written to the stream (see events.h).
+ * events_encode.c -- the canonical JSON of actions, items and training
+ * examples, as they are written to the streams (see events.h).
  *
  * Encoding writes compact JSON through a bounded writer: floats with "%.9g"
  * (9 significant digits identify every float, so the text parses back to
@@ -31,6 +31,21 @@
                           "\"embedding\":[],\"category\":\"\","            \
                           "\"tags\":[],\"popularity_score\":,"             \
                           "\"created_at\":\"\",\"deleted\":true}"
+
+
+/* The example payload with every string empty, every number absent. */
+#define EV_EXAMPLE_SKELETON  "{\"event_id\":\"\",\"user_id\":\"\","     \
+                             "\"item_id\":\"\",\"action_type\":\"\","   \
+                             "\"timestamp\":\"\",\"popularity\":,"      \
+                             "\"features\":{\"category\":\"\","       \
+                             "\"tags\":[],\"created_at\":\"\","       \
+                             "\"deleted\":true}}"
+
+_Static_assert(sizeof(EV_EXAMPLE_SKELETON)
+               + 4 * EV_ESCAPED_MAX(MV_ID_MAX)   /* event, user, item, cat. */
+               + MV_TAGS_MAX * (EV_ESCAPED_MAX(MV_TAG_MAX) + 3)
+               + sizeof("AddToCart") + 20 + 2 * MV_TIME_LEN
+               <= MV_EXAMPLE_ENCODE_MAX, "MV_EXAMPLE_ENCODE_MAX too small");
 
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -148,6 +163,44 @@ out_end(ev_out_t *o)
 }
 
 
+/* An action's canonical fields, without the braces around them. */
+static void
+out_action_fields(ev_out_t *o, const mv_action_t *a, const char *name)
+{
+    if (a->event_id[0] != '\0') {
+        out_lit(o, "\"event_id\":");
+        out_str(o, a->event_id, MV_ID_MAX);
+        out_lit(o, ",");
+    }
+    out_lit(o, "\"user_id\":");
+    out_str(o, a->user_id, MV_ID_MAX);
+    out_lit(o, ",\"item_id\":");
+    out_str(o, a->item_id, MV_ID_MAX);
+    out_lit(o, ",\"action_type\":\"");
+    out_lit(o, name);
+    out_lit(o, "\",\"timestamp\":");
+    out_time(o, a->timestamp_ms);
+}
+
+
+/* ["tag",...]: at most MV_TAGS_MAX of them. */
+static void
+out_tags(ev_out_t *o, const char tags[][MV_TAG_MAX + 1], uint32_t n_tags)
+{
+    out_lit(o, "[");
+    if (n_tags > MV_TAGS_MAX) {
+        n_tags = MV_TAGS_MAX;
+    }
+    for (uint32_t i = 0; i < n_tags; i++) {
+        if (i > 0) {
+            out_bytes(o, ",", 1);
+        }
+        out_str(o, tags[i], MV_TAG_MAX);
+    }
+    out_lit(o, "]");
+}
+
+
 /*
  * Writes an action's canonical payload (see events.h).  Returns its length,
  * or 0 when cap is too small or a->type is not a known type.  An action as
@@ -165,20 +218,56 @@ mv_action_encode(const mv_action_t *a, char *buf, size_t cap)
     }
 
     out_lit(&o, "{");
-    if (a->event_id[0] != '\0') {
-        out_lit(&o, "\"event_id\":");
-        out_str(&o, a->event_id, MV_ID_MAX);
+    out_action_fields(&o, a, name);
+    out_lit(&o, "}");
+
+    return out_end(&o);
+}
+
+
+/*
+ * Writes a training example's canonical payload (see events.h): the
+ * action's fields, "popularity", then "features" (an object, or null).
+ */
+size_t
+mv_example_encode(const mv_example_t *x, char *buf, size_t cap)
+{
+    ev_out_t                  o = { buf, buf == NULL ? 0 : cap, 0, 0 };
+    const char               *name = mv_action_type_name(x->action.type);
+    const mv_item_features_t *f = &x->features;
+    char                      num[24];
+
+    if (name == NULL || x->popularity < 1
+        || x->popularity > MV_EXAMPLE_POPULARITY_MAX)
+    {
+        return 0;
+    }
+
+    out_lit(&o, "{");
+    out_action_fields(&o, &x->action, name);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long) x->popularity);
+    out_lit(&o, ",\"popularity\":");
+    out_lit(&o, num);
+    out_lit(&o, ",\"features\":");
+    if (!x->has_features) {
+        out_lit(&o, "null}");
+        return out_end(&o);
+    }
+
+    out_lit(&o, "{");
+    if (f->category[0] != '\0') {
+        out_lit(&o, "\"category\":");
+        out_str(&o, f->category, MV_ID_MAX);
         out_lit(&o, ",");
     }
-    out_lit(&o, "\"user_id\":");
-    out_str(&o, a->user_id, MV_ID_MAX);
-    out_lit(&o, ",\"item_id\":");
-    out_str(&o, a->item_id, MV_ID_MAX);
-    out_lit(&o, ",\"action_type\":\"");
-    out_lit(&o, name);
-    out_lit(&o, "\",\"timestamp\":");
-    out_time(&o, a->timestamp_ms);
-    out_lit(&o, "}");
+    out_lit(&o, "\"tags\":");
+    out_tags(&o, f->tags, f->n_tags);
+    out_lit(&o, ",\"created_at\":");
+    out_time(&o, f->created_at_ms);
+    if (f->deleted) {
+        out_lit(&o, ",\"deleted\":true");
+    }
+    out_lit(&o, "}}");
 
     return out_end(&o);
 }
@@ -193,7 +282,7 @@ size_t
 mv_item_encode(const mv_item_event_t *item, char *buf, size_t cap)
 {
     ev_out_t  o = { buf, buf == NULL ? 0 : cap, 0, 0 };
-    uint32_t  i, n_tags;
+    uint32_t  i;
 
     if (item->dim > 0 && item->embedding == NULL) {
         return 0;
@@ -222,16 +311,10 @@ mv_item_encode(const mv_item_event_t *item, char *buf, size_t cap)
         out_str(&o, item->category, MV_ID_MAX);
     }
 
-    out_lit(&o, ",\"tags\":[");
-    n_tags = item->n_tags < MV_TAGS_MAX ? item->n_tags : MV_TAGS_MAX;
-    for (i = 0; i < n_tags; i++) {
-        if (i > 0) {
-            out_bytes(&o, ",", 1);
-        }
-        out_str(&o, item->tags[i], MV_TAG_MAX);
-    }
+    out_lit(&o, ",\"tags\":");
+    out_tags(&o, item->tags, item->n_tags);
 
-    out_lit(&o, "],\"popularity_score\":");
+    out_lit(&o, ",\"popularity_score\":");
     out_float(&o, item->popularity);
     out_lit(&o, ",\"created_at\":");
     out_time(&o, item->created_at_ms);

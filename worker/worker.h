@@ -20,6 +20,9 @@
  *              the embedded action-log reader and the Kafka consumer
  *              (librdkafka; the only part of the worker that links it,
  *              with cli/cmd_topics.c).
+ *   feature/   the feature worker: the item table and the join of an
+ *              action with its item's features into a training example
+ *              (join.c), and its Kafka pipeline (pipeline.c).
  *   model/     what learns from them: matrix factorisation (mf), its
  *              optimisers, initialisers, the negative sampler, the learner
  *              (one example, one epoch) and the online trainer that owns

@@ -545,7 +545,7 @@ sub read_metrics {
 # kafka_topics(PREFIX, PARTITIONS): for the suites of t/kafka.  Skips the
 # whole file (saying why) when MILVUSO_KAFKA_BROKERS is unset; otherwise
 # creates the topics PREFIX_actions_PID, PREFIX_items_PID (and
-# PREFIX_examples_PID) with `milvuso-worker topics` (dies when that fails),
+# PREFIX_examples_PID, PREFIX_counts_PID for a feature worker) with `milvuso-worker topics` (dies when that fails),
 # exports them and the brokers to nginx.conf as $TEST_NGINX_KBROKERS,
 # $TEST_NGINX_KACT and $TEST_NGINX_KITM, and returns (brokers, actions
 # topic, items topic).  Call it before init().
@@ -561,6 +561,7 @@ sub kafka_topics {
         local $ENV{MILVUSO_KAFKA_LOG_TOPIC} = $act;
         local $ENV{MILVUSO_KAFKA_FEATURE_TOPIC} = $itm;
         local $ENV{MILVUSO_KAFKA_TRAINING_TOPIC} = "${prefix}_examples_$$";
+        local $ENV{MILVUSO_FEATURE_POPULARITY_TOPIC} = "${prefix}_counts_$$";
         local $ENV{MILVUSO_KAFKA_PARTITIONS} = $partitions;
         my $out = `$ENV{TEST_NGINX_MILVUSO_WORKER} topics --timeout 20 2>&1`;
         die "milvuso-worker topics failed: $out" if $?;

@@ -1,8 +1,9 @@
 /*
  * cmd_topics.c -- `milvuso-worker topics`: creates the Kafka topics of
  * the configuration (log_topic, feature_topic, training_topic) with
- * [kafka] partitions and replication, through librdkafka's admin API, so
- * that scripts need no JVM tool for it.
+ * [kafka] partitions and replication, and the feature worker's
+ * [feature] popularity_topic (compacted, one partition: its item counts),
+ * through librdkafka's admin API, so that scripts need no JVM tool for it.
  *
  *   milvuso-worker topics [--config FILE] [--timeout SECONDS]
  *
@@ -28,7 +29,7 @@
 #include "config/config.h"
 #include "worker.h"
 
-#define N_TOPICS  3
+#define N_TOPICS  4
 
 typedef struct topics_opts {
     const char  *config;
@@ -44,7 +45,8 @@ mvw_cmd_topics_usage(FILE *out)
         "\n"
         "Creates the Kafka topics [kafka] log_topic, feature_topic and\n"
         "training_topic at [kafka] brokers with [kafka] partitions and\n"
-        "replication.  A topic that exists with those partitions is fine;\n"
+        "replication, and [feature] popularity_topic (compacted, one\n"
+        "partition).  A topic that exists with those partitions is fine;\n"
         "one with another partition count is reported (exit 1).\n"
         "\n"
         "options:\n"
@@ -167,18 +169,27 @@ partitions_of(rd_kafka_t *rk, const char *topic, int timeout_ms)
 }
 
 
-/* Checks one topic's creation result; 0 when it is there as configured. */
+/* A topic to create: its name, partitions, and whether it is compacted. */
+typedef struct {
+    const char  *name;
+    uint32_t     partitions;
+    int          compact;
+} topic_t;
+
+
+/* Checks one topic's creation result; 0 when it is there as wanted. */
 static int
-report(rd_kafka_t *rk, const mvw_config_t *c, const rd_kafka_topic_result_t
-    *tr, int timeout_ms)
+report(rd_kafka_t *rk, const topic_t *t, const mvw_config_t *c,
+    const rd_kafka_topic_result_t *tr, int timeout_ms)
 {
     const char           *name = rd_kafka_topic_result_name(tr);
     rd_kafka_resp_err_t   rc = rd_kafka_topic_result_error(tr);
     int                   have;
 
     if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        printf("created %s (%u partitions, replication %u)\n", name,
-               c->kafka.partitions, c->kafka.replication);
+        printf("created %s (%u partitions, replication %u%s)\n", name,
+               t->partitions, c->kafka.replication,
+               t->compact ? ", compacted" : "");
         return 0;
     }
     if (rc != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
@@ -192,11 +203,12 @@ report(rd_kafka_t *rk, const mvw_config_t *c, const rd_kafka_topic_result_t
     if (have < 0) {
         return -1;
     }
-    if ((uint32_t) have != c->kafka.partitions) {
+    if ((uint32_t) have != t->partitions) {
         fprintf(stderr, "milvuso-worker topics: %s exists with %d "
-                "partitions, but [kafka] partitions = %u (not changed: "
-                "Kafka cannot shrink a topic, and growing it moves keys to "
-                "other partitions)\n", name, have, c->kafka.partitions);
+                "partitions, but %s (not changed: Kafka cannot shrink a "
+                "topic, and growing it moves keys to other partitions)\n",
+                name, have, t->compact ? "the feature worker's counts want "
+                "1" : "[kafka] partitions says another number");
         return -1;
     }
     printf("exists %s (%d partitions)\n", name, have);
@@ -204,13 +216,37 @@ report(rd_kafka_t *rk, const mvw_config_t *c, const rd_kafka_topic_result_t
 }
 
 
+/* The topics of c: [kafka]'s three, then the feature worker's counts. */
+static size_t
+topics_of(const mvw_config_t *c, topic_t *out)
+{
+    const topic_t  all[N_TOPICS] = {
+        { c->kafka.log_topic, c->kafka.partitions, 0 },
+        { c->kafka.feature_topic, c->kafka.partitions, 0 },
+        { c->kafka.training_topic, c->kafka.partitions, 0 },
+        { c->feature.popularity_topic, 1, 1 },
+    };
+    size_t         n = 0;
+
+    for (size_t i = 0; i < N_TOPICS; i++) {
+        int  dup = 0;
+
+        for (size_t j = 0; j < n; j++) {
+            dup |= strcmp(all[i].name, out[j].name) == 0;
+        }
+        if (!dup) {
+            out[n++] = all[i];
+        }
+    }
+    return n;
+}
+
+
 /* Creates the topics and reports; returns an exit code. */
 static int
 create_topics(const mvw_config_t *c, int timeout_ms)
 {
-    const char                   *names[N_TOPICS] = {
-        c->kafka.log_topic, c->kafka.feature_topic, c->kafka.training_topic
-    };
+    topic_t                       topics[N_TOPICS];
     rd_kafka_NewTopic_t          *nt[N_TOPICS];
     const rd_kafka_topic_result_t  **res;
     const rd_kafka_CreateTopics_result_t  *cr;
@@ -219,32 +255,34 @@ create_topics(const mvw_config_t *c, int timeout_ms)
     rd_kafka_event_t             *ev;
     rd_kafka_t                   *rk;
     char                          why[512];
-    size_t                        n = 0, cnt;
+    size_t                        n, made = 0, cnt;
     int                           rc = MVW_EXIT_OK;
 
     rk = admin_new(c);
     if (rk == NULL) {
         return MVW_EXIT_FAIL;
     }
-    for (size_t i = 0; i < N_TOPICS; i++) {
-        int  dup = 0;
-
-        for (size_t j = 0; j < i; j++) {
-            dup |= strcmp(names[i], names[j]) == 0;
-        }
-        if (dup) {
-            continue;
-        }
-        nt[n] = rd_kafka_NewTopic_new(names[i], (int) c->kafka.partitions,
+    n = topics_of(c, topics);
+    for (size_t i = 0; i < n; i++) {
+        nt[i] = rd_kafka_NewTopic_new(topics[i].name,
+                                      (int) topics[i].partitions,
                                       (int) c->kafka.replication, why,
                                       sizeof(why));
-        if (nt[n] == NULL) {
-            fprintf(stderr, "milvuso-worker topics: %s: %s\n", names[i],
-                    why);
+        if (nt[i] == NULL
+            || (topics[i].compact
+                && rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy",
+                                                "compact")
+                   != RD_KAFKA_RESP_ERR_NO_ERROR))
+        {
+            fprintf(stderr, "milvuso-worker topics: %s: %s\n",
+                    topics[i].name, nt[i] ? "cleanup.policy" : why);
+            if (nt[i] != NULL) {
+                made++;
+            }
             rc = MVW_EXIT_FAIL;
             goto done;
         }
-        n++;
+        made++;
     }
 
     ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -267,7 +305,16 @@ create_topics(const mvw_config_t *c, int timeout_ms)
         cr = rd_kafka_event_CreateTopics_result(ev);
         res = rd_kafka_CreateTopics_result_topics(cr, &cnt);
         for (size_t i = 0; i < cnt; i++) {
-            if (report(rk, c, res[i], timeout_ms) != 0) {
+            const topic_t  *t = &topics[0];
+
+            for (size_t k = 0; k < n; k++) {
+                if (strcmp(topics[k].name,
+                           rd_kafka_topic_result_name(res[i])) == 0)
+                {
+                    t = &topics[k];
+                }
+            }
+            if (report(rk, t, c, res[i], timeout_ms) != 0) {
                 rc = MVW_EXIT_FAIL;
             }
         }
@@ -278,7 +325,7 @@ create_topics(const mvw_config_t *c, int timeout_ms)
     rd_kafka_queue_destroy(q);
 
 done:
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < made; i++) {
         rd_kafka_NewTopic_destroy(nt[i]);
     }
     rd_kafka_destroy(rk);

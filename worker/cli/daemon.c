@@ -77,8 +77,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/daemon_feature.h"
 #include "cli/logging.h"
+#include "cli/metrics.h"
 #include "cli/offline.h"
+#include "cli/process.h"
 #include "config/config.h"
 #include "crc32c.h"
 #include "mv_common.h"
@@ -92,8 +95,6 @@
 #define METRICS_MS      5000
 #define ERROR_LOG_MS    10000
 #define PUBLISH_RETRY_MS 1000
-
-static volatile sig_atomic_t  stop_signal;
 
 struct daemon;
 static struct mvw_source *open_source(struct daemon *d,
@@ -139,14 +140,19 @@ mvw_cmd_daemon_usage(FILE *out)
         "feature\n"
         "                      [--foreground] [--standby] [--print-config]\n"
         "\n"
-        "Follows the action stream (worker.action_log, or with [kafka]\n"
-        "enabled the log_topic and feature_topic topics), trains the model\n"
-        "online and publishes snapshots into worker.snapshot_dir.\n"
+        "trainer, all: follow the action stream (worker.action_log, or\n"
+        "with [kafka] enabled log_topic -- or training_topic when\n"
+        "trainer_input = \"examples\" -- and feature_topic), train the\n"
+        "model online and publish snapshots into worker.snapshot_dir.\n"
+        "feature (Kafka only): join each action of log_topic with its\n"
+        "item's features from feature_topic into training_topic, in\n"
+        "transactions ([feature] section).\n"
         "\n"
         "  --config FILE       TOML configuration (conf/milvuso.toml);\n"
         "                      MILVUSO_<SECTION>_<KEY> variables override it\n"
-        "  --worker-type T     all | trainer (the same process today)\n"
-        "                      | feature (not available yet)\n"
+        "  --worker-type T     all (the trainer, joining items itself) |\n"
+        "                      trainer (the same, or on training examples)\n"
+        "                      | feature\n"
         "  --foreground        stay attached to the terminal (default:\n"
         "                      detach and run as a daemon)\n"
         "  --standby           when another worker publishes into\n"
@@ -154,68 +160,8 @@ mvw_cmd_daemon_usage(FILE *out)
         "                      it dies (instead of refusing to start)\n"
         "  --print-config      print the effective configuration and exit\n"
         "\n"
-        "SIGTERM or SIGINT: publish what is pending, then exit 0.\n");
-}
-
-
-static void
-on_stop(int sig)
-{
-    stop_signal = sig;
-}
-
-
-static int
-install_signals(void)
-{
-    struct sigaction  sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) != 0
-        || sigaction(SIGINT, &sa, NULL) != 0)
-    {
-        return -1;
-    }
-    sa.sa_handler = SIG_IGN;
-    return sigaction(SIGPIPE, &sa, NULL) != 0 ? -1 : 0;
-}
-
-
-/* Detaches from the terminal: fork, setsid, fork, stdin from /dev/null. */
-static int
-detach(void)
-{
-    pid_t  pid;
-    int    fd;
-
-    pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid > 0) {
-        _exit(0);
-    }
-    if (setsid() < 0) {
-        return -1;
-    }
-    pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid > 0) {
-        _exit(0);
-    }
-    fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        dup2(fd, STDIN_FILENO);
-        dup2(fd, STDOUT_FILENO);
-        if (fd > STDERR_FILENO) {
-            close(fd);
-        }
-    }
-    return 0;
+        "SIGTERM or SIGINT: publish (feature: commit) what is pending, then\n"
+        "exit 0.\n");
 }
 
 
@@ -271,87 +217,66 @@ open_newest(daemon_t *d, int *found)
 static int
 write_metrics(daemon_t *d)
 {
-    const char           *path = d->cfg.worker.metrics_file;
-    char                  tmp[MVW_CONFIG_PATH_MAX + 16];
     mvw_trainer_stats_t   st;
     mvw_source_stats_t    ss;
-    FILE                 *f;
-    int                   ok;
+    mvw_metrics_file_t    m;
 
-    if (path[0] == '\0') {
+    if (d->cfg.worker.metrics_file[0] == '\0') {
         return 0;
     }
-
     mvw_trainer_stats(d->trainer, &st);
     mvw_source_stats(d->source, &ss);
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (f == NULL) {
+    if (mvw_metrics_begin(&m, d->cfg.worker.metrics_file, "milvuso_worker_")
+        != 0)
+    {
         return -1;
     }
 
-#define COUNTER(name, help, v)                                              \
-    fprintf(f, "# HELP milvuso_worker_" name " " help "\n"                  \
-               "# TYPE milvuso_worker_" name " counter\n"                   \
-               "milvuso_worker_" name " %llu\n", (unsigned long long) (v))
-#define GAUGE(name, help, fmt, v)                                           \
-    fprintf(f, "# HELP milvuso_worker_" name " " help "\n"                  \
-               "# TYPE milvuso_worker_" name " gauge\n"                     \
-               "milvuso_worker_" name " " fmt "\n", v)
-
-    COUNTER("records_total", "stream records read", ss.records);
-    COUNTER("actions_total", "action records applied", st.actions);
-    COUNTER("items_total", "item records applied", st.items);
-    COUNTER("invalid_records_total", "records refused", st.invalid);
-    COUNTER("not_positive_total", "actions with weight <= 0",
-            st.not_positive);
-    COUNTER("skipped_bytes_total", "damaged log bytes skipped",
-            ss.skipped_bytes);
-    COUNTER("skipped_records_total", "stream records without a value or "
-            "too large, skipped", ss.skipped_records);
-    COUNTER("source_errors_total", "transport errors (broker down ...)",
-            ss.errors);
-    COUNTER("action_log_removed_segments_total", "action log segments "
-            "removed by retention", ss.removed_segments);
-    COUNTER("action_log_removed_bytes_total", "bytes of the action log "
-            "segments removed by retention", ss.removed_bytes);
-    COUNTER("updates_total", "optimiser steps, replay included",
-            st.updates);
-    COUNTER("replayed_total", "replayed examples", st.replayed);
-    COUNTER("publishes_total", "snapshots published", st.publishes);
-    GAUGE("updates_per_second", "optimiser steps per second", "%.1f",
-          d->updates_per_s);
-    GAUGE("loss", "moving average of the training loss", "%.6g",
-          st.loss_ema);
-    GAUGE("users", "users in the model", "%u", st.n_users);
-    GAUGE("items", "items in the model", "%u", st.n_items);
-    GAUGE("generation", "last published generation", "%llu",
-          (unsigned long long) st.generation);
-    GAUGE("last_publish_timestamp_seconds", "when it was published",
-          "%.3f", (double) st.last_publish_ms / 1000.0);
-    GAUGE("last_publish_duration_seconds", "how long it took", "%.3f",
-          st.last_publish_s);
-    GAUGE("pending_records", "records applied since the last publish",
-          "%llu", (unsigned long long) d->records_since_publish);
-#undef COUNTER
-#undef GAUGE
-
-    ok = fflush(f) == 0 && !ferror(f);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-
-/* The daemon's intervals (publish, metrics, batches) in milliseconds. */
-static int64_t
-monotonic_ms(void)
-{
-    return mv_clock_monotonic_us() / 1000;
+    mvw_metrics_counter(&m, "records_total", "stream records read",
+                        ss.records);
+    mvw_metrics_counter(&m, "actions_total", "action records applied",
+                        st.actions);
+    mvw_metrics_counter(&m, "items_total", "item records applied", st.items);
+    mvw_metrics_counter(&m, "invalid_records_total", "records refused",
+                        st.invalid);
+    mvw_metrics_counter(&m, "not_positive_total", "actions with weight <= 0",
+                        st.not_positive);
+    mvw_metrics_counter(&m, "skipped_bytes_total", "damaged log bytes "
+                        "skipped", ss.skipped_bytes);
+    mvw_metrics_counter(&m, "skipped_records_total", "stream records "
+                        "without a value or too large, skipped",
+                        ss.skipped_records);
+    mvw_metrics_counter(&m, "source_errors_total", "transport errors "
+                        "(broker down ...)", ss.errors);
+    mvw_metrics_counter(&m, "action_log_removed_segments_total", "action "
+                        "log segments removed by retention",
+                        ss.removed_segments);
+    mvw_metrics_counter(&m, "action_log_removed_bytes_total", "bytes of the "
+                        "action log segments removed by retention",
+                        ss.removed_bytes);
+    mvw_metrics_counter(&m, "updates_total", "optimiser steps, replay "
+                        "included", st.updates);
+    mvw_metrics_counter(&m, "replayed_total", "replayed examples",
+                        st.replayed);
+    mvw_metrics_counter(&m, "publishes_total", "snapshots published",
+                        st.publishes);
+    mvw_metrics_gauge(&m, "updates_per_second", "optimiser steps per "
+                      "second", "%.1f", d->updates_per_s);
+    mvw_metrics_gauge(&m, "loss", "moving average of the training loss",
+                      "%.6g", st.loss_ema);
+    mvw_metrics_gauge(&m, "users", "users in the model", "%u", st.n_users);
+    mvw_metrics_gauge(&m, "items", "items in the model", "%u", st.n_items);
+    mvw_metrics_gauge(&m, "generation", "last published generation", "%llu",
+                      (unsigned long long) st.generation);
+    mvw_metrics_gauge(&m, "last_publish_timestamp_seconds", "when it was "
+                      "published", "%.3f", (double) st.last_publish_ms
+                                           / 1000.0);
+    mvw_metrics_gauge(&m, "last_publish_duration_seconds", "how long it "
+                      "took", "%.3f", st.last_publish_s);
+    mvw_metrics_gauge(&m, "pending_records", "records applied since the "
+                      "last publish", "%llu",
+                      (unsigned long long) d->records_since_publish);
+    return mvw_metrics_end(&m);
 }
 
 
@@ -388,7 +313,7 @@ publish(daemon_t *d)
         mvw_log_every(&d->log, &d->lim_publish, ERROR_LOG_MS, MVW_LOG_ERROR,
                       "publish into %s failed: %s",
                       d->cfg.worker.snapshot_dir, err.msg);
-        d->publish_retry_mono = monotonic_ms() + PUBLISH_RETRY_MS;
+        d->publish_retry_mono = mvw_monotonic_ms() + PUBLISH_RETRY_MS;
         return -1;
     }
 
@@ -401,7 +326,7 @@ publish(daemon_t *d)
             (unsigned long long) d->records_since_publish,
             st.last_publish_s, path);
     d->records_since_publish = 0;
-    d->last_publish_mono = monotonic_ms();
+    d->last_publish_mono = mvw_monotonic_ms();
     mvw_source_durable(d->source, pos, n);
     write_metrics(d);
     return 0;
@@ -423,7 +348,7 @@ reopen_if_fatal(daemon_t *d)
     mv_stream_pos_t     pos[MV_SNAPSHOT_MAX_POSITIONS];
     mv_err_t            err;
     size_t              n;
-    int64_t             now = monotonic_ms();
+    int64_t             now = mvw_monotonic_ms();
 
     mvw_source_stats(d->source, &st);
     if (!st.fatal || now - d->reopen_mono < 1000) {
@@ -451,11 +376,11 @@ drain(daemon_t *d)
 {
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       start = monotonic_ms();
+    int64_t       start = mvw_monotonic_ms();
     size_t        n = 0;
     int           rc;
 
-    while (!stop_signal) {
+    while (!mvw_process_stopping()) {
         rc = mvw_source_next(d->source, &rec, &err);
         if (rc == 0) {
             break;
@@ -477,7 +402,7 @@ drain(daemon_t *d)
                     "stopping without publishing (a restart resumes from "
                     "the last published generation)", err.msg);
             d->failed = 1;
-            stop_signal = SIGABRT;
+            mvw_process_stop(SIGABRT);
             break;
         }
         if (rc != MV_OK) {
@@ -488,7 +413,7 @@ drain(daemon_t *d)
         n++;
 
         if (n >= d->cfg.training.batch_size
-            || (n % 256 == 0 && monotonic_ms() - start >= BATCH_MS))
+            || (n % 256 == 0 && mvw_monotonic_ms() - start >= BATCH_MS))
         {
             break;
         }
@@ -515,21 +440,10 @@ due(const daemon_t *d, int64_t now)
 }
 
 
-static void
-sleep_ms(double ms)
-{
-    struct timespec  ts;
-
-    ts.tv_sec = (time_t) (ms / 1000.0);
-    ts.tv_nsec = (long) ((ms - (double) ts.tv_sec * 1000.0) * 1e6);
-    nanosleep(&ts, NULL);          /* a signal cuts it short: fine */
-}
-
-
 static int
 detach_or_log(daemon_t *d)
 {
-    if (detach() != 0) {
+    if (mvw_process_detach() != 0) {
         mvw_log(&d->log, MVW_LOG_ERROR, "cannot detach: %s",
                 strerror(errno));
         return -1;
@@ -578,12 +492,12 @@ take_lock(daemon_t *d, int standby)
                     strerror(errno));
             return -1;
         }
-        if (stop_signal) {
+        if (mvw_process_stopping()) {
             mvw_log(&d->log, MVW_LOG_INFO, "standby: stopped before taking "
                     "over");
             return 1;
         }
-        sleep_ms(100);
+        mvw_process_sleep_ms(100);
     }
     mvw_log(&d->log, MVW_LOG_INFO, "standby: the lock on %s is free: taking "
             "over", d->cfg.worker.snapshot_dir);
@@ -636,6 +550,50 @@ kafka_instance_id(const daemon_t *d, char *out, size_t size)
 }
 
 
+/* The topic the trainer learns from on Kafka ([kafka] trainer_input). */
+static const char *
+trainer_topic(const mvw_config_t *c)
+{
+    return c->kafka.trainer_input == MVW_TRAINER_INPUT_EXAMPLES
+           ? c->kafka.training_topic : c->kafka.log_topic;
+}
+
+
+/*
+ * Refuses a model trained on the other Kafka input: its snapshot has
+ * positions of log_topic (resp. training_topic) and none of the topic the
+ * trainer would follow now, which it would then read from its beginning,
+ * applying again every action the model holds.
+ */
+static int
+check_input(daemon_t *d, const mv_snapshot_view_t *v)
+{
+    const mvw_config_t  *c = &d->cfg;
+    const char          *want = trainer_topic(c), *other;
+    int                  has_want = 0, has_other = 0;
+
+    if (!c->kafka.enabled) {
+        return 0;
+    }
+    other = want == c->kafka.log_topic ? c->kafka.training_topic
+                                       : c->kafka.log_topic;
+    for (uint32_t i = 0; i < v->n_positions; i++) {
+        has_want |= strcmp(v->positions[i].stream, want) == 0;
+        has_other |= strcmp(v->positions[i].stream, other) == 0;
+    }
+    if (has_other && !has_want) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "generation %llu was trained on "
+                "Kafka topic %s, and [kafka] trainer_input now names %s: "
+                "following it from its beginning would apply again the "
+                "actions the model holds; set trainer_input back, or start "
+                "from an empty worker.snapshot_dir",
+                (unsigned long long) v->generation, other, want);
+        return -1;
+    }
+    return 0;
+}
+
+
 /*
  * Opens the configured source at positions[0 .. n) and sets d->follows,
  * what the log lines say it reads.
@@ -648,6 +606,7 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
     mvw_kafka_params_t   kp;
     mvw_actlog_params_t  ap;
     char                 instance[128];
+    int                  examples;
     char                 consumer[MV_ACTLOG_CONSUMER_NAME_MAX + 1];
     char                 note[MV_ACTLOG_CONSUMER_NOTE_MAX + 1];
 
@@ -673,15 +632,18 @@ open_source(daemon_t *d, const mv_stream_pos_t *positions, size_t n,
         return mvw_source_actlog_open(&ap, positions, n, err);
     }
 
+    examples = c->kafka.trainer_input == MVW_TRAINER_INPUT_EXAMPLES;
     kafka_instance_id(d, instance, sizeof(instance));
-    snprintf(d->follows, sizeof(d->follows), "Kafka topics %s (actions) "
+    snprintf(d->follows, sizeof(d->follows), "Kafka topics %s (%s) "
              "and %s (items) at %s, group %s (member %s)",
-             c->kafka.log_topic, c->kafka.feature_topic, c->kafka.brokers,
-             c->kafka.group_id, instance);
+             trainer_topic(c), examples ? "training examples" : "actions",
+             c->kafka.feature_topic, c->kafka.brokers, c->kafka.group_id,
+             instance);
     memset(&kp, 0, sizeof(kp));
     kp.brokers = c->kafka.brokers;
     kp.group_id = c->kafka.group_id;
-    kp.log_topic = c->kafka.log_topic;
+    kp.log_topic = trainer_topic(c);
+    kp.examples = examples;
     kp.feature_topic = c->kafka.feature_topic;
     kp.log = &d->log;
     kp.instance_id = instance;
@@ -723,6 +685,10 @@ start(daemon_t *d)
     }
     if (snap != NULL) {
         v = mv_snapshot_view(snap);
+        if (check_input(d, v) != 0) {
+            mv_snapshot_close(snap);
+            return -1;
+        }
         if (mvw_trainer_restore(d->trainer, v, &err) != MV_OK) {
             mvw_log(&d->log, MVW_LOG_ERROR, "cannot resume from generation "
                     "%llu: %s", (unsigned long long) v->generation, err.msg);
@@ -772,12 +738,12 @@ run(daemon_t *d)
     int64_t  now;
     size_t   n;
 
-    d->last_publish_mono = monotonic_ms();
+    d->last_publish_mono = mvw_monotonic_ms();
     d->last_metrics_mono = d->last_publish_mono;
 
-    while (!stop_signal) {
+    while (!mvw_process_stopping()) {
         n = drain(d);
-        now = monotonic_ms();
+        now = mvw_monotonic_ms();
 
         if (due(d, now)) {
             publish(d);
@@ -786,8 +752,8 @@ run(daemon_t *d)
             update_rate(d, now);
             write_metrics(d);
         }
-        if (n == 0 && !stop_signal) {
-            sleep_ms(d->cfg.worker.poll_interval * 1000.0);
+        if (n == 0 && !mvw_process_stopping()) {
+            mvw_process_sleep_ms(d->cfg.worker.poll_interval * 1000.0);
         }
     }
 
@@ -795,7 +761,8 @@ run(daemon_t *d)
         write_metrics(d);
         return MVW_EXIT_FAIL;
     }
-    mvw_log(&d->log, MVW_LOG_INFO, "signal %d: stopping", (int) stop_signal);
+    mvw_log(&d->log, MVW_LOG_INFO, "signal %d: stopping",
+            mvw_process_stopping());
     if (d->records_since_publish > 0 && publish(d) != 0) {
         write_metrics(d);
         return MVW_EXIT_FAIL;
@@ -849,6 +816,44 @@ parse_args(int argc, char **argv, daemon_opts_t *o)
 }
 
 
+/*
+ * 0 when worker type can run with configuration c, else the exit code
+ * after saying why on stderr.
+ */
+static int
+role_refused(const char *type, const mvw_config_t *c)
+{
+    int  kafka_examples = c->kafka.enabled
+                          && c->kafka.trainer_input
+                             == MVW_TRAINER_INPUT_EXAMPLES;
+
+    if (strcmp(type, "feature") == 0 && !c->kafka.enabled) {
+        fprintf(stderr, "milvuso-worker: --worker-type feature hands "
+                "training examples to [kafka] training_topic and runs on "
+                "Kafka only ([kafka] enabled = true); on the embedded "
+                "action log the trainer joins actions with their items "
+                "itself: run --worker-type all\n");
+        return MVW_EXIT_FAIL;
+    }
+    if (strcmp(type, "all") == 0 && kafka_examples) {
+        fprintf(stderr, "milvuso-worker: --worker-type all joins actions "
+                "with their items itself (it follows [kafka] log_topic), "
+                "but [kafka] trainer_input = \"examples\" expects a feature "
+                "worker to do it: run --worker-type feature and "
+                "--worker-type trainer, or set trainer_input = "
+                "\"actions\"\n");
+        return MVW_EXIT_FAIL;
+    }
+    if (strcmp(type, "all") != 0 && strcmp(type, "trainer") != 0
+        && strcmp(type, "feature") != 0)
+    {
+        return mvw_usage_error("", mvw_cmd_daemon_usage,
+                               "unknown worker type '%s'", type);
+    }
+    return 0;
+}
+
+
 int
 mvw_cmd_daemon(int argc, char **argv)
 {
@@ -881,28 +886,20 @@ mvw_cmd_daemon(int argc, char **argv)
         return MVW_EXIT_OK;
     }
 
-    if (strcmp(o.worker_type, "all") != 0
-        && strcmp(o.worker_type, "trainer") != 0)
-    {
-        if (strcmp(o.worker_type, "feature") == 0) {
-            fprintf(stderr, "milvuso-worker: --worker-type feature (a "
-                    "process of its own that hands training examples to "
-                    "[kafka] training_topic) is not available yet: run "
-                    "--worker-type all (or trainer, the same process "
-                    "today), which joins the catalogue itself, on the "
-                    "embedded action log or on Kafka ([kafka] enabled = "
-                    "true)\n");
-            free(d);
-            return MVW_EXIT_FAIL;
-        }
+    rc = role_refused(o.worker_type, &d->cfg);
+    if (rc != 0) {
         free(d);
-        return mvw_usage_error("", mvw_cmd_daemon_usage,
-                               "unknown worker type '%s'", o.worker_type);
+        return rc;
+    }
+    if (strcmp(o.worker_type, "feature") == 0) {
+        rc = mvw_feature_daemon(&d->cfg, o.foreground);
+        free(d);
+        return rc;
     }
     d->log.out = stderr;
     d->log.level = d->cfg.worker.log_level;
 
-    if (install_signals() != 0) {
+    if (mvw_process_signals() != 0) {
         fprintf(stderr, "milvuso-worker: cannot start: %s\n",
                 strerror(errno));
         free(d);

@@ -87,6 +87,7 @@ _Static_assert(sizeof(mvw_optim_kind_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(mvw_init_kind_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(mvw_mf_loss_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(mvw_log_level_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(mvw_trainer_input_t) == sizeof(int), "enum size");
 
 /* The words of each enum key, and the value each word stores. */
 static const char *const  metric_words[] = {
@@ -126,6 +127,12 @@ static const char *const  log_level_words[] = {
 static const int  log_level_values[] = {
     MVW_LOG_ERROR, MVW_LOG_WARN, MVW_LOG_INFO, MVW_LOG_DEBUG
 };
+static const char *const  trainer_input_words[] = {
+    "actions", "examples", NULL
+};
+static const int  trainer_input_values[] = {
+    MVW_TRAINER_INPUT_ACTIONS, MVW_TRAINER_INPUT_EXAMPLES
+};
 
 #define OFF(f)   offsetof(mvw_config_t, f)
 #define SIZE(f)  sizeof(((mvw_config_t *) 0)->f)
@@ -162,8 +169,8 @@ static const cfg_key_t  schema[] = {
         "vector dimension of the collection"),
 
     BOOL("kafka.enabled", kafka.enabled, "false",
-         "the trainer follows log_topic and feature_topic instead of "
-         "worker.action_log"),
+         "the worker follows the Kafka topics below instead of "
+         "worker.action_log (the feature worker needs it)"),
     STR("kafka.brokers", kafka.brokers, "127.0.0.1:9092", F_BROKERS,
         "bootstrap brokers"),
     STR("kafka.log_topic", kafka.log_topic, "user_actions", F_TOPIC,
@@ -171,7 +178,8 @@ static const cfg_key_t  schema[] = {
     STR("kafka.feature_topic", kafka.feature_topic, "features", F_TOPIC,
         "topic of posted items (records are items, keyed by item)"),
     STR("kafka.training_topic", kafka.training_topic, "training_examples",
-        F_TOPIC, "topic of training examples"),
+        F_TOPIC, "topic of training examples (written by the feature "
+        "worker in transactions, keyed by user)"),
     STR("kafka.group_id", kafka.group_id, "milvuso-worker", 0,
         "consumer group of the trainer (where it resumes is kept in each "
         "snapshot; the group's offsets follow each publish, for lag "
@@ -180,6 +188,29 @@ static const cfg_key_t  schema[] = {
         "partitions of each topic when it is created (keyed by user)"),
     INT("kafka.replication", kafka.replication, "1", 1, 16,
         "replication factor of each topic when it is created"),
+    ENUM("kafka.trainer_input", kafka.trainer_input, "actions",
+         trainer_input, "what the trainer learns from: actions = log_topic, "
+         "joined with feature_topic by the trainer itself (no feature "
+         "worker); examples = training_topic, written by a feature worker "
+         "(--worker-type trainer, not all)"),
+
+    STR("feature.group_id", feature.group_id, "milvuso-feature", 0,
+        "consumer group of the feature worker on log_topic, and its "
+        "transactional id: one feature worker per group (a new one fences "
+        "the old one out)"),
+    STR("feature.popularity_topic", feature.popularity_topic,
+        "item_popularity", F_TOPIC,
+        "compacted topic where the feature worker keeps each item's action "
+        "count, written in the same transactions as the examples (its "
+        "state after a restart)"),
+    NUM("feature.commit_interval", feature.commit_interval, "0.2", 0, 10,
+        F_MIN_OPEN, "seconds between transaction commits: the longest an "
+        "example waits before the trainer can read it"),
+    INT("feature.commit_records", feature.commit_records, "5000", 1, 100000,
+        "also commit after this many action records"),
+    STR("feature.metrics_file", feature.metrics_file, "", F_EMPTY_OK,
+        "Prometheus text-format metrics file of the feature worker, empty "
+        "= off"),
 
     BOOL("redis.enabled", redis.enabled, "false", "use Redis"),
     STR("redis.url", redis.url, "redis://127.0.0.1:6379/0", 0,
@@ -310,6 +341,7 @@ static const cfg_section_t  sections[] = {
     { "server", "The recommendation API (served by nginx)." },
     { "milvus", "Milvus as an external vector store (optional)." },
     { "kafka", "Kafka topics of the event pipeline (optional)." },
+    { "feature", "The feature worker (--worker-type feature, Kafka only)." },
     { "redis", "Redis (optional)." },
     { "postgres", "PostgreSQL (optional)." },
     { "recommendation", "Retrieval: embeddings, result size, HNSW index." },

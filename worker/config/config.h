@@ -23,7 +23,7 @@
  *   enum     a string, one of the listed lower-case words; stored as the
  *            enum of the module that uses it (mv_metric_t,
  *            mvw_optim_kind_t, mvw_init_kind_t, mvw_mf_loss_t,
- *            mvw_log_level_t), so the trainer and the logger take the
+ *            mvw_log_level_t, mvw_trainer_input_t), so the trainer and the logger take the
  *            value as it is
  * Unknown sections and keys are errors, with their line, so that a typo
  * never silently leaves a default in place.
@@ -55,6 +55,13 @@
 #include "mv_common.h"
 #include "vec.h"                  /* mv_metric_t */
 
+/* What the trainer learns from on Kafka ([kafka] trainer_input). */
+typedef enum mvw_trainer_input {
+    MVW_TRAINER_INPUT_ACTIONS = 0,     /* log_topic: it joins items itself */
+    MVW_TRAINER_INPUT_EXAMPLES         /* training_topic: a feature worker
+                                          joins them */
+} mvw_trainer_input_t;
+
 #define MVW_CONFIG_NAME_MAX  256        /* hosts, topics, names */
 #define MVW_CONFIG_URL_MAX   1024       /* broker lists, URLs, DSNs */
 #define MVW_CONFIG_PATH_MAX  4096       /* file and directory paths */
@@ -82,7 +89,16 @@ typedef struct mvw_config {
         char      group_id[MVW_CONFIG_NAME_MAX];
         uint32_t  partitions;
         uint32_t  replication;
+        mvw_trainer_input_t  trainer_input;
     } kafka;
+
+    struct {
+        char      group_id[MVW_CONFIG_NAME_MAX];
+        char      popularity_topic[MVW_CONFIG_NAME_MAX];
+        double    commit_interval;
+        uint32_t  commit_records;
+        char      metrics_file[MVW_CONFIG_PATH_MAX];
+    } feature;
 
     struct {
         int       enabled;

@@ -421,24 +421,45 @@ learn(mvw_trainer_t *t, uint32_t user, uint32_t item, float weight)
 }
 
 
+/*
+ * What a training example says of an item the trainer has not been told
+ * about by a features record: the category when it has none, the creation
+ * time when the action has just created its row.  The features topic stays
+ * the authority: what it said is never overwritten from here.
+ */
 static int
-apply_action(mvw_trainer_t *t, const char *payload, size_t len,
-    int64_t now_ms, mv_err_t *err)
+fill_in_features(mvw_trainer_t *t, uint32_t i, int added,
+    const mv_item_features_t *f, mv_err_t *err)
 {
-    mv_action_t        a;
-    mv_event_error_t   e;
-    uint32_t           u, i;
-    int                added;
-    float              w;
+    uint32_t  cat;
 
-    if (mv_action_parse(payload, len, MV_ORIGIN_DATA, now_ms, &a, &e)
-        != MV_OK)
-    {
-        return mv_err_set(err, "action record refused: %s: %s", e.error,
-                          e.detail);
+    if (t->item_category[i] == MV_CATEGORY_NONE && f->category[0] != '\0') {
+        if (category_of(t, f->category, &cat, err) != MV_OK) {
+            return MV_ERR;
+        }
+        t->item_category[i] = cat;
+        t->item_dirty[i] = 1;
     }
+    if (added) {
+        t->item_created_ms[i] = f->created_at_ms;
+    }
+    return MV_OK;
+}
 
-    w = t->p.action_weights[a.type];
+
+/*
+ * Learns from a parsed action; f, when not NULL, is the item's side of a
+ * training example (fill_in_features).
+ */
+static int
+learn_action(mvw_trainer_t *t, const mv_action_t *a,
+    const mv_item_features_t *f, mv_err_t *err)
+{
+    uint32_t  u, i;
+    int       added;
+    float     w;
+
+    w = t->p.action_weights[a->type];
     if (!(w > 0.0f)) {
         t->st.actions++;
         t->st.not_positive++;
@@ -448,9 +469,10 @@ apply_action(mvw_trainer_t *t, const char *payload, size_t len,
     /* Everything that can fail comes before anything that cannot be
        undone: the rows exist (a new user or item stays created if a later
        step failed, which is harmless: ids are not counts). */
-    if (intern_user(t, a.user_id, &u, err) != MV_OK
-        || intern_item(t, a.item_id, NULL, a.timestamp_ms, &i, &added, err)
-           != MV_OK)
+    if (intern_user(t, a->user_id, &u, err) != MV_OK
+        || intern_item(t, a->item_id, NULL, a->timestamp_ms, &i, &added, err)
+           != MV_OK
+        || (f != NULL && fill_in_features(t, i, added, f, err) != MV_OK))
     {
         return MVW_TRAINER_FAILED;
     }
@@ -462,7 +484,7 @@ apply_action(mvw_trainer_t *t, const char *payload, size_t len,
     if (i >= t->sampler.n || mvw_sampler_prob(&t->sampler, i) <= 0.0) {
         t->sampler_stale++;
     }
-    add_popularity(t, i, w, a.timestamp_ms);
+    add_popularity(t, i, w, a->timestamp_ms);
     if (t->sampler.n == 0
         || t->since_rebuild >= REBUILD_MIN + t->items.n / 16
         || t->sampler_stale * 32 >= t->sampler.n)
@@ -478,6 +500,40 @@ apply_action(mvw_trainer_t *t, const char *payload, size_t len,
 }
 
 
+static int
+apply_action(mvw_trainer_t *t, const char *payload, size_t len,
+    int64_t now_ms, mv_err_t *err)
+{
+    mv_action_t        a;
+    mv_event_error_t   e;
+
+    if (mv_action_parse(payload, len, MV_ORIGIN_DATA, now_ms, &a, &e)
+        != MV_OK)
+    {
+        return mv_err_set(err, "action record refused: %s: %s", e.error,
+                          e.detail);
+    }
+    return learn_action(t, &a, NULL, err);
+}
+
+
+/* A training example: its action, with what it says of the item. */
+static int
+apply_example(mvw_trainer_t *t, const char *payload, size_t len,
+    int64_t now_ms, mv_err_t *err)
+{
+    mv_example_t      *x = &t->example;
+    mv_event_error_t   e;
+
+    if (mv_example_parse(payload, len, now_ms, x, &e) != MV_OK) {
+        return mv_err_set(err, "training example refused: %s: %s", e.error,
+                          e.detail);
+    }
+    return learn_action(t, &x->action, x->has_features ? &x->features : NULL,
+                        err);
+}
+
+
 int
 mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
     size_t len, int64_t now_ms, mv_err_t *err)
@@ -490,6 +546,9 @@ mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
         break;
     case MV_RECORD_ITEM:
         rc = apply_item(t, payload, len, now_ms, err);
+        break;
+    case MV_RECORD_EXAMPLE:
+        rc = apply_example(t, payload, len, now_ms, err);
         break;
     default:
         rc = mv_err_set(err, "unknown record type %u", (unsigned) type);

@@ -20,6 +20,13 @@
  *               negatives of the examples since) are re-inserted, new
  *               items are added.
  *
+ * Applying a training example (MV_RECORD_EXAMPLE, from the feature
+ * worker) is applying its action, after taking from its features what the
+ * catalogue lacks: the category of an item without one, the creation time
+ * of an item this action creates (a features record, when it comes, stays
+ * the authority; the example's popularity count is not the trainer's
+ * decayed popularity and is not used).
+ *
  * Applying an action (the feature role joins it with the catalogue, the
  * trainer role learns from it): weight = the action type's weight; weight
  * <= 0 (Dislike by default) counts the event but is not a positive.
@@ -110,9 +117,9 @@ int mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
     mv_err_t *err);
 
 /*
- * Applies one stream record (type MV_RECORD_ACTION or MV_RECORD_ITEM,
- * payload as in shared/events.h).  now_ms stands in for a missing
- * timestamp.  Returns MV_OK when applied; MV_ERR with err set when the
+ * Applies one stream record (type MV_RECORD_ACTION, MV_RECORD_ITEM or
+ * MV_RECORD_EXAMPLE, payload as in shared/events.h).  now_ms stands in
+ * for a missing timestamp.  Returns MV_OK when applied; MV_ERR with err set when the
  * record is refused (invalid payload, unknown type, embedding of another
  * dimension): nothing of it is applied and stats.invalid counts it; or
  * MVW_TRAINER_FAILED with err set when the trainer could not apply a valid

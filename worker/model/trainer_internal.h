@@ -49,6 +49,7 @@ struct mvw_trainer {
     uint64_t               sampler_stale;    /* positives it cannot draw */
     float                 *vec;              /* one item embedding */
     mv_item_event_t        item_ev;          /* big: kept here */
+    mv_example_t           example;          /* likewise */
 
     mvw_trainer_stats_t    st;
 };

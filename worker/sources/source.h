@@ -20,11 +20,13 @@
  *            byte offset.  It registers as a consumer of the log and, in
  *            durable(), removes the segments retention lets go.
  *            (source_actlog.c)
- *   kafka    a consumer in [kafka] group_id of log_topic (actions) and
- *            feature_topic (items): one stream per topic and partition,
- *            stream = the topic's name, offset = the next Kafka offset to
- *            read.  Record = the same canonical JSON payload the action
- *            log carries; the topic says its type.  (source_kafka.c)
+ *   kafka    a consumer in [kafka] group_id of log_topic (actions), or of
+ *            training_topic (training examples, when a feature worker
+ *            writes them), and feature_topic (items): one stream per topic
+ *            and partition, stream = the topic's name, offset = the next
+ *            Kafka offset to read.  Record = the same canonical JSON
+ *            payload the action log carries (or a training example); the
+ *            topic says its type.  (source_kafka.c)
  *
  * A source is used by one thread.
  */
@@ -44,7 +46,8 @@
 #define MVW_SOURCE_RECORD_MAX  (1u << 20)
 
 typedef struct mvw_record {
-    uint16_t      type;        /* MV_RECORD_ACTION, MV_RECORD_ITEM */
+    uint16_t      type;        /* MV_RECORD_ACTION, MV_RECORD_ITEM,
+                                  MV_RECORD_EXAMPLE */
     const char   *payload;     /* valid until the next next() call */
     size_t        len;
 } mvw_record_t;
@@ -131,6 +134,9 @@ typedef struct mvw_kafka_params {
     const char         *brokers;        /* bootstrap.servers */
     const char         *group_id;
     const char         *log_topic;      /* records are MV_RECORD_ACTION */
+    /* 1: log_topic is a training_topic, its records MV_RECORD_EXAMPLE
+       (written in transactions: only committed ones are read) */
+    int                 examples;
     const char         *feature_topic;  /* MV_RECORD_ITEM; NULL or "": none */
     /* group.instance.id: static membership, so that a restarted worker
        (even after kill -9) takes its partitions back at once instead of
@@ -157,9 +163,11 @@ typedef struct mvw_kafka_params {
  * next() polls without waiting: 1 with a record (type from its topic,
  * payload = the record's value), 0 when nothing is there, MV_ERR on a
  * transport error (counted; the source stays usable and recovers by
- * itself).  Records without a value or larger than MVW_SOURCE_RECORD_MAX
- * are skipped and counted (stats.skipped_records).  positions() lists one
- * position per partition it has read from or was given.
+ * itself).  Only records of committed transactions are read
+ * (isolation.level read_committed).  Records without a value or larger
+ * than MVW_SOURCE_RECORD_MAX are skipped and counted
+ * (stats.skipped_records).  positions() lists one position per partition
+ * it has read from or was given.
  *
  * Returns NULL with err set when a topic name is empty, longer than
  * MV_SNAPSHOT_STREAM_MAX bytes or not a Kafka name, both topics are the

@@ -1,7 +1,16 @@
 /*
  * source_kafka.c -- Kafka as a worker source (see source.h): one
  * librdkafka high-level consumer in [kafka] group_id, subscribed to
- * log_topic (records are actions) and feature_topic (records are items).
+ * log_topic (records are actions) -- or, when a feature worker runs, to
+ * training_topic (records are training examples) -- and feature_topic
+ * (records are items).
+ *
+ * Transactions.  The feature worker writes training examples in Kafka
+ * transactions; the consumer reads with isolation.level read_committed,
+ * so it never sees the examples of an aborted transaction (a feature
+ * worker killed mid-transaction) and waits at an open one.  A position
+ * after the last committed record may point at a transaction marker or
+ * at aborted records: Kafka skips them when reading resumes there.
  *
  * Record contract (the nginx producer follows it): the value is exactly
  * the canonical JSON payload the action log carries (mv_action_encode,
@@ -59,7 +68,8 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "actlog.h"            /* MV_RECORD_ACTION, MV_RECORD_ITEM */
+#include "actlog.h"            /* MV_RECORD_ACTION, _ITEM, _EXAMPLE */
+#include "sources/kafka_common.h"
 #include "sources/source.h"
 
 #define N_TOPICS         2
@@ -85,15 +95,13 @@ typedef struct {
     kafka_slot_t         slots[MV_SNAPSHOT_MAX_POSITIONS];
     unsigned             n_slots;
     int                  refused;  /* an assignment did not fit */
-    char                 fatal[256];   /* librdkafka's fatal error, or "" */
 
+    mvw_kafka_errors_t   errs;     /* the handle's opaque; errs.owner = k */
     const mvw_log_t     *log;
-    mvw_log_limit_t      lim_error;
     mvw_log_limit_t      lim_commit;
 
     uint64_t             records;
     uint64_t             skipped;
-    uint64_t             errors;
     uint64_t             eofs;
 } kafka_source_t;
 
@@ -329,7 +337,7 @@ static void
 kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-    kafka_source_t  *k = opaque;
+    kafka_source_t  *k = ((mvw_kafka_errors_t *) opaque)->owner;
 
     (void) rk;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -343,45 +351,10 @@ kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 
 static void
-kafka_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
-{
-    kafka_source_t  *k = opaque;
-
-    k->errors++;
-    if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, k->fatal, sizeof(k->fatal));
-        if (k->fatal[0] == '\0') {
-            snprintf(k->fatal, sizeof(k->fatal), "%s", reason);
-        }
-        return;                            /* next() reports it */
-    }
-    if (k->log == NULL) {
-        return;
-    }
-    mvw_log_every(k->log, &k->lim_error, ERROR_LOG_MS, MVW_LOG_WARN,
-                  "kafka: %s (%s); retrying", reason,
-                  rd_kafka_err2name((rd_kafka_resp_err_t) code));
-}
-
-
-/* librdkafka's own log lines (from its threads too): debug level only. */
-static void
-kafka_logger(const rd_kafka_t *rk, int level, const char *fac,
-    const char *buf)
-{
-    kafka_source_t  *k = rd_kafka_opaque(rk);
-
-    if (k != NULL && k->log != NULL) {
-        mvw_log(k->log, MVW_LOG_DEBUG, "kafka: [%d %s] %s", level, fac, buf);
-    }
-}
-
-
-static void
 kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
-    kafka_source_t  *k = opaque;
+    kafka_source_t  *k = ((mvw_kafka_errors_t *) opaque)->owner;
 
     (void) rk;
     (void) offsets;
@@ -423,7 +396,8 @@ kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
             continue;
         }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            k->errors++;
+            k->errs.count++;
+            mvw_kafka_note_fatal(k->rk, m, &k->errs);
             mv_err_set(err, "kafka %s [%d]: %s",
                        m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
                        (int) m->partition, rd_kafka_message_errstr(m));
@@ -454,9 +428,9 @@ kafka_next(mvw_source_t *s, mvw_record_t *rec, mv_err_t *err)
         return 1;
     }
 
-    if (k->fatal[0] != '\0') {
+    if (k->errs.fatal[0] != '\0') {
         mv_err_set(err, "kafka: fatal error, nothing more is consumed "
-                   "on this handle: %s", k->fatal);
+                   "on this handle: %s", k->errs.fatal);
         return MV_ERR;
     }
     if (k->refused) {
@@ -477,9 +451,9 @@ kafka_stats(const mvw_source_t *s, mvw_source_stats_t *st)
     memset(st, 0, sizeof(*st));
     st->records = k->records;
     st->skipped_records = k->skipped;
-    st->errors = k->errors;
+    st->errors = k->errs.count;
     st->eofs = k->eofs;
-    st->fatal = k->fatal[0] != '\0';
+    st->fatal = k->errs.fatal[0] != '\0';
 }
 
 
@@ -503,52 +477,10 @@ kafka_durable(mvw_source_t *s, const mv_stream_pos_t *positions, size_t n)
     if (list->cnt > 0) {
         rc = rd_kafka_commit(k->rk, list, 1);
         if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            kafka_committed(k->rk, rc, list, k);
+            kafka_committed(k->rk, rc, list, &k->errs);
         }
     }
     rd_kafka_topic_partition_list_destroy(list);
-}
-
-
-/* Leaves the group within CLOSE_MS, then destroys the handle. */
-static void
-kafka_close(kafka_source_t *k)
-{
-    rd_kafka_queue_t  *q;
-    rd_kafka_error_t  *e;
-    rd_kafka_event_t  *ev;
-    int64_t            deadline;
-    int                closed = 0;
-
-    q = rd_kafka_queue_new(k->rk);
-    e = rd_kafka_consumer_close_queue(k->rk, q);
-    if (e != NULL) {
-        rd_kafka_error_destroy(e);
-    } else {
-        /* served as events: the queue also carries what a callback
-           cannot take (fetched messages); a revocation is answered here */
-        deadline = mv_clock_monotonic_us() / 1000 + CLOSE_MS;
-        while (!(closed = rd_kafka_consumer_closed(k->rk))
-               && mv_clock_monotonic_us() / 1000 < deadline)
-        {
-            ev = rd_kafka_queue_poll(q, 100);
-            if (ev == NULL) {
-                continue;
-            }
-            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
-                rd_kafka_assign(k->rk, NULL);
-            }
-            rd_kafka_event_destroy(ev);
-        }
-    }
-    rd_kafka_queue_destroy(q);
-    if (!closed && k->log != NULL) {
-        mvw_log(k->log, MVW_LOG_WARN, "kafka: the consumer did not close "
-                "within %d ms (the group coordinator did not answer); "
-                "closing anyway", CLOSE_MS);
-    }
-    rd_kafka_destroy_flags(k->rk,
-                           closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 
@@ -561,7 +493,7 @@ kafka_free(mvw_source_t *s)
         rd_kafka_message_destroy(k->held);
     }
     if (k->rk != NULL) {
-        kafka_close(k);
+        mvw_kafka_consumer_close(k->rk, CLOSE_MS);
     }
     free(k);
 }
@@ -573,22 +505,6 @@ static const mvw_source_ops_t  kafka_ops = {
 };
 
 
-/* Sets one property; MV_ERR with librdkafka's reason. */
-static int
-conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-    mv_err_t *err)
-{
-    char  why[256];
-
-    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why))
-        != RD_KAFKA_CONF_OK)
-    {
-        return mv_err_set(err, "kafka: %s=%s: %s", name, value, why);
-    }
-    return MV_OK;
-}
-
-
 static rd_kafka_conf_t *
 make_conf(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
 {
@@ -598,50 +514,29 @@ make_conf(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
         { "enable.auto.offset.store", "false" },
         { "auto.offset.reset", "earliest" },
         { "enable.partition.eof", "true" },
+        { "isolation.level", "read_committed" },
     };
-    rd_kafka_conf_t  *conf = rd_kafka_conf_new();
-    char              name[128];
-    const char       *eq;
+    rd_kafka_conf_t  *conf;
 
-    if (conf_set(conf, "bootstrap.servers", p->brokers, err) != MV_OK
-        || conf_set(conf, "group.id", p->group_id, err) != MV_OK)
+    k->errs.owner = k;
+    k->errs.prefix = "kafka";
+    k->errs.log = p->log;
+    conf = mvw_kafka_conf(p->brokers, fixed, sizeof(fixed) / sizeof(fixed[0]),
+                          p->extra, &k->errs, err);
+    if (conf == NULL) {
+        return NULL;
+    }
+    if (mvw_kafka_conf_set(conf, "group.id", p->group_id, err) != MV_OK
+        || (p->instance_id != NULL && p->instance_id[0] != '\0'
+            && mvw_kafka_conf_set(conf, "group.instance.id", p->instance_id,
+                                  err) != MV_OK))
     {
-        goto failed;
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
-    if (p->instance_id != NULL && p->instance_id[0] != '\0'
-        && conf_set(conf, "group.instance.id", p->instance_id, err) != MV_OK)
-    {
-        goto failed;
-    }
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (conf_set(conf, fixed[i][0], fixed[i][1], err) != MV_OK) {
-            goto failed;
-        }
-    }
-    for (size_t i = 0; p->extra != NULL && p->extra[i] != NULL; i++) {
-        eq = strchr(p->extra[i], '=');
-        if (eq == NULL || (size_t) (eq - p->extra[i]) >= sizeof(name)) {
-            mv_err_set(err, "kafka: \"%.100s\" is not name=value",
-                       p->extra[i]);
-            goto failed;
-        }
-        snprintf(name, sizeof(name), "%.*s", (int) (eq - p->extra[i]),
-                 p->extra[i]);
-        if (conf_set(conf, name, eq + 1, err) != MV_OK) {
-            goto failed;
-        }
-    }
-
-    rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance);
-    rd_kafka_conf_set_error_cb(conf, kafka_error);
-    rd_kafka_conf_set_log_cb(conf, kafka_logger);
     rd_kafka_conf_set_offset_commit_cb(conf, kafka_committed);
     return conf;
-
-failed:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
 }
 
 
@@ -650,8 +545,12 @@ static int
 set_topics(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
 {
     const char  *names[N_TOPICS] = { p->log_topic, p->feature_topic };
-    const char  *keys[N_TOPICS] = { "log_topic", "feature_topic" };
-    uint16_t     types[N_TOPICS] = { MV_RECORD_ACTION, MV_RECORD_ITEM };
+    const char  *keys[N_TOPICS] = {
+        p->examples ? "training_topic" : "log_topic", "feature_topic"
+    };
+    uint16_t     types[N_TOPICS] = {
+        p->examples ? MV_RECORD_EXAMPLE : MV_RECORD_ACTION, MV_RECORD_ITEM
+    };
     mv_err_t     why;
 
     for (unsigned i = 0; i < N_TOPICS; i++) {
@@ -666,9 +565,10 @@ set_topics(kafka_source_t *k, const mvw_kafka_params_t *p, mv_err_t *err)
                               : "must not be empty");
         }
         if (topic_index(k, names[i]) >= 0) {
-            return mv_err_set(err, "kafka: log_topic and feature_topic are "
+            return mv_err_set(err, "kafka: %s and feature_topic are "
                               "both \"%s\"; the topic says the record "
-                              "type, so they must differ", names[i]);
+                              "type, so they must differ", keys[0],
+                              names[i]);
         }
         memcpy(k->topics[k->n_topics], names[i], strlen(names[i]) + 1);
         k->types[k->n_topics++] = types[i];

@@ -3,11 +3,14 @@
 # (milvuso-worker --config FILE --worker-type T) through the command line
 # only: usage and exit codes, the configuration (print and read back, an
 # unknown key with FILE:LINE, a bad environment value, a Kafka topic or
-# broker list refused), a start on empty directories and a clean stop on
+# broker list refused), the roles each configuration refuses (feature
+# without Kafka or with clashing topics, all on training examples), a
+# start on empty directories and a clean stop on
 # SIGTERM, the one-worker lock, refusal of corrupt or mismatched
 # snapshots, resuming from a valid one, and detaching.  Live action-log
 # traffic is covered by the Test::Nginx suites (t/), which have nginx to
-# write the log; live Kafka traffic by check-kafka.sh.
+# write the log; live Kafka traffic by check-kafka.sh and
+# check-feature.sh.
 #
 # Each check prints "ok - NAME" or "not ok - NAME" (with the output that
 # failed it); the last line is "N passed, M failed" and the exit status is
@@ -130,8 +133,10 @@ run "$W" --config "$T/kafka.toml" --worker-type all --foreground
 check "a Kafka topic of 40 bytes exits 1 with FILE:LINE" eval 'rc_is 1 && has "kafka.toml:[0-9]+: kafka.log_topic: must be at most 39 bytes"'
 MILVUSO_KAFKA_ENABLED=true MILVUSO_KAFKA_BROKERS=localhost run "$W" --config "$C" --worker-type trainer --foreground
 check "a broker without a port exits 1 naming it" eval 'rc_is 1 && has "MILVUSO_KAFKA_BROKERS: kafka.brokers: \"localhost\" is not host:port"'
-MILVUSO_KAFKA_ENABLED=true run "$W" --config "$C" --worker-type feature --foreground
-check "feature over Kafka exits 1: not available yet" eval 'rc_is 1 && has "not available yet" && has "--worker-type all" && ! has "only the embedded"'
+MILVUSO_KAFKA_ENABLED=true MILVUSO_FEATURE_POPULARITY_TOPIC=user_actions run "$W" --config "$C" --worker-type feature --foreground
+check "feature: popularity_topic = log_topic exits 1 naming both" eval 'rc_is 1 && has "log_topic and popularity_topic are both \"user_actions\""'
+MILVUSO_KAFKA_ENABLED=true MILVUSO_KAFKA_TRAINER_INPUT=examples run "$W" --config "$C" --worker-type all --foreground
+check "all with trainer_input = examples exits 1: run feature and trainer" eval 'rc_is 1 && has "run --worker-type feature and --worker-type trainer"'
 check "still nothing created" eval '[ ! -e "$T/snap" ] && [ ! -e "$T/log" ]'
 
 # start_standby LOG: a --standby worker on $C in the background, stderr to

@@ -44,24 +44,16 @@ TA="$PFX-actions"
 TF="$PFX-items"
 trap harness_kill_all EXIT
 
-# metric NAME: its value in the metrics file (empty when absent).
+# metric NAME, wait_metrics SECONDS NAME=VALUE...: the worker's metrics
+# file, the milvuso_worker_ prefix implied.
 metric() {
-    sed -n "s/^milvuso_worker_$1 //p" "$T/metrics.prom" 2>/dev/null
+    metric_in "$T/metrics.prom" "milvuso_worker_$1"
 }
-# wait_metrics SECONDS NAME=VALUE...: until every one holds.
 wait_metrics() {
-    local secs=$1 i kv ok
+    local secs=$1
     shift
-    for i in $(seq $((secs * 10))); do
-        ok=1
-        for kv in "$@"; do
-            [ "$(metric "${kv%%=*}")" = "${kv#*=}" ] || { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && return 0
-        sleep 0.1
-    done
-    OUT="metrics: $(grep -v '^#' "$T/metrics.prom" 2>/dev/null | tr '\n' ' ')"
-    return 1
+    wait_metrics_in "$T/metrics.prom" "$secs" \
+        $(printf 'milvuso_worker_%s ' "$@")
 }
 
 C="$T/kafka.toml"

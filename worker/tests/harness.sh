@@ -1,6 +1,6 @@
 # harness.sh -- what the worker's command-line check scripts share
-# (check-cli.sh, check-daemon.sh, check-kafka.sh, check-retention.sh):
-# sourced, not run.
+# (check-cli.sh, check-daemon.sh, check-kafka.sh, check-retention.sh,
+# check-feature.sh): sourced, not run.
 #
 #   . "$(dirname "$0")/harness.sh"
 #   harness_init NAME "$@"     # checks the argument (the worker binary),
@@ -13,7 +13,9 @@
 #   harness_finish             # "N passed, M failed"; fails if any failed
 #
 # Conditions use has REGEX (OUT has a matching line), rc_is N and
-# count_files DIR (published snapshot files in DIR).
+# count_files DIR (published snapshot files in DIR); a metrics file's
+# values with metric_in FILE NAME and wait_metrics_in FILE SECONDS
+# NAME=VALUE... (until every one holds).
 #
 #   PIDS+=("$pid")             # a daemon started in the background
 #   trap harness_kill_all EXIT # SIGKILL to those still running, rm -rf $T
@@ -83,6 +85,27 @@ gone_within() {
         kill -0 "$1" 2>/dev/null || return 0
         sleep 0.05
     done
+    return 1
+}
+# metric_in FILE NAME: NAME's value in the metrics file FILE (empty when
+# absent).
+metric_in() {
+    sed -n "s/^$2 //p" "$1" 2>/dev/null
+}
+# wait_metrics_in FILE SECONDS NAME=VALUE...: until every one holds in
+# FILE (then 0), or SECONDS pass (then 1, OUT showing FILE).
+wait_metrics_in() {
+    local file=$1 secs=$2 i kv ok
+    shift 2
+    for i in $(seq $((secs * 10))); do
+        ok=1
+        for kv in "$@"; do
+            [ "$(metric_in "$file" "${kv%%=*}")" = "${kv#*=}" ] || { ok=0; break; }
+        done
+        [ "$ok" = 1 ] && return 0
+        sleep 0.1
+    done
+    OUT="$file: $(grep -v '^#' "$file" 2>/dev/null | tr '\n' ' ')"
     return 1
 }
 # harness_kill_all: SIGKILL to every pid of PIDS that is still ours

@@ -671,6 +671,7 @@ test_environment_every_key(void **state)
                      : strstr(nd->path, "loss") ? "bpr"
                      : strstr(nd->path, "log_level") ? "warn"
                      : strstr(nd->path, "lr_schedule") ? "constant"
+                     : strstr(nd->path, "trainer_input") ? "examples"
                      : strstr(nd->path, "brokers") ? "x:1" : "x");
             break;
         case MVW_TOML_INTEGER:

@@ -14,6 +14,8 @@
  *     loss); other streams' positions are ignored;
  *   - durable() commits the positions to the group (read back with
  *     rd_kafka_committed);
+ *   - with examples set, log_topic's records come out as training
+ *     examples (MV_RECORD_EXAMPLE), and refusals name training_topic;
  *   - names: a topic of 40 bytes, equal topics, a bad broker list are
  *     refused at open; the checks the configuration uses say why;
  *   - a broker where nothing listens: open succeeds, next() never blocks
@@ -40,6 +42,7 @@
 #include "actlog.h"
 #include "events.h"
 #include "sources/source.h"
+#include "tests/kafka_mock.h"
 
 #define T0          1704067200000LL        /* 2024-01-01T00:00:00.000Z */
 #define ACTIONS     "t_actions"            /* 2 partitions */
@@ -49,12 +52,7 @@
 #define PAYLOAD     512
 #define WAIT_MS     30000
 
-typedef struct {
-    rd_kafka_t               *host;        /* owns the mock cluster */
-    rd_kafka_mock_cluster_t  *mock;
-    rd_kafka_t               *producer;
-    char                      brokers[256];
-} fixture_t;
+typedef mvt_kafka_mock_t fixture_t;
 
 /* A record as read: its type, which record it is, where it came from. */
 typedef struct {
@@ -64,25 +62,6 @@ typedef struct {
 
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int64_t
-now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-static void
-nap_ms(long ms)
-{
-    struct timespec  ts = { 0, ms * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 
 /* Action k: user-(k % 7), item-(k % 5), event id "ev-k". */
 static size_t
@@ -117,30 +96,6 @@ item_payload(unsigned k, char *buf, size_t cap)
 }
 
 
-static void
-produce(fixture_t *f, const char *topic, int32_t partition, const char *key,
-    const void *value, size_t len)
-{
-    rd_kafka_resp_err_t  rc;
-
-    rc = rd_kafka_producev(f->producer, RD_KAFKA_V_TOPIC(topic),
-                           RD_KAFKA_V_PARTITION(partition),
-                           RD_KAFKA_V_KEY(key, strlen(key)),
-                           RD_KAFKA_V_VALUE((void *) value, len),
-                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                           RD_KAFKA_V_END);
-    assert_int_equal(rc, RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-
-static void
-flush(fixture_t *f)
-{
-    assert_int_equal(rd_kafka_flush(f->producer, 10000),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
-
 /*
  * Actions first .. first + n - 1 into ACTIONS (partition k % 2, keyed by
  * user), items likewise into ITEMS.
@@ -155,9 +110,9 @@ produce_actions(fixture_t *f, unsigned first, unsigned n)
         len = action_payload(k, buf, sizeof(buf));
         assert_true(len > 0);
         snprintf(key, sizeof(key), "user-%u", k % 7);
-        produce(f, ACTIONS, (int32_t) (k % 2), key, buf, len);
+        mvt_kafka_produce(f, ACTIONS, (int32_t) (k % 2), key, buf, len);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 }
 
 
@@ -171,9 +126,9 @@ produce_items(fixture_t *f, unsigned first, unsigned n)
         len = item_payload(k, buf, sizeof(buf));
         assert_true(len > 0);
         snprintf(key, sizeof(key), "item-%u", k);
-        produce(f, ITEMS, 0, key, buf, len);
+        mvt_kafka_produce(f, ITEMS, 0, key, buf, len);
     }
-    flush(f);
+    mvt_kafka_flush(f);
 }
 
 
@@ -213,7 +168,7 @@ read_records(mvw_source_t *s, got_t *got, unsigned n)
     char          want[PAYLOAD], id[16];
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       deadline = now_ms() + WAIT_MS;
+    int64_t       deadline = mvt_now_ms() + WAIT_MS;
     unsigned      have = 0, k;
     size_t        len;
     const char   *p;
@@ -222,11 +177,11 @@ read_records(mvw_source_t *s, got_t *got, unsigned n)
     while (have < n) {
         rc = mvw_source_next(s, &rec, &err);
         if (rc <= 0) {
-            if (now_ms() > deadline) {
+            if (mvt_now_ms() > deadline) {
                 fail_msg("%u of %u records after %d ms (last: %d %s)", have,
                          n, WAIT_MS, rc, rc < 0 ? err.msg : "");
             }
-            nap_ms(2);
+            mvt_nap_ms(2);
             continue;
         }
         p = strstr(rec.payload, "\"event_id\":\"");
@@ -255,13 +210,13 @@ expect_nothing_for(mvw_source_t *s, long ms)
 {
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       end = now_ms() + ms;
+    int64_t       end = mvt_now_ms() + ms;
 
-    while (now_ms() < end) {
+    while (mvt_now_ms() < end) {
         if (mvw_source_next(s, &rec, &err) == 1) {
             fail_msg("unexpected record: %.*s", (int) rec.len, rec.payload);
         }
-        nap_ms(5);
+        mvt_nap_ms(5);
     }
 }
 
@@ -284,44 +239,19 @@ offset_of(const mv_stream_pos_t *pos, size_t n, const char *topic,
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static void
-quiet(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void) rk;
-    (void) level;
-    (void) fac;
-    (void) buf;
-}
-
-
 static int
 setup(void **state)
 {
-    fixture_t        *f = calloc(1, sizeof(*f));
-    rd_kafka_conf_t  *conf;
-    char              why[256];
+    static const mvt_kafka_topic_t  topics[] = {
+        { ACTIONS, 2 }, { ITEMS, 1 }, { NULL, 0 }
+    };
+    static const char *const        conf[][2] = {
+        { "message.max.bytes", "3000000" }, { NULL, NULL }
+    };
+    fixture_t                      *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, quiet);    /* "no bootstrap.servers" */
-    f->host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(f->host);
-    f->mock = rd_kafka_mock_cluster_new(f->host, 1);
-    assert_non_null(f->mock);
-    snprintf(f->brokers, sizeof(f->brokers), "%s",
-             rd_kafka_mock_cluster_bootstraps(f->mock));
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, ACTIONS, 2, 1),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-    assert_int_equal(rd_kafka_mock_topic_create(f->mock, ITEMS, 1, 1),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-
-    conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers,
-                                       why, sizeof(why)), RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(conf, "message.max.bytes", "3000000",
-                                       why, sizeof(why)), RD_KAFKA_CONF_OK);
-    f->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    assert_non_null(f->producer);
+    mvt_kafka_mock_start(f, topics, conf);
     *state = f;
     return 0;
 }
@@ -331,12 +261,10 @@ static int
 teardown(void **state)
 {
     fixture_t  *f = *state;
+    int         rc = mvt_kafka_mock_stop(f);
 
-    rd_kafka_destroy(f->producer);
-    rd_kafka_mock_cluster_destroy(f->mock);
-    rd_kafka_destroy(f->host);
     free(f);
-    return rd_kafka_wait_destroyed(10000) == 0 ? 0 : -1;
+    return rc;
 }
 
 
@@ -358,13 +286,13 @@ test_records_positions_tombstones(void **state)
     /* partition 0 of ACTIONS: a tombstone and an oversized value among
        the records; they take an offset each */
     produce_actions(f, 0, 4);
-    produce(f, ACTIONS, 0, "user-x", NULL, 0);
+    mvt_kafka_produce(f, ACTIONS, 0, "user-x", NULL, 0);
     big = malloc(MVW_SOURCE_RECORD_MAX + 1);
     assert_non_null(big);
     memset(big, '{', MVW_SOURCE_RECORD_MAX + 1);
-    produce(f, ACTIONS, 0, "user-y", big, MVW_SOURCE_RECORD_MAX + 1);
+    mvt_kafka_produce(f, ACTIONS, 0, "user-y", big, MVW_SOURCE_RECORD_MAX + 1);
     free(big);
-    flush(f);
+    mvt_kafka_flush(f);
     produce_actions(f, 4, N_ACTIONS - 4);
     produce_items(f, 0, N_ITEMS);
 
@@ -500,8 +428,8 @@ test_durable_commits(void **state)
                                        sizeof(why)), RD_KAFKA_CONF_OK);
     c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     assert_non_null(c);
-    deadline = now_ms() + WAIT_MS;
-    while (!done && now_ms() < deadline) {
+    deadline = mvt_now_ms() + WAIT_MS;
+    while (!done && mvt_now_ms() < deadline) {
         list = rd_kafka_topic_partition_list_new(2);
         rd_kafka_topic_partition_list_add(list, ACTIONS, 0);
         rd_kafka_topic_partition_list_add(list, ACTIONS, 1);
@@ -512,11 +440,72 @@ test_durable_commits(void **state)
             done = 1;
         }
         rd_kafka_topic_partition_list_destroy(list);
-        nap_ms(50);
+        mvt_nap_ms(50);
     }
     assert_true(done);
     rd_kafka_destroy(c);
     mvw_source_free(s);
+}
+
+
+/* With examples set, log_topic's records are training examples. */
+static void
+test_examples_topic(void **state)
+{
+    static const char *const  extra[] = { "session.timeout.ms=6000", NULL };
+    fixture_t           *f = *state;
+    mvw_kafka_params_t   p;
+    mvw_source_t        *s;
+    mvw_record_t         rec;
+    mv_example_t         x;
+    mv_err_t             err;
+    char                 buf[MV_EXAMPLE_ENCODE_MAX], key[32];
+    size_t               len;
+    int64_t              deadline;
+    unsigned             got = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.action.type = MV_ACTION_LIKE;
+    x.action.timestamp_ms = T0;
+    snprintf(x.action.item_id, sizeof(x.action.item_id), "item-1");
+    for (unsigned k = 0; k < 3; k++) {
+        snprintf(x.action.user_id, sizeof(x.action.user_id), "user-%u", k);
+        snprintf(key, sizeof(key), "user-%u", k);
+        x.popularity = k + 1;
+        len = mv_example_encode(&x, buf, sizeof(buf));
+        assert_true(len > 0);
+        mvt_kafka_produce(f, ACTIONS, 0, key, buf, len);
+    }
+    mvt_kafka_flush(f);
+
+    memset(&p, 0, sizeof(p));
+    p.brokers = f->brokers;
+    p.group_id = "g-examples";
+    p.log_topic = ACTIONS;
+    p.examples = 1;
+    p.feature_topic = ITEMS;
+    p.extra = extra;
+    s = mvw_source_kafka_open(&p, NULL, 0, &err);
+    assert_non_null(s);
+    deadline = mvt_now_ms() + WAIT_MS;
+    while (got < 3 && mvt_now_ms() < deadline) {
+        if (mvw_source_next(s, &rec, &err) != 1) {
+            mvt_nap_ms(2);
+            continue;
+        }
+        assert_int_equal(rec.type, MV_RECORD_EXAMPLE);
+        assert_int_equal(mv_example_parse(rec.payload, rec.len, T0, &x,
+                                          NULL), MV_OK);
+        assert_int_equal(x.popularity, got + 1);     /* one partition */
+        got++;
+    }
+    assert_int_equal(got, 3);
+    mvw_source_free(s);
+
+    /* the refusals name the training topic's key */
+    p.feature_topic = ACTIONS;
+    assert_null(mvw_source_kafka_open(&p, NULL, 0, &err));
+    assert_non_null(strstr(err.msg, "training_topic and feature_topic"));
 }
 
 
@@ -596,22 +585,22 @@ test_broker_down(void **state)
     s = mvw_source_kafka_open(&p, NULL, 0, &err);
     assert_non_null(s);
 
-    end = now_ms() + 1500;
+    end = mvt_now_ms() + 1500;
     do {
-        t = now_ms();
+        t = mvt_now_ms();
         assert_true(mvw_source_next(s, &rec, &err) <= 0);
-        t = now_ms() - t;
+        t = mvt_now_ms() - t;
         worst = t > worst ? t : worst;
-        nap_ms(10);
-    } while (now_ms() < end);
+        mvt_nap_ms(10);
+    } while (mvt_now_ms() < end);
     assert_true(worst < 100);
     mvw_source_stats(s, &st);
     assert_int_equal(st.records, 0);
     assert_true(st.errors >= 1);
 
-    t = now_ms();
+    t = mvt_now_ms();
     mvw_source_free(s);
-    assert_true(now_ms() - t < 5000);
+    assert_true(mvt_now_ms() - t < 5000);
 }
 
 
@@ -624,6 +613,7 @@ main(void)
         WITH_MOCK(test_records_positions_tombstones),
         WITH_MOCK(test_resume_exactly),
         WITH_MOCK(test_durable_commits),
+        WITH_MOCK(test_examples_topic),
         WITH_MOCK(test_names_refused),
         cmocka_unit_test(test_broker_down),
     };

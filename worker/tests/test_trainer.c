@@ -777,6 +777,116 @@ test_invalid_records_change_nothing(void **state)
 
 /* ---- popularity --------------------------------------------------------- */
 
+/* Applies a training example of user -> item (features f, or NULL). */
+static int
+example_err(mvw_trainer_t *t, const char *user, const char *item,
+    mv_action_type_t type, int64_t ts, const mv_item_features_t *f,
+    mv_err_t *err)
+{
+    static mv_example_t  x;
+    static char          buf[MV_EXAMPLE_ENCODE_MAX];
+    size_t               len;
+
+    memset(&x, 0, sizeof(x));
+    snprintf(x.action.user_id, sizeof(x.action.user_id), "%s", user);
+    snprintf(x.action.item_id, sizeof(x.action.item_id), "%s", item);
+    x.action.type = type;
+    x.action.timestamp_ms = ts;
+    x.popularity = 1;
+    if (f != NULL) {
+        x.has_features = 1;
+        x.features = *f;
+    }
+    len = mv_example_encode(&x, buf, sizeof(buf));
+    assert_true(len > 0);
+    return mvw_trainer_apply(t, MV_RECORD_EXAMPLE, buf, len, T0, err);
+}
+
+
+/*
+ * A training example is learned as its action (the same model, counts and
+ * popularity as the action itself), and fills in what the catalogue lacks
+ * of its item without overriding a features record.
+ */
+static void
+test_example_record(void **state)
+{
+    static const char    bad[] = "{\"user_id\":\"u1\",\"item_id\":\"i1\","
+                                 "\"action_type\":\"Click\"}";
+    float                v[DIM] = { 1.0f };
+    mvw_trainer_params_t p;
+    mvw_trainer_t       *ta, *tx;
+    state_t              sa, sx;
+    mv_item_features_t   f;
+    mv_snapshot_t       *s;
+    const mv_snapshot_view_t *view;
+    const char          *dir = *state;
+    mv_err_t             err;
+
+    small_params(&p);
+    ta = new_trainer(&p);
+    tx = new_trainer(&p);
+    for (int k = 0; k < 60; k++) {
+        char              u[16], i[16];
+        mv_action_type_t  type = (mv_action_type_t) (k % MV_ACTION_TYPES);
+
+        snprintf(u, sizeof(u), "u%d", k % 7);
+        snprintf(i, sizeof(i), "i%d", k % 5);
+        act(ta, u, i, type, T0 + k * HOUR);
+        assert_int_equal(example_err(tx, u, i, type, T0 + k * HOUR, NULL,
+                                     &err), MV_OK);
+    }
+    state_take(ta, &sa);
+    state_take(tx, &sx);
+    state_assert_same(&sa, &sx);
+    state_free(&sa);
+    state_free(&sx);
+    mvw_trainer_free(ta);
+
+    /* features fill in: a new item, an item without category; a features
+       record's category stays */
+    memset(&f, 0, sizeof(f));
+    strcpy(f.category, "books");
+    f.created_at_ms = T0 - 5 * HOUR;
+    assert_int_equal(example_err(tx, "u1", "new-1", MV_ACTION_CLICK, T0, &f,
+                                 &err), MV_OK);
+    act(tx, "u1", "bare-1", MV_ACTION_CLICK, T0 + HOUR);
+    assert_int_equal(example_err(tx, "u2", "bare-1", MV_ACTION_CLICK,
+                                 T0 + 2 * HOUR, &f, &err), MV_OK);
+    post_item(tx, "music-1", "music", v, 0.0f, T0 - HOUR);
+    assert_int_equal(example_err(tx, "u2", "music-1", MV_ACTION_CLICK,
+                                 T0 + 2 * HOUR, &f, &err), MV_OK);
+
+    /* refused: no popularity; counted, nothing learned */
+    state_take(tx, &sx);
+    assert_int_equal(mvw_trainer_apply(tx, MV_RECORD_EXAMPLE, bad,
+                                       sizeof(bad) - 1, T0, &err), MV_ERR);
+    assert_non_null(strstr(err.msg, "popularity"));
+    assert_int_equal(stats_of(tx).invalid, sx.st.invalid + 1);
+    state_take(tx, &sa);
+    state_assert_same(&sa, &sx);
+    state_free(&sa);
+    state_free(&sx);
+
+    publish(tx, dir, NULL, 0, T0 + 3 * HOUR);
+    s = open_current(dir);
+    view = mv_snapshot_view(s);
+    assert_string_equal(category_name(view, (uint32_t) item_of(tx, "new-1")),
+                        "books");
+    assert_int_equal(meta_of(view, "new-1")->created_at_ms, T0 - 5 * HOUR);
+    assert_string_equal(category_name(view,
+                                      (uint32_t) item_of(tx, "bare-1")),
+                        "books");
+    assert_int_equal(meta_of(view, "bare-1")->created_at_ms, T0 + HOUR);
+    assert_string_equal(category_name(view,
+                                      (uint32_t) item_of(tx, "music-1")),
+                        "music");
+    assert_int_equal(meta_of(view, "music-1")->created_at_ms, T0 - HOUR);
+    mv_snapshot_close(s);
+    mvw_trainer_free(tx);
+}
+
+
 static void
 test_popularity_exact_sum_without_decay(void **state)
 {
@@ -1671,6 +1781,7 @@ main(void)
         cmocka_unit_test(test_action_weights),
         cmocka_unit_test(test_dislike_not_positive),
         WITH_TMPDIR(test_invalid_records_change_nothing),
+        WITH_TMPDIR(test_example_record),
         cmocka_unit_test(test_popularity_exact_sum_without_decay),
         cmocka_unit_test(test_popularity_half_life),
         cmocka_unit_test(test_repeated_actions_raise_score),
