@@ -15,6 +15,9 @@
 #   - malformed records (bad JSON, an unknown action, an item of another
 #     dimension) and a tombstone are skipped and counted, the daemon keeps
 #     running;
+#   - fenced: another static member with the trainer's instance id makes
+#     librdkafka give up on its consumer (fatal); the daemon reopens it at
+#     the positions applied and goes on, each record applied once;
 #   - brokers where nothing listens: the daemon starts, stays up, logs the
 #     failure rate-limited, and stops on SIGTERM.
 #
@@ -241,6 +244,37 @@ OUT=$(cat "$T/d5.log")
 check "malformed: SIGTERM exit 0" rc_is 0
 OUT=$(snapshot '.positions')
 check "malformed: positions past them (56 and 5)" eval '[ "$(position_sum "$TA")" = 56 ] && [ "$(position_sum "$TF")" = 5 ] && positions_match'
+
+# ---- fenced: librdkafka gives up on the consumer, the daemon reopens it ---------------
+
+# A second static member with the trainer's group.instance.id fences the
+# trainer's consumer (FENCED_INSTANCE_ID: fatal in librdkafka); the daemon
+# must reopen it at the positions it applied, then go on, exactly.
+start_daemon "$T/d7.log"
+OUT=""
+wait_for "$T/d7.log" "partition\(s\) assigned" 20 || OUT=$(cat "$T/d7.log")
+MEMBER=$(sed -n 's/.*(member \([^)]*\)).*/\1/p' "$T/d7.log" | head -1)
+check "fenced: the start line names the static member" eval '[ -n "$MEMBER" ]'
+timeout 8 kcat -b "$BROKERS" -G "$PFX-group" -X "group.instance.id=$MEMBER" \
+    -X session.timeout.ms=6000 -q -o end "$TA" > /dev/null 2>&1 &
+FENCER=$!
+PIDS+=("$FENCER")
+OUT=""
+wait_for "$T/d7.log" "reopened Kafka" 30 || OUT=$(cat "$T/d7.log")
+check "fenced: the fatal error is logged, the consumer reopened" \
+    eval 'grep -q "reopened Kafka" "$T/d7.log"'
+wait "$FENCER" 2>/dev/null || true
+actions 500 6 50
+check "fenced: the 6 actions after it applied, exactly" \
+    wait_metrics 40 actions_total=6 pending_records=0
+sleep 1
+check "fenced: and no more" wait_metrics 1 actions_total=6
+check "fenced: the daemon keeps running" eval 'kill -0 "$DP" 2>/dev/null'
+stop_daemon
+OUT=$(cat "$T/d7.log")
+check "fenced: SIGTERM exit 0" rc_is 0
+OUT=$(snapshot '.positions')
+check "fenced: positions add up to 62, each record once" eval '[ "$(position_sum "$TA")" = 62 ] && positions_match'
 
 # ---- nothing listens -------------------------------------------------------------------
 
