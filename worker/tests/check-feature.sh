@@ -63,25 +63,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# metric FILE NAME: its value (empty when absent).
-metric() {
-    sed -n "s/^$2 //p" "$1" 2>/dev/null
-}
-# wait_metrics FILE SECONDS NAME=VALUE...: until every one holds.
-wait_metrics() {
-    local file=$1 secs=$2 i kv ok
-    shift 2
-    for i in $(seq $((secs * 10))); do
-        ok=1
-        for kv in "$@"; do
-            [ "$(metric "$file" "${kv%%=*}")" = "${kv#*=}" ] || { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && return 0
-        sleep 0.1
-    done
-    OUT="$file: $(grep -v '^#' "$file" 2>/dev/null | tr '\n' ' ')"
-    return 1
-}
 FM="$T/feature.prom"
 TM="$T/trainer.prom"
 fw() { wait_metrics "$FM" "$@"; }
@@ -144,12 +125,6 @@ start() {
         2> "$log" &
     DP=$!
     PIDS+=("$DP")
-}
-# stop PID: SIGTERM, RC = its exit status (99: still running after 15 s).
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    RC=0
-    if gone_within "$1" 15; then wait "$1" || RC=$?; else RC=99; fi
 }
 # examples ISOLATION: "user<TAB>event<TAB>item<TAB>popularity<TAB>category
 # or null<TAB>key" lines of the training topic.

@@ -17,6 +17,8 @@
 #
 #   PIDS+=("$pid")             # a daemon started in the background
 #   trap harness_kill_all EXIT # SIGKILL to those still running, rm -rf $T
+#   stop PID                   # SIGTERM, its exit status in RC
+#   wait_metrics FILE SECONDS NAME=VALUE...   # a metrics file's values
 
 harness_init() {
     local name=$1
@@ -95,6 +97,32 @@ harness_kill_all() {
         fi
     done
     rm -rf "$T"
+}
+# stop PID: SIGTERM, RC = its exit status (99: still running after 15 s).
+stop() {
+    kill -TERM "$1" 2>/dev/null || true
+    RC=0
+    if gone_within "$1" 15; then wait "$1" || RC=$?; else RC=99; fi
+}
+# metric FILE NAME: its value in a Prometheus text file (empty when absent).
+metric() {
+    sed -n "s/^$2 //p" "$1" 2>/dev/null
+}
+# wait_metrics FILE SECONDS NAME=VALUE...: until every one holds (else OUT
+# shows the file's values).
+wait_metrics() {
+    local file=$1 secs=$2 i kv ok
+    shift 2
+    for i in $(seq $((secs * 10))); do
+        ok=1
+        for kv in "$@"; do
+            [ "$(metric "$file" "${kv%%=*}")" = "${kv#*=}" ] || { ok=0; break; }
+        done
+        [ "$ok" = 1 ] && return 0
+        sleep 0.1
+    done
+    OUT="$file: $(grep -v '^#' "$file" 2>/dev/null | tr '\n' ' ')"
+    return 1
 }
 harness_finish() {
     echo "$passed passed, $failed failed"
