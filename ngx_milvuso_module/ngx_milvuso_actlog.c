@@ -46,6 +46,15 @@
  * refresh does not stop the next one.  Nothing lists the directory when
  * nobody asks.  Segments are removed by the trainer, never by nginx
  * (actlog.h, "Retention").
+ *
+ * Beside milvuso_kafka the log is Kafka's fallback (ngx_milvuso_kafka.c):
+ * a request's record Kafka did not take comes through
+ * ngx_milvuso_log_write like any other (counted as spooled through the
+ * request's ctx->spooled), and a record no request waits for any more (an
+ * ack=off delivery report that failed after the 202) through
+ * ngx_milvuso_log_spool, which copies the payload into a task of its own
+ * pool for the thread pool when sync=on.  The drain (milvuso-worker
+ * --worker-type drain) is then the log's consumer and trims it.
  */
 
 #include <ngx_config.h>

@@ -88,13 +88,6 @@ sub worker_config {
 
 sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }
 
-sub services {
-    my @args = @_;
-    my $out = `./conf/services.sh @args --run $RUN --worker $ENV{TEST_NGINX_MILVUSO_WORKER} 2>&1`;
-    Test::More::note("services.sh @args: $out");
-    return $? == 0;
-}
-
 sub health { return json_decode(http_get('/health')->{content} // '') // {} }
 
 # Posts N Clicks by users PREFIX-K on items K % 10; returns the statuses.
@@ -154,7 +147,7 @@ sub broker_stopped {
         skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 9
             unless $OWN_BROKER;
         my $before = health()->{kafka}{spooled} // 0;
-        ok(services('stop'), "$name - the broker stopped");
+        ok(services($RUN, 'stop'), "$name - the broker stopped");
         my $t0 = Time::HiRes::time();
         my @st = post_clicks($prefix, $n);
         my $took = Time::HiRes::time() - $t0;
@@ -170,7 +163,7 @@ sub broker_stopped {
         like(http_get('/metrics')->{content} // '',
              qr/milvuso_kafka_records_total\{outcome="spooled"\} \d+/,
              "$name - /metrics counts them");
-        ok(services('restart'), "$name - the broker started on its data");
+        ok(services($RUN, 'restart'), "$name - the broker started on its data");
         ok(wait_for(60, sub {
             (read_metrics("$DIR/drain.prom")->{milvuso_drain_pending_records} // 1) == 0
             && read_metrics("$DIR/drain.prom")->{milvuso_drain_actions_total} // 0 }),

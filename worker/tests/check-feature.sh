@@ -163,12 +163,7 @@ snapshot_ends() {
 
 # ---- the broker and the topics --------------------------------------------------
 
-run kcat -b "$BROKERS" -L -m 5
-check "a broker answers at $BROKERS" rc_is 0
-if ! rc_is 0; then
-    harness_finish
-    exit 1
-fi
+need_broker "$BROKERS"
 run "$W" topics --config "$C" --timeout 20
 check "topics creates the four, the counts' compacted with 1 partition" eval 'rc_is 0 && has "^created $TE \(2 partitions" && has "^created $TP \(1 partitions, replication 1, compacted\)"'
 run "$W" topics --config "$C" --timeout 20

@@ -18,6 +18,7 @@
 #   PIDS+=("$pid")             # a daemon started in the background
 #   trap harness_kill_all EXIT # SIGKILL to those still running, rm -rf $T
 #   stop PID                   # SIGTERM, its exit status in RC
+#   need_broker BROKERS        # checks one answers, else finishes (exit 1)
 #   wait_metrics FILE SECONDS NAME=VALUE...   # a metrics file's values
 
 harness_init() {
@@ -97,6 +98,16 @@ harness_kill_all() {
         fi
     done
     rm -rf "$T"
+}
+# need_broker BROKERS: checks that a Kafka broker answers there; when none
+# does, the script finishes at once (failed).
+need_broker() {
+    run kcat -b "$1" -L -m 5
+    check "a broker answers at $1" rc_is 0
+    if ! rc_is 0; then
+        harness_finish
+        exit 1
+    fi
 }
 # stop PID: SIGTERM, RC = its exit status (99: still running after 15 s).
 stop() {
