@@ -228,16 +228,22 @@ services-check: deps $(B)/milvuso-worker
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
 
 # The trainer on a real broker (worker/tests/check-kafka.sh), then the
-# feature worker and the trainer on its examples (check-feature.sh): one
-# must answer at KAFKA_BROKERS (`make services` starts one there).
+# feature worker and the trainer on its examples (check-feature.sh), then
+# the drain of the action log into Kafka (check-drain.sh; its broker-down
+# block stops and restarts the broker of SERVICES_RUN): one must answer at
+# KAFKA_BROKERS (`make services` starts one there).
 KAFKA_BROKERS ?= 127.0.0.1:9092
-kafka-check: deps $(B)/milvuso-worker
+kafka-check: deps $(B)/milvuso-worker $(B)/wtests/actlog_tool
 	@./.ci/apt-ensure kcat jq
 	@status=0; \
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
 	    ./worker/tests/check-kafka.sh $(B)/milvuso-worker || status=1; \
 	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
 	    ./worker/tests/check-feature.sh $(B)/milvuso-worker || status=1; \
+	MILVUSO_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	MILVUSO_SERVICES_RUN=$(abspath $(SERVICES_RUN)) \
+	    ./worker/tests/check-drain.sh $(B)/milvuso-worker \
+	        $(B)/wtests/actlog_tool || status=1; \
 	exit $$status
 
 # The suites that need the real servers (today: kafka-check, and the
@@ -249,7 +255,7 @@ services-suites: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	./conf/services.sh start --run $(B)/services-suites \
 	    --worker $(B)/milvuso-worker --config $(MILVUSO_CONFIG)
 	@status=0; \
-	$(MAKE) kafka-check || status=1; \
+	$(MAKE) kafka-check SERVICES_RUN=$(B)/services-suites || status=1; \
 	$(MAKE) nginx-kafka-test SERVICES_RUN=$(B)/services-suites || status=1; \
 	$(MAKE) nginx-kafka-valgrind || status=1; \
 	./conf/services.sh stop --run $(B)/services-suites || status=1; \

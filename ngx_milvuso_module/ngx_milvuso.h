@@ -17,7 +17,8 @@
  *                            own small zone), appending to it (in a thread
  *                            pool with sync=on)
  *   ngx_milvuso_kafka.c      Kafka as the transport instead: its directive,
- *                            the per-process producer, delivery reports
+ *                            the per-process producer, delivery reports,
+ *                            the log as its fallback (spooling)
  *   ngx_milvuso_search.c     the search both GETs share (HNSW + fresh items,
  *                            filters, merge, rendering) and GET /similar
  *   ngx_milvuso_recommend.c  GET /recommendations, step by step
@@ -63,7 +64,8 @@
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ACTION_PAYLOAD_MAX  512  /* an action's log payload */
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   5   /* 5: the log's disk use; 4:
+#define NGX_MILVUSO_LAYOUT_VERSION   6   /* 6: kafka_spooled; 5: the
+                                              log's disk use; 4:
                                               Kafka counters; 3: log_seq
                                               moved to the log's zone,
                                               layout fields first */
@@ -181,6 +183,7 @@ typedef struct {
     ngx_atomic_t           kafka_delivered;
     ngx_atomic_t           kafka_failed;
     ngx_atomic_t           kafka_refused;
+    ngx_atomic_t           kafka_spooled;   /* appended to the log instead */
 
     /* the action log's disk use, refreshed at most once a second (under
        the mutex; ngx_milvuso_log_disk_usage) */
@@ -341,6 +344,8 @@ typedef struct {
     char                  *refusal;         /* why the transport refused */
     unsigned               maybe_stored:1;  /* ... and the record may have
                                                reached Kafka all the same */
+    unsigned               spooled:1;       /* Kafka did not take it: it
+                                               goes to the log instead */
 } ngx_milvuso_req_ctx_t;
 
 
@@ -359,6 +364,9 @@ ngx_int_t ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
     ngx_milvuso_log_done_pt done);
 void ngx_milvuso_log_disk_usage(ngx_http_request_t *r, uint64_t *bytes,
     uint64_t *segments);
+ngx_int_t ngx_milvuso_log_spool(ngx_log_t *log,
+    ngx_milvuso_main_conf_t *mcf, uint16_t type, const void *payload,
+    size_t len, ngx_uint_t now);
 
 /* ngx_milvuso_kafka.c */
 char *ngx_milvuso_kafka_directive(ngx_conf_t *cf, ngx_command_t *cmd,

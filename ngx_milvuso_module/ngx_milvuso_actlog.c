@@ -46,6 +46,15 @@
  * refresh does not stop the next one.  Nothing lists the directory when
  * nobody asks.  Segments are removed by the trainer, never by nginx
  * (actlog.h, "Retention").
+ *
+ * Beside milvuso_kafka the log is Kafka's fallback (ngx_milvuso_kafka.c):
+ * a request's record Kafka did not take comes through
+ * ngx_milvuso_log_write like any other (counted as spooled through the
+ * request's ctx->spooled), and a record no request waits for any more (an
+ * ack=off delivery report that failed after the 202) through
+ * ngx_milvuso_log_spool, which copies the payload into a task of its own
+ * pool for the thread pool when sync=on.  The drain (milvuso-worker
+ * --worker-type drain) is then the log's consumer and trims it.
  */
 
 #include <ngx_config.h>
@@ -277,26 +286,25 @@ ngx_milvuso_log_append_locked(ngx_milvuso_log_ctx_t *lctx, uint16_t type,
 
 
 /*
- * Counts an append's outcome and logs a failure (rate-limited); in the
- * event loop.  Returns NGX_OK or NGX_ERROR.
+ * Counts an append's outcome (spooled: a record Kafka did not take) and
+ * logs a failure (rate-limited); in the event loop.  Returns NGX_OK or
+ * NGX_ERROR.
  */
 static ngx_int_t
-ngx_milvuso_log_outcome(ngx_http_request_t *r, int rc, const mv_err_t *err)
+ngx_milvuso_log_count(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf, int rc,
+    const mv_err_t *err, ngx_uint_t spooled)
 {
-    ngx_milvuso_zone_ctx_t   *z;
-    ngx_milvuso_main_conf_t  *mcf;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
-    z = mcf->shm_zone->data;
+    ngx_milvuso_zone_ctx_t  *z = mcf->shm_zone->data;
 
     if (rc != MV_OK) {
         (void) ngx_atomic_fetch_add(&z->sh->log_errors, 1);
 
         if (ngx_time() != ngx_milvuso_log_error_logged) {
             ngx_milvuso_log_error_logged = ngx_time();
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "milvuso: action log \"%V\": %s",
-                          &mcf->log_dir, err->msg);
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "milvuso: action log \"%V\": %s%s",
+                          &mcf->log_dir, err->msg,
+                          spooled ? " (a record Kafka did not take)" : "");
         }
 
         return NGX_ERROR;
@@ -304,7 +312,26 @@ ngx_milvuso_log_outcome(ngx_http_request_t *r, int rc, const mv_err_t *err)
 
     (void) ngx_atomic_fetch_add(&z->sh->log_records, 1);
 
+    if (spooled) {
+        (void) ngx_atomic_fetch_add(&z->sh->kafka_spooled, 1);
+    }
+
     return NGX_OK;
+}
+
+
+/* A request's append counted (ngx_milvuso_log_count). */
+static ngx_int_t
+ngx_milvuso_log_outcome(ngx_http_request_t *r, int rc, const mv_err_t *err)
+{
+    ngx_milvuso_req_ctx_t    *ctx;
+    ngx_milvuso_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_milvuso_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+
+    return ngx_milvuso_log_count(r->connection->log, mcf, rc, err,
+                                 ctx != NULL && ctx->spooled);
 }
 
 
@@ -486,6 +513,116 @@ ngx_milvuso_log_write(ngx_http_request_t *r, uint16_t type,
     done(r, NGX_OK, packed);
 
     return NGX_OK;
+}
+
+
+#if (NGX_THREADS)
+
+/* A record spooled without a request (sync=on): its own pool holds it. */
+typedef struct {
+    ngx_pool_t               *pool;
+    ngx_log_t                *log;
+    ngx_milvuso_main_conf_t  *mcf;
+    uint16_t                  type;
+    u_char                   *payload;
+    size_t                    len;
+    int                       rc;
+    mv_actlog_pos_t           pos;
+    mv_err_t                  err;
+} ngx_milvuso_spool_task_t;
+
+
+/* In a thread of the pool. */
+static void
+ngx_milvuso_spool_thread(void *data, ngx_log_t *log)
+{
+    ngx_milvuso_spool_task_t  *t = data;
+
+    t->rc = ngx_milvuso_log_append_locked(t->mcf->log_zone->data, t->type,
+                                          (const char *) t->payload, t->len,
+                                          &t->pos,
+                                          &t->err);
+}
+
+
+/* Back in the event loop: counted, the pool freed. */
+static void
+ngx_milvuso_spool_done(ngx_event_t *ev)
+{
+    ngx_milvuso_spool_task_t  *t = ev->data;
+
+    (void) ngx_milvuso_log_count(t->log, t->mcf, t->rc, &t->err, 1);
+    ngx_destroy_pool(t->pool);
+}
+
+#endif
+
+
+/*
+ * Appends a record Kafka did not take and that no request waits for (its
+ * delivery report failed after it was answered 202 with ack=off; or the
+ * process is exiting) to the log, counted as spooled.  The payload is
+ * copied.  With sync=on the append and its fdatasync run in a thread of
+ * the pool, unless now is set (exit_process: the pool may be gone, and
+ * the process waits for its flush anyway) or the pool's queue is full;
+ * otherwise here.  Returns NGX_OK once appended or handed to the pool,
+ * NGX_ERROR when it could not be (logged, counted: the record is lost).
+ */
+ngx_int_t
+ngx_milvuso_log_spool(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
+    uint16_t type, const void *payload, size_t len, ngx_uint_t now)
+{
+    int                        rc;
+    mv_err_t                   err;
+    mv_actlog_pos_t            pos;
+#if (NGX_THREADS)
+    ngx_pool_t                *pool;
+    ngx_thread_task_t         *task;
+    ngx_milvuso_spool_task_t  *t;
+
+    if (mcf->log_sync && mcf->log_pool != NULL && !now) {
+
+        pool = ngx_create_pool(1024, log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        task = ngx_thread_task_alloc(pool, sizeof(ngx_milvuso_spool_task_t));
+        if (task == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        t = task->ctx;
+        t->pool = pool;
+        t->log = log;
+        t->mcf = mcf;
+        t->type = type;
+        t->len = len;
+        t->payload = ngx_pnalloc(pool, len);
+        if (t->payload == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+        ngx_memcpy(t->payload, payload, len);
+
+        task->handler = ngx_milvuso_spool_thread;
+        task->event.handler = ngx_milvuso_spool_done;
+        task->event.data = t;
+        task->event.log = log;
+
+        if (ngx_thread_task_post(mcf->log_pool, task) == NGX_OK) {
+            return NGX_OK;
+        }
+
+        ngx_destroy_pool(pool);             /* the queue is full: here */
+    }
+#endif
+
+    rc = ngx_milvuso_log_append_locked(mcf->log_zone->data, type, payload,
+                                       len, &pos, &err);
+
+    return ngx_milvuso_log_count(log, mcf, rc, &err, 1);
 }
 
 

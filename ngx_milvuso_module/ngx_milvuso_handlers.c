@@ -455,7 +455,8 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      "\"errors\":%uA,\"bytes\":%uL,\"segments\":%uL},"
                      "\"kafka\":{\"enabled\":%s,\"ack\":%s,"
                      "\"queued\":%uA,\"delivered\":%uA,\"failed\":%uA,"
-                     "\"refused\":%uA,\"in_flight_here\":%ui}}\n",
+                     "\"refused\":%uA,\"spooled\":%uA,"
+                     "\"in_flight_here\":%ui}}\n",
                      ngx_milvuso_dim(mcf), fresh, profiles, cached,
                      &mcf->zone_name, zsize, used,
                      mcf->log_dir.len ? "true" : "false",
@@ -465,7 +466,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
                      mcf->kafka_ack == 1 ? "true" : "false",
                      z->sh->kafka_queued, z->sh->kafka_delivered,
                      z->sh->kafka_failed, z->sh->kafka_refused,
-                     ngx_milvuso_kafka_outq());
+                     z->sh->kafka_spooled, ngx_milvuso_kafka_outq());
 
     return ngx_milvuso_send_json(r, NGX_HTTP_OK, body, p - body);
 }
@@ -592,12 +593,14 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "milvuso_action_log_segments %uL\n"
         "# HELP milvuso_kafka_records_total Records handed to Kafka, by "
         "outcome (queued, then delivered or failed; refused: not "
-        "queued, answered 503).\n"
+        "queued; spooled: refused or failed, not possibly stored, and "
+        "appended to the action log instead, for the drain).\n"
         "# TYPE milvuso_kafka_records_total counter\n"
         "milvuso_kafka_records_total{outcome=\"queued\"} %uA\n"
         "milvuso_kafka_records_total{outcome=\"delivered\"} %uA\n"
         "milvuso_kafka_records_total{outcome=\"failed\"} %uA\n"
         "milvuso_kafka_records_total{outcome=\"refused\"} %uA\n"
+        "milvuso_kafka_records_total{outcome=\"spooled\"} %uA\n"
         "# HELP milvuso_zone_evictions_total Zone entries evicted for "
         "room.\n"
         "# TYPE milvuso_zone_evictions_total counter\n"
@@ -613,8 +616,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         "milvuso_zone_entries{kind=\"cached_lists\"} %ui\n",
         sh->cache_hits, sh->cache_misses, sh->log_records, sh->log_errors,
         log_bytes, log_segments, sh->kafka_queued, sh->kafka_delivered,
-        sh->kafka_failed,
-        sh->kafka_refused, sh->evictions, size, used, profiles, fresh, cached);
+        sh->kafka_failed, sh->kafka_refused, sh->kafka_spooled,
+        sh->evictions, size, used, profiles, fresh, cached);
 
     p = ngx_slprintf(p, last,
         "# HELP milvuso_snapshot_loaded Whether this worker has a model "

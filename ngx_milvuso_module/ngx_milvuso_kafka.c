@@ -29,8 +29,11 @@
  *            "possibly persisted" says so, since an idempotent producer
  *            that timed out may still have written it).  The message
  *            timeout is timeout= (5 s by default), so the report always
- *            comes; a non-cancelable per-request timer a second later is
- *            the backstop, and it keeps a worker that quits or reloads
+ *            comes (librdkafka looks for timed-out records once a
+ *            second, so up to about a second later); a non-cancelable
+ *            per-request timer three seconds later is the backstop (it
+ *            answers 503 "may still be stored": a report it overtook is
+ *            not spooled), and it keeps a worker that quits or reloads
  *            alive until its waiting requests are answered.  linger.ms
  *            defaults to 1: the request waits for the batch, and at 64
  *            connections the rate is 2.4x librdkafka's 5 ms default.
@@ -43,8 +46,23 @@
  * queued (at most NGX_MILVUSO_KAFKA_FLUSH_MS) so that reload and stop lose
  * nothing answered 202.
  *
- * Configured beside milvuso_action_log (the log as a fallback) is refused
- * at configuration time for now.
+ * The action log as Kafka's fallback.  Configured beside
+ * milvuso_action_log, a record Kafka definitely did not take is appended
+ * to the log instead (ngx_milvuso_log_write, the log's own path and sync=
+ * semantics) and answered 202: refused at produce time (queue full, no
+ * producer), or a delivery report that failed with the record not
+ * possibly persisted (rd_kafka_message_status) -- with ack=on for the
+ * waiting request (applied to the zone then, once), with ack=off for a
+ * record already answered and applied (ngx_milvuso_log_spool, from the
+ * report's copy of the payload; at exit, what the bounded flush left
+ * queued is purged and spooled the same way).  A possibly persisted
+ * failure is never spooled (the drain could then deliver it twice): with
+ * ack=on it stays a 503 saying so, with ack=off it is logged as lost, as
+ * without the log.  A waiting request that is gone (or answered by the
+ * backstop) has nothing spooled: it was neither applied nor answered 202.
+ * `milvuso-worker --worker-type drain` produces the log into Kafka once it
+ * is back (worker/drain/drain.c).  Spooled records are counted
+ * (kafka_spooled) and logged, rate-limited.
  */
 
 #include <ngx_config.h>
@@ -59,6 +77,7 @@
 #define NGX_MILVUSO_KAFKA_FLUSH_MS     5000
 #define NGX_MILVUSO_KAFKA_LINGER_OFF   "20"      /* linger.ms, ack=off */
 #define NGX_MILVUSO_KAFKA_LINGER_ON    "1"       /* linger.ms, ack=on */
+#define NGX_MILVUSO_KAFKA_RECONNECT    "1000"    /* reconnect.backoff.max.ms */
 #define NGX_MILVUSO_KAFKA_POLL_IDLE    50
 #define NGX_MILVUSO_KAFKA_POLL_BUSY    1
 #define NGX_MILVUSO_KAFKA_ACK_TIMEOUT  5000
@@ -70,6 +89,9 @@
 typedef struct {
     ngx_http_request_t        *r;        /* NULL once the request is gone */
     ngx_pool_cleanup_t        *cln;
+    uint16_t                   type;     /* the record, for the fallback */
+    const char                *payload;  /* in r->pool */
+    size_t                     len;
     ngx_milvuso_log_apply_pt   apply;
     ngx_milvuso_log_done_pt    done;
     ngx_event_t                backstop;
@@ -90,6 +112,10 @@ static void ngx_milvuso_kafka_unhook(void *data);
 static void ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w,
     ngx_int_t ok, const char *detail, ngx_uint_t maybe_stored);
 static void ngx_milvuso_kafka_wait_free(ngx_milvuso_kafka_wait_t *w);
+static ngx_int_t ngx_milvuso_kafka_spool(ngx_http_request_t *r,
+    uint16_t type, const char *payload, size_t len, const char *why,
+    ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done);
+static void ngx_milvuso_kafka_spool_report(const rd_kafka_message_t *m);
 
 
 /* per process */
@@ -99,11 +125,14 @@ static ngx_event_t        ngx_milvuso_kafka_poll_ev;
 static ngx_queue_t        ngx_milvuso_kafka_waits;
 static ngx_uint_t         ngx_milvuso_kafka_n_waits;
 static ngx_milvuso_zone_ctx_t  *ngx_milvuso_kafka_zone;
+static ngx_milvuso_main_conf_t *ngx_milvuso_kafka_mcf;
 /* rate limits: one line a second per call site */
 static time_t             ngx_milvuso_kafka_logged_error;
 static time_t             ngx_milvuso_kafka_logged_failed;
 static time_t             ngx_milvuso_kafka_logged_refused;
+static time_t             ngx_milvuso_kafka_logged_spooled;
 static u_char             ngx_milvuso_kafka_why[256];   /* when no producer */
+static ngx_uint_t         ngx_milvuso_kafka_exiting;
 
 
 /* Properties the directive's own parameters own. */
@@ -279,8 +308,17 @@ invalid:
 
 /*
  * Sets the producer's properties on conf: the fixed ones, linger.ms by
- * ack= (the directive's linger.ms= overrides it), then the directive's.  cf non-NULL: a refusal is reported there and NGX_CONF_ERROR
- * returned; cf NULL: errstr says why.
+ * ack= and reconnect.backoff.max.ms (the directive's own name=value
+ * overrides either), then the directive's.  cf non-NULL: a refusal is
+ * reported there and NGX_CONF_ERROR returned; cf NULL: errstr says why.
+ *
+ * reconnect.backoff.max.ms: 1 s instead of librdkafka's 10 s.  librdkafka
+ * 2.0.2 times records out in the broker's thread, which sleeps through its
+ * reconnect backoff while the broker is down: with 10 s, a record's
+ * failed delivery report came up to 10 s after timeout=, past the
+ * backstop, so a record Kafka never had was answered 503 "may still be
+ * stored" instead of its report's verdict (and, with the log as the
+ * fallback, not spooled).
  */
 static char *
 ngx_milvuso_kafka_set_props(ngx_conf_t *cf, ngx_milvuso_main_conf_t *mcf,
@@ -311,7 +349,10 @@ ngx_milvuso_kafka_set_props(ngx_conf_t *cf, ngx_milvuso_main_conf_t *mcf,
         || rd_kafka_conf_set(conf, "linger.ms",
                              mcf->kafka_ack ? NGX_MILVUSO_KAFKA_LINGER_ON
                                             : NGX_MILVUSO_KAFKA_LINGER_OFF,
-                             errstr, errlen) != RD_KAFKA_CONF_OK)
+                             errstr, errlen) != RD_KAFKA_CONF_OK
+        || rd_kafka_conf_set(conf, "reconnect.backoff.max.ms",
+                             NGX_MILVUSO_KAFKA_RECONNECT, errstr, errlen)
+           != RD_KAFKA_CONF_OK)
     {
         goto failed;
     }
@@ -363,6 +404,7 @@ ngx_milvuso_kafka_init_process(ngx_cycle_t *cycle,
     ngx_queue_init(&ngx_milvuso_kafka_waits);
     ngx_milvuso_kafka_n_waits = 0;
     ngx_milvuso_kafka_zone = mcf->shm_zone->data;
+    ngx_milvuso_kafka_mcf = mcf;
 
     conf = rd_kafka_conf_new();
 
@@ -453,8 +495,17 @@ ngx_milvuso_kafka_exit_process(void)
     }
 
     if (rd_kafka_flush(ngx_milvuso_kafka_rk, NGX_MILVUSO_KAFKA_FLUSH_MS)
-        != RD_KAFKA_RESP_ERR_NO_ERROR)
+        != RD_KAFKA_RESP_ERR_NO_ERROR
+        && ngx_milvuso_kafka_mcf->log_dir.len)
     {
+        /* what was never sent goes to the log (the reports of the purged
+           records are served here, spooled at once: exiting) */
+        (void) rd_kafka_purge(ngx_milvuso_kafka_rk, RD_KAFKA_PURGE_F_QUEUE);
+        ngx_milvuso_kafka_exiting = 1;
+        (void) rd_kafka_poll(ngx_milvuso_kafka_rk, 100);
+    }
+
+    if (rd_kafka_outq_len(ngx_milvuso_kafka_rk) > 0) {
         left = rd_kafka_outq_len(ngx_milvuso_kafka_rk);
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "milvuso: %d Kafka record(s) still undelivered after "
@@ -543,6 +594,17 @@ ngx_milvuso_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
                   "record (%s)%s", rd_kafka_err2str(m->err),
                   maybe ? "; it may still have been stored" : "") = '\0';
 
+    if (!maybe && ngx_milvuso_kafka_mcf->log_dir.len) {
+        if (w == NULL) {
+            ngx_milvuso_kafka_spool_report(m);   /* answered 202 already */
+            return;
+        }
+        if (w->r) {
+            ngx_milvuso_kafka_answer(w, 0, (char *) detail, 0);
+            return;
+        }
+    }
+
     if (ngx_time() != ngx_milvuso_kafka_logged_failed) {
         ngx_milvuso_kafka_logged_failed = ngx_time();
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -559,9 +621,11 @@ ngx_milvuso_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 /*
  * Answers (or, for a request gone meanwhile, only forgets) a wait once its
- * report came: ok -> apply, done(NGX_OK); else done(NGX_ERROR) with the
- * detail (and whether the record may have been stored all the same) in the
- * request's context.  Frees the wait.
+ * report came: ok -> apply, done(NGX_OK); a failure that was not
+ * possibly stored, with the log configured -> the record goes to the log
+ * (ngx_milvuso_kafka_spool: apply and done from there); else
+ * done(NGX_ERROR) with the detail (and whether the record may have been
+ * stored all the same) in the request's context.  Frees the wait.
  */
 static void
 ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w, ngx_int_t ok,
@@ -583,6 +647,14 @@ ngx_milvuso_kafka_answer(ngx_milvuso_kafka_wait_t *w, ngx_int_t ok,
     if (ok) {
         w->apply(r, 0);
         w->done(r, NGX_OK, 0);
+
+    } else if (!maybe_stored && ngx_milvuso_kafka_mcf->log_dir.len) {
+        if (ngx_milvuso_kafka_spool(r, w->type, w->payload, w->len, detail,
+                                    w->apply, w->done)
+            == NGX_ERROR)
+        {
+            w->done(r, NGX_ERROR, 0);
+        }
 
     } else {
         ctx->maybe_stored = maybe_stored ? 1 : 0;
@@ -656,8 +728,10 @@ ngx_milvuso_kafka_wait_free(ngx_milvuso_kafka_wait_t *w)
  * done(r, NGX_OK, 0) before this returns NGX_OK.  ack=on: returns NGX_AGAIN
  * and both run from the delivery report (or done(r, NGX_ERROR, 0) alone
  * when delivery failed).  Not queued (queue full, no producer): done(r,
- * NGX_ERROR, 0) with ctx->refusal set, NGX_OK.  NGX_ERROR: out of memory,
- * nothing queued, neither called.
+ * NGX_ERROR, 0) with ctx->refusal set, NGX_OK.  With milvuso_action_log
+ * configured, what Kafka definitely did not take goes to the log instead
+ * (see the top) and this returns what ngx_milvuso_log_write returns.
+ * NGX_ERROR: out of memory, nothing queued, neither called.
  */
 ngx_int_t
 ngx_milvuso_kafka_write(ngx_http_request_t *r, uint16_t type,
@@ -676,6 +750,11 @@ ngx_milvuso_kafka_write(ngx_http_request_t *r, uint16_t type,
 
     if (ngx_milvuso_kafka_rk == NULL) {
         (void) ngx_atomic_fetch_add(&sh->kafka_refused, 1);
+        if (mcf->log_dir.len) {
+            return ngx_milvuso_kafka_spool(r, type, payload, len,
+                                           (char *) ngx_milvuso_kafka_why,
+                                           apply, done);
+        }
         ctx->refusal = (char *) ngx_milvuso_kafka_why;
         done(r, NGX_ERROR, 0);
         return NGX_OK;
@@ -696,6 +775,9 @@ ngx_milvuso_kafka_write(ngx_http_request_t *r, uint16_t type,
         }
 
         w->r = r;
+        w->type = type;
+        w->payload = payload;
+        w->len = len;
         w->apply = apply;
         w->done = done;
         w->cln->handler = ngx_milvuso_kafka_unhook;
@@ -726,6 +808,10 @@ ngx_milvuso_kafka_write(ngx_http_request_t *r, uint16_t type,
         ctx->refusal = (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                        ? "the Kafka producer's queue is full"
                        : "Kafka refused the record";
+        if (mcf->log_dir.len) {
+            return ngx_milvuso_kafka_spool(r, type, payload, len,
+                                           ctx->refusal, apply, done);
+        }
         done(r, NGX_ERROR, 0);
         return NGX_OK;
     }
@@ -754,6 +840,63 @@ ngx_milvuso_kafka_write(ngx_http_request_t *r, uint16_t type,
     ngx_add_timer(&ngx_milvuso_kafka_poll_ev, NGX_MILVUSO_KAFKA_POLL_BUSY);
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * The log as Kafka's fallback for a request (see the top): the record goes
+ * through the log's own path (ngx_milvuso_log_write: apply and done from
+ * there, counted as spooled), logged at most once a second.  Returns what
+ * ngx_milvuso_log_write returns.
+ */
+static ngx_int_t
+ngx_milvuso_kafka_spool(ngx_http_request_t *r, uint16_t type,
+    const char *payload, size_t len, const char *why,
+    ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done)
+{
+    ngx_milvuso_req_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+    ctx->spooled = 1;
+
+    if (ngx_time() != ngx_milvuso_kafka_logged_spooled) {
+        ngx_milvuso_kafka_logged_spooled = ngx_time();
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "milvuso: Kafka did not take a record (%s); it goes "
+                      "to the action log \"%V\" for the drain", why,
+                      &ngx_milvuso_kafka_mcf->log_dir);
+    }
+
+    return ngx_milvuso_log_write(r, type, payload, len, apply, done);
+}
+
+
+/*
+ * The log as Kafka's fallback for a record answered 202 with ack=off whose
+ * delivery then failed, not possibly persisted: appended from the
+ * report's payload (ngx_milvuso_log_spool; at once when exiting).
+ */
+static void
+ngx_milvuso_kafka_spool_report(const rd_kafka_message_t *m)
+{
+    uint16_t  type;
+
+    type = (m->rkt == ngx_milvuso_kafka_topics[1]) ? MV_RECORD_ITEM
+                                                   : MV_RECORD_ACTION;
+
+    if (ngx_time() != ngx_milvuso_kafka_logged_spooled) {
+        ngx_milvuso_kafka_logged_spooled = ngx_time();
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "milvuso: topic \"%s\": Kafka did not take a record "
+                      "answered 202 (%s); it goes to the action log \"%V\" "
+                      "for the drain", rd_kafka_topic_name(m->rkt),
+                      rd_kafka_err2str(m->err),
+                      &ngx_milvuso_kafka_mcf->log_dir);
+    }
+
+    (void) ngx_milvuso_log_spool(ngx_cycle->log, ngx_milvuso_kafka_mcf, type,
+                                 m->payload, m->len,
+                                 ngx_milvuso_kafka_exiting);
 }
 
 

@@ -324,14 +324,6 @@ ngx_milvuso_init_main_conf(ngx_conf_t *cf, void *conf)
         zctx->fresh_max = mcf->fresh_max;
     }
 
-    if (mcf->kafka_brokers.len && mcf->log_dir.len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"milvuso_kafka\" and \"milvuso_action_log\" "
-                           "together (the log as Kafka's fallback) are not "
-                           "supported yet: configure one transport");
-        return NGX_CONF_ERROR;
-    }
-
     if (mcf->shm_zone && mcf->log_dir.len
         && ngx_milvuso_log_zone_add(cf, mcf) != NGX_OK)
     {

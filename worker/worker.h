@@ -23,6 +23,8 @@
  *   feature/   the feature worker: the item table and the join of an
  *              action with its item's features into a training example
  *              (join.c), and its Kafka pipeline (pipeline.c).
+ *   drain/     the drain: the action log nginx spooled to while Kafka was
+ *              away, produced into Kafka in transactions (drain.c).
  *   model/     what learns from them: matrix factorisation (mf), its
  *              optimisers, initialisers, the negative sampler, the learner
  *              (one example, one epoch) and the online trainer that owns

@@ -144,18 +144,6 @@ needs two different topics
 
 
 
-=== TEST 4.6: nginx -t: both transports
---- http_config
-    milvuso_zone  milvuso:4m;
-    milvuso_kafka brokers=127.0.0.1:9;
-    milvuso_action_log /tmp/milvuso-never;
---- config
---- must_die
---- error_log
-are not supported yet: configure one transport
-
-
-
 === TEST 5: ack=on: actions and an item are on their topics, keyed, canonical, with the answered ids; counted
 --- request eval
 ["POST /actions\n" . actions_json('kuser-1', 'item-a', 'Click'),

@@ -177,14 +177,6 @@ sub counts_exact {
     return $j;
 }
 
-# services.sh on the suite's broker (restart --kill, stop, ...).
-sub services {
-    my @args = @_;
-    my $out = `./conf/services.sh @args --run $RUN --worker $ENV{TEST_NGINX_MILVUSO_WORKER} 2>&1`;
-    Test::More::note("services.sh @args: $out");
-    return $? == 0;
-}
-
 # ---- block 1: the trainer killed --------------------------------------------
 
 sub trainer_killed {
@@ -225,7 +217,7 @@ sub broker_killed {
         my $poster = start_poster("$DIR/plan2", "$DIR/posted2", pace => 0.02);
         wait_for(30, sub { (() = file_text("$DIR/posted2") =~ /\n/g) >= $n * 0.3 });
         my $t0 = Time::HiRes::time();
-        ok(services('restart', '--kill'), "$name - killed and started again");
+        ok(services($RUN, 'restart', '--kill'), "$name - killed and started again");
         Test::More::note(sprintf "$name: the broker was back after %.1f s",
                          Time::HiRes::time() - $t0);
         all_accepted($name, $poster, "$DIR/posted2", $n, 90,
@@ -242,7 +234,7 @@ sub broker_stopped {
         skip "$name: the broker is not the suite's own (MILVUSO_SERVICES_RUN)", 11
             unless $OWN_BROKER;
         srand $SEED + 3;
-        ok(services('stop'), "$name - the broker stopped");
+        ok(services($RUN, 'stop'), "$name - the broker stopped");
         write_plan("$DIR/plan3", 's', 4);
         my $poster = start_poster("$DIR/plan3", "$DIR/posted3", pace => 0);
         is(how_ended(stop_worker($poster, undef, 30)), 'exit 0',
@@ -255,7 +247,7 @@ sub broker_stopped {
 
         # the same four again, once the broker is back: each is retried
         # while nginx's producer reconnects
-        ok(services('restart'), "$name - the broker started on its data");
+        ok(services($RUN, 'restart'), "$name - the broker started on its data");
         $poster = start_poster("$DIR/plan3", "$DIR/posted3b", pace => 0,
                                retry_503 => 30);
         is(how_ended(stop_worker($poster, undef, 60)), 'exit 0',

@@ -60,7 +60,7 @@ our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl
                  write_toml start_worker stop_worker run_worker
                  track_child kill_spawned actlog_end snapshot_position
                  read_metrics file_text kafka_topics start_poster
-                 pops how_ended);
+                 pops how_ended services);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -570,6 +570,16 @@ sub kafka_topics {
     $ENV{TEST_NGINX_KACT} = $act;
     $ENV{TEST_NGINX_KITM} = $itm;
     return ($b, $act, $itm);
+}
+
+# services(RUN, ARGS...): conf/services.sh ARGS on the broker whose run
+# directory is RUN (MILVUSO_SERVICES_RUN: the suite's own), e.g. 'stop',
+# 'restart', 'restart', '--kill'.  Returns true when it succeeded.
+sub services {
+    my ($run, @args) = @_;
+    my $out = `./conf/services.sh @args --run $run --worker $ENV{TEST_NGINX_MILVUSO_WORKER} 2>&1`;
+    Test::More::note("services.sh @args: $out");
+    return $? == 0;
 }
 
 # start_poster(PLAN, OUT [, pace => SECONDS, retry_503 => SECONDS]): posts

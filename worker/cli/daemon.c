@@ -1,7 +1,8 @@
 /*
  * daemon.c -- `milvuso-worker --config FILE --worker-type all|trainer|feature`:
  * the long-running worker that follows the action stream, trains, and
- * publishes snapshots.
+ * publishes snapshots (feature and drain run their own process:
+ * daemon_feature.c, daemon_drain.c).
  *
  * One thread, one loop:
  *
@@ -77,6 +78,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/daemon_drain.h"
 #include "cli/daemon_feature.h"
 #include "cli/logging.h"
 #include "cli/metrics.h"
@@ -137,7 +139,7 @@ mvw_cmd_daemon_usage(FILE *out)
 {
     fprintf(out,
         "usage: milvuso-worker --config FILE --worker-type all|trainer|"
-        "feature\n"
+        "feature|drain\n"
         "                      [--foreground] [--standby] [--print-config]\n"
         "\n"
         "trainer, all: follow the action stream (worker.action_log, or\n"
@@ -147,12 +149,15 @@ mvw_cmd_daemon_usage(FILE *out)
         "feature (Kafka only): join each action of log_topic with its\n"
         "item's features from feature_topic into training_topic, in\n"
         "transactions ([feature] section).\n"
+        "drain (beside nginx): produce what nginx spooled to\n"
+        "worker.action_log while Kafka was away into log_topic and\n"
+        "feature_topic, exactly once ([drain] section).\n"
         "\n"
         "  --config FILE       TOML configuration (conf/milvuso.toml);\n"
         "                      MILVUSO_<SECTION>_<KEY> variables override it\n"
         "  --worker-type T     all (the trainer, joining items itself) |\n"
         "                      trainer (the same, or on training examples)\n"
-        "                      | feature\n"
+        "                      | feature | drain\n"
         "  --foreground        stay attached to the terminal (default:\n"
         "                      detach and run as a daemon)\n"
         "  --standby           when another worker publishes into\n"
@@ -160,7 +165,8 @@ mvw_cmd_daemon_usage(FILE *out)
         "                      it dies (instead of refusing to start)\n"
         "  --print-config      print the effective configuration and exit\n"
         "\n"
-        "SIGTERM or SIGINT: publish (feature: commit) what is pending, then\n"
+        "SIGTERM or SIGINT: publish (feature, drain: commit) what is\n"
+        "pending, then\n"
         "exit 0.\n");
 }
 
@@ -845,7 +851,7 @@ role_refused(const char *type, const mvw_config_t *c)
         return MVW_EXIT_FAIL;
     }
     if (strcmp(type, "all") != 0 && strcmp(type, "trainer") != 0
-        && strcmp(type, "feature") != 0)
+        && strcmp(type, "feature") != 0 && strcmp(type, "drain") != 0)
     {
         return mvw_usage_error("", mvw_cmd_daemon_usage,
                                "unknown worker type '%s'", type);
@@ -891,8 +897,12 @@ mvw_cmd_daemon(int argc, char **argv)
         free(d);
         return rc;
     }
-    if (strcmp(o.worker_type, "feature") == 0) {
-        rc = mvw_feature_daemon(&d->cfg, o.foreground);
+    if (strcmp(o.worker_type, "feature") == 0
+        || strcmp(o.worker_type, "drain") == 0)
+    {
+        rc = strcmp(o.worker_type, "feature") == 0
+             ? mvw_feature_daemon(&d->cfg, o.foreground)
+             : mvw_drain_daemon(&d->cfg, o.foreground);
         free(d);
         return rc;
     }

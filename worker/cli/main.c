@@ -2,7 +2,8 @@
  * main.c -- milvuso-worker's entry point: global options and dispatch.
  *
  *   milvuso-worker [--help | --version]
- *   milvuso-worker --config FILE --worker-type all|trainer|feature [...]
+ *   milvuso-worker --config FILE --worker-type all|trainer|feature|drain
+ *                  [...]
  *   milvuso-worker COMMAND [options]      (COMMAND --help for its options)
  *
  * Commands live in a table (worker.h); main() owns nothing but argv.  A
@@ -46,7 +47,7 @@ usage(FILE *out)
 {
     fprintf(out,
             "usage: milvuso-worker --config FILE --worker-type "
-            "all|trainer|feature\n"
+            "all|trainer|feature|drain\n"
             "                      [--foreground] [--standby] [--print-config]\n"
             "       milvuso-worker COMMAND [options]\n"
             "       milvuso-worker --help | --version\n"

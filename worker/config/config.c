@@ -212,6 +212,13 @@ static const cfg_key_t  schema[] = {
         "Prometheus text-format metrics file of the feature worker, empty "
         "= off"),
 
+    NUM("drain.commit_interval", drain.commit_interval, "1.0", 0, 10,
+        F_MIN_OPEN, "seconds between the drain's transaction commits"),
+    INT("drain.commit_records", drain.commit_records, "5000", 1, 100000,
+        "also commit after this many log records"),
+    STR("drain.metrics_file", drain.metrics_file, "", F_EMPTY_OK,
+        "Prometheus text-format metrics file of the drain, empty = off"),
+
     BOOL("redis.enabled", redis.enabled, "false", "use Redis"),
     STR("redis.url", redis.url, "redis://127.0.0.1:6379/0", 0,
         "Redis URL"),
@@ -342,6 +349,7 @@ static const cfg_section_t  sections[] = {
     { "milvus", "Milvus as an external vector store (optional)." },
     { "kafka", "Kafka topics of the event pipeline (optional)." },
     { "feature", "The feature worker (--worker-type feature, Kafka only)." },
+    { "drain", "The drain (--worker-type drain, beside nginx)." },
     { "redis", "Redis (optional)." },
     { "postgres", "PostgreSQL (optional)." },
     { "recommendation", "Retrieval: embeddings, result size, HNSW index." },

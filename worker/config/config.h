@@ -101,6 +101,12 @@ typedef struct mvw_config {
     } feature;
 
     struct {
+        double    commit_interval;
+        uint32_t  commit_records;
+        char      metrics_file[MVW_CONFIG_PATH_MAX];
+    } drain;
+
+    struct {
         int       enabled;
         char      url[MVW_CONFIG_URL_MAX];
     } redis;

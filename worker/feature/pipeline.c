@@ -227,32 +227,21 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 
-/* The kind of a transactional call's error. */
-typedef enum { CALL_OK, CALL_RETRY, CALL_ABORT, CALL_FATAL } call_rc_t;
-
-static call_rc_t
+/* A transactional call's error classified (kafka_common.h); a retry or
+   an abort is logged, rate-limited. */
+static mvw_txn_rc_t
 call_result(mvw_feature_t *f, rd_kafka_error_t *e, const char *what,
     mv_err_t *err)
 {
-    call_rc_t  rc;
+    mvw_txn_rc_t  rc;
 
-    if (e == NULL) {
-        return CALL_OK;
-    }
-    rc = rd_kafka_error_is_fatal(e) ? CALL_FATAL
-         : rd_kafka_error_txn_requires_abort(e) ? CALL_ABORT
-         : rd_kafka_error_is_retriable(e) ? CALL_RETRY : CALL_FATAL;
-    mv_err_set(err, "feature worker: %s: %s%s", what,
-               rd_kafka_error_string(e),
-               rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED
-               || rd_kafka_error_code(e)
-                  == RD_KAFKA_RESP_ERR_PRODUCER_FENCED
-               ? " (another feature worker of this group took over)" : "");
-    rd_kafka_error_destroy(e);
-    if (rc != CALL_FATAL && f->log != NULL) {
+    rc = mvw_kafka_txn_result(e, "feature worker", what, " (another "
+                              "feature worker of this group took over)",
+                              err);
+    if ((rc == MVW_TXN_RETRY || rc == MVW_TXN_ABORT) && f->log != NULL) {
         mvw_log_every(f->log, &f->lim_txn, ERROR_LOG_MS, MVW_LOG_WARN, "%s%s",
-                      err->msg, rc == CALL_RETRY ? "; retrying"
-                                                 : "; aborting it");
+                      err->msg, rc == MVW_TXN_RETRY ? "; retrying"
+                                                    : "; aborting it");
     }
     return rc;
 }
@@ -296,9 +285,9 @@ try_abort(mvw_feature_t *f, mv_err_t *err)
     switch (call_result(f, rd_kafka_abort_transaction(f->producer, CALL_MS),
                         "aborting a transaction", err))
     {
-    case CALL_OK:
+    case MVW_TXN_OK:
         break;
-    case CALL_RETRY:
+    case MVW_TXN_RETRY:
         return 0;
     default:
         return MV_ERR;
@@ -370,7 +359,7 @@ try_commit(mvw_feature_t *f, mv_err_t *err)
     rd_kafka_consumer_group_metadata_t  *meta;
     rd_kafka_topic_partition_list_t     *list;
     rd_kafka_error_t                    *e;
-    call_rc_t                            rc;
+    mvw_txn_rc_t                            rc;
 
     f->txn = TXN_COMMITTING;
     if (!f->counts_written && write_counts(f, err) != MV_OK) {
@@ -388,17 +377,17 @@ try_commit(mvw_feature_t *f, mv_err_t *err)
         rd_kafka_topic_partition_list_destroy(list);
         rd_kafka_consumer_group_metadata_destroy(meta);
         rc = call_result(f, e, "sending the consumed offsets", err);
-        if (rc != CALL_OK) {
-            return rc == CALL_RETRY ? 0
-                   : rc == CALL_ABORT ? try_abort(f, err) : MV_ERR;
+        if (rc != MVW_TXN_OK) {
+            return rc == MVW_TXN_RETRY ? 0
+                   : rc == MVW_TXN_ABORT ? try_abort(f, err) : MV_ERR;
         }
         f->offsets_sent = 1;
     }
     rc = call_result(f, rd_kafka_commit_transaction(f->producer, CALL_MS),
                      "committing a transaction", err);
-    if (rc != CALL_OK) {
-        return rc == CALL_RETRY ? 0
-               : rc == CALL_ABORT ? try_abort(f, err) : MV_ERR;
+    if (rc != MVW_TXN_OK) {
+        return rc == MVW_TXN_RETRY ? 0
+               : rc == MVW_TXN_ABORT ? try_abort(f, err) : MV_ERR;
     }
 
     mvw_join_commit(f->join);
@@ -595,7 +584,7 @@ consume(mvw_feature_t *f, mv_err_t *err)
         }
         if (f->txn == TXN_NONE) {
             if (call_result(f, rd_kafka_begin_transaction(f->producer),
-                            "beginning a transaction", err) != CALL_OK)
+                            "beginning a transaction", err) != MVW_TXN_OK)
             {
                 rd_kafka_message_destroy(m);
                 return MV_ERR;
@@ -631,9 +620,9 @@ step_starting(mvw_feature_t *f, mv_err_t *err)
     switch (call_result(f, rd_kafka_init_transactions(f->producer, INIT_MS),
                         "getting the transactional producer id", err))
     {
-    case CALL_OK:
+    case MVW_TXN_OK:
         break;
-    case CALL_FATAL:
+    case MVW_TXN_FATAL:
         return MV_ERR;
     default:
         return 0;

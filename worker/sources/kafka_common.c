@@ -134,6 +134,28 @@ mvw_kafka_errors_of(const rd_kafka_t *rk)
 }
 
 
+mvw_txn_rc_t
+mvw_kafka_txn_result(rd_kafka_error_t *e, const char *prefix,
+    const char *what, const char *fenced, mv_err_t *err)
+{
+    mvw_txn_rc_t         rc;
+    rd_kafka_resp_err_t  code;
+
+    if (e == NULL) {
+        return MVW_TXN_OK;
+    }
+    rc = rd_kafka_error_is_fatal(e) ? MVW_TXN_FATAL
+         : rd_kafka_error_txn_requires_abort(e) ? MVW_TXN_ABORT
+         : rd_kafka_error_is_retriable(e) ? MVW_TXN_RETRY : MVW_TXN_FATAL;
+    code = rd_kafka_error_code(e);
+    mv_err_set(err, "%s: %s: %s%s", prefix, what, rd_kafka_error_string(e),
+               code == RD_KAFKA_RESP_ERR__FENCED
+               || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ? fenced : "");
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+
 void
 mvw_kafka_consumer_close(rd_kafka_t *rk, int close_ms)
 {

@@ -51,6 +51,24 @@ int mvw_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
 /* The errs of a handle made from mvw_kafka_conf. */
 mvw_kafka_errors_t *mvw_kafka_errors_of(const rd_kafka_t *rk);
 
+/* What a transactional call's error asks of its caller. */
+typedef enum mvw_txn_rc {
+    MVW_TXN_OK = 0,            /* no error */
+    MVW_TXN_RETRY,             /* retriable (a timeout): call it again */
+    MVW_TXN_ABORT,             /* the transaction must be aborted */
+    MVW_TXN_FATAL              /* the producer is unusable (fenced ...) */
+} mvw_txn_rc_t;
+
+/*
+ * Classifies e, the error of a transactional call (NULL: none), and
+ * destroys it: fatal, then requiring an abort, then retriable; anything
+ * else is fatal.  Unless MVW_TXN_OK, err says "PREFIX: WHAT: librdkafka's
+ * text", followed by fenced when the error says that a newer producer
+ * with the same transactional id took over.
+ */
+mvw_txn_rc_t mvw_kafka_txn_result(rd_kafka_error_t *e, const char *prefix,
+    const char *what, const char *fenced, mv_err_t *err);
+
 /*
  * Keeps in errs the text of a fatal error that a consumer returned as a
  * message (m->err RD_KAFKA_RESP_ERR__FATAL: with its queues forwarded to

@@ -117,12 +117,6 @@ start() {
     DP=$!
     PIDS+=("$DP")
 }
-# stop PID: SIGTERM, RC = its exit status (99: still running after 15 s).
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    RC=0
-    if gone_within "$1" 15; then wait "$1" || RC=$?; else RC=99; fi
-}
 # examples ISOLATION: "user<TAB>event<TAB>item<TAB>popularity<TAB>category
 # or null<TAB>key" lines of the training topic.
 examples() {
@@ -160,12 +154,7 @@ snapshot_ends() {
 
 # ---- the broker and the topics --------------------------------------------------
 
-run kcat -b "$BROKERS" -L -m 5
-check "a broker answers at $BROKERS" rc_is 0
-if ! rc_is 0; then
-    harness_finish
-    exit 1
-fi
+need_broker "$BROKERS"
 run "$W" topics --config "$C" --timeout 20
 check "topics creates the four, the counts' compacted with 1 partition" eval 'rc_is 0 && has "^created $TE \(2 partitions" && has "^created $TP \(1 partitions, replication 1, compacted\)"'
 run "$W" topics --config "$C" --timeout 20

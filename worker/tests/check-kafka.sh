@@ -144,12 +144,7 @@ position_sum() {
 
 # ---- the broker and the topics --------------------------------------------------
 
-run kcat -b "$BROKERS" -L -m 5
-check "a broker answers at $BROKERS" rc_is 0
-if ! rc_is 0; then
-    harness_finish
-    exit 1
-fi
+need_broker "$BROKERS"
 run "$W" topics --config "$C" --timeout 20
 check "topics creates the run's topics" eval 'rc_is 0 && has "^created $TA \(2 partitions" && has "^created $TF "'
 run "$W" topics --config "$C" --timeout 20

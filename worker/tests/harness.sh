@@ -1,6 +1,6 @@
 # harness.sh -- what the worker's command-line check scripts share
 # (check-cli.sh, check-daemon.sh, check-kafka.sh, check-retention.sh,
-# check-feature.sh): sourced, not run.
+# check-feature.sh, check-drain.sh): sourced, not run.
 #
 #   . "$(dirname "$0")/harness.sh"
 #   harness_init NAME "$@"     # checks the argument (the worker binary),
@@ -19,6 +19,8 @@
 #
 #   PIDS+=("$pid")             # a daemon started in the background
 #   trap harness_kill_all EXIT # SIGKILL to those still running, rm -rf $T
+#   stop PID                   # SIGTERM, its exit status in RC
+#   need_broker BROKERS        # checks one answers, else finishes (exit 1)
 
 harness_init() {
     local name=$1
@@ -118,6 +120,22 @@ harness_kill_all() {
         fi
     done
     rm -rf "$T"
+}
+# need_broker BROKERS: checks that a Kafka broker answers there; when none
+# does, the script finishes at once (failed).
+need_broker() {
+    run kcat -b "$1" -L -m 5
+    check "a broker answers at $1" rc_is 0
+    if ! rc_is 0; then
+        harness_finish
+        exit 1
+    fi
+}
+# stop PID: SIGTERM, RC = its exit status (99: still running after 15 s).
+stop() {
+    kill -TERM "$1" 2>/dev/null || true
+    RC=0
+    if gone_within "$1" 15; then wait "$1" || RC=$?; else RC=99; fi
 }
 harness_finish() {
     echo "$passed passed, $failed failed"
