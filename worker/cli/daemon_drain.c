@@ -8,7 +8,8 @@
  *   open      the drain's handles from the configuration (a bad topic,
  *             broker list or log directory fails the start with its exit
  *             status, before detaching)
- *   loop      mvw_drain_step until SIGTERM / SIGINT; sleep
+ *   loop      (daemon_loop.c, the feature worker's too)
+ *             mvw_drain_step until SIGTERM / SIGINT; sleep
  *             worker.poll_interval when a step found nothing; [drain]
  *             metrics_file every second when something changed (every
  *             METRICS_IDLE_MS otherwise); a progress line every REPORT_MS
@@ -23,25 +24,18 @@
  * rate-limited.  No lock of its own: Kafka makes it the one writer (its
  * transactional id, from the log directory, fences any earlier drain).
  */
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/daemon_drain.h"
+#include "cli/daemon_loop.h"
 #include "cli/logging.h"
 #include "cli/metrics.h"
-#include "cli/process.h"
 #include "drain/drain.h"
 #include "worker.h"
 
-#define METRICS_MS       1000
-#define METRICS_IDLE_MS  5000
-#define REPORT_MS        10000
-
-
-static int
-write_metrics(const mvw_config_t *c, const mvw_drain_stats_t *st)
+int
+mvw_drain_write_metrics(const mvw_config_t *c, const mvw_drain_stats_t *st)
 {
     mvw_metrics_file_t  m;
 
@@ -83,8 +77,8 @@ write_metrics(const mvw_config_t *c, const mvw_drain_stats_t *st)
 }
 
 
-static void
-report(const mvw_log_t *log, const mvw_drain_stats_t *st)
+void
+mvw_drain_report(const mvw_log_t *log, const mvw_drain_stats_t *st)
 {
     mvw_log(log, MVW_LOG_INFO, "drain: %llu transaction(s) committed, %llu "
             "action(s) and %llu item(s) drained, %llu record(s) refused, "
@@ -96,62 +90,6 @@ report(const mvw_log_t *log, const mvw_drain_stats_t *st)
 }
 
 
-/* Steps until a signal or a fatal error; returns the exit code. */
-static int
-run(const mvw_config_t *c, const mvw_log_t *log, mvw_drain_t *d)
-{
-    mvw_drain_stats_t  st;
-    mv_err_t           err;
-    int64_t            now, last_metrics = 0, last_report;
-    uint64_t           seen = 0, reported = 0;
-    int                n, rc;
-
-    last_report = mvw_monotonic_ms();
-    while (!mvw_process_stopping()) {
-        n = mvw_drain_step(d, &err);
-        mvw_drain_stats(d, &st);
-        if (n < 0) {
-            mvw_log(log, MVW_LOG_ERROR, "%s; stopping without committing "
-                    "(the next start aborts what is open and drains it "
-                    "again)", err.msg);
-            write_metrics(c, &st);
-            mvw_drain_abandon(d);
-            return MVW_EXIT_FAIL;
-        }
-
-        now = mvw_monotonic_ms();
-        if ((st.transactions + st.aborts + st.pending + st.phase != seen
-             && now - last_metrics >= METRICS_MS)
-            || now - last_metrics >= METRICS_IDLE_MS)
-        {
-            write_metrics(c, &st);
-            seen = st.transactions + st.aborts + st.pending + st.phase;
-            last_metrics = now;
-        }
-        if (st.actions + st.items != reported
-            && now - last_report >= REPORT_MS)
-        {
-            report(log, &st);
-            reported = st.actions + st.items;
-            last_report = now;
-        }
-        if (n == 0 && !mvw_process_stopping()) {
-            mvw_process_sleep_ms(c->worker.poll_interval * 1000.0);
-        }
-    }
-
-    mvw_log(log, MVW_LOG_INFO, "signal %d: stopping",
-            mvw_process_stopping());
-    rc = mvw_drain_close(d, &st, &err);
-    if (rc != MV_OK) {
-        mvw_log(log, MVW_LOG_ERROR, "%s", err.msg);
-    }
-    report(log, &st);
-    write_metrics(c, &st);
-    return rc == MV_OK ? MVW_EXIT_OK : MVW_EXIT_FAIL;
-}
-
-
 int
 mvw_drain_daemon(const mvw_config_t *c, int foreground)
 {
@@ -159,12 +97,9 @@ mvw_drain_daemon(const mvw_config_t *c, int foreground)
     mvw_drain_t        *d;
     mvw_log_t           log;
     mv_err_t            err;
+    mvw_daemon_obj_t    o = { NULL, NULL };
 
-    log.out = stderr;
-    log.level = c->worker.log_level;
-    if (mvw_process_signals() != 0) {
-        fprintf(stderr, "milvuso-worker: cannot start: %s\n",
-                strerror(errno));
+    if (mvw_daemon_begin(c, &log) != MVW_EXIT_OK) {
         return MVW_EXIT_FAIL;
     }
 
@@ -186,9 +121,8 @@ mvw_drain_daemon(const mvw_config_t *c, int foreground)
         mvw_log(&log, MVW_LOG_ERROR, "%s", err.msg);
         return MVW_EXIT_FAIL;
     }
-    if (!foreground && mvw_process_detach() != 0) {
-        mvw_log(&log, MVW_LOG_ERROR, "cannot detach: %s", strerror(errno));
-        mvw_drain_abandon(d);
+    o.drain = d;
+    if (mvw_daemon_detach(o, &log, foreground) != MVW_EXIT_OK) {
         return MVW_EXIT_FAIL;
     }
     mvw_log(&log, MVW_LOG_INFO, "worker drain following action log %s "
@@ -198,5 +132,5 @@ mvw_drain_daemon(const mvw_config_t *c, int foreground)
             c->kafka.log_topic, c->kafka.feature_topic, c->kafka.brokers,
             mvw_drain_id(d), c->drain.commit_interval,
             c->drain.commit_records, (int) getpid());
-    return run(c, &log, d);
+    return mvw_daemon_loop(c, &log, o);
 }

@@ -6,7 +6,8 @@
  *   open      the pipeline's handles from the configuration (a bad topic
  *             or broker list fails the start with its exit status, before
  *             detaching)
- *   loop      mvw_feature_step until SIGTERM / SIGINT; sleep
+ *   loop      (daemon_loop.c, the drain's too)
+ *             mvw_feature_step until SIGTERM / SIGINT; sleep
  *             worker.poll_interval when a step found nothing; the metrics
  *             file every second when something changed (every
  *             METRICS_IDLE_MS otherwise); a progress line every REPORT_MS
@@ -21,25 +22,18 @@
  * The process holds no lock of its own: Kafka makes it the one writer of
  * its group (its transactional id fences any earlier one out).
  */
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/daemon_feature.h"
+#include "cli/daemon_loop.h"
 #include "cli/logging.h"
 #include "cli/metrics.h"
-#include "cli/process.h"
 #include "feature/pipeline.h"
 #include "worker.h"
 
-#define METRICS_MS       1000
-#define METRICS_IDLE_MS  5000
-#define REPORT_MS        10000
-
-
-static int
-write_metrics(const mvw_config_t *c, const mvw_feature_stats_t *st)
+int
+mvw_feature_write_metrics(const mvw_config_t *c, const mvw_feature_stats_t *st)
 {
     mvw_metrics_file_t  m;
 
@@ -89,8 +83,8 @@ write_metrics(const mvw_config_t *c, const mvw_feature_stats_t *st)
 }
 
 
-static void
-report(const mvw_log_t *log, const mvw_feature_stats_t *st)
+void
+mvw_feature_report(const mvw_log_t *log, const mvw_feature_stats_t *st)
 {
     mvw_log(log, MVW_LOG_INFO, "feature worker: %llu transaction(s) "
             "committed, %llu example(s) (%llu without features), %llu "
@@ -122,60 +116,6 @@ fill_params(const mvw_config_t *c, const mvw_log_t *log,
 }
 
 
-/* Steps until a signal or a fatal error; returns the exit code. */
-static int
-run(const mvw_config_t *c, const mvw_log_t *log, mvw_feature_t *f)
-{
-    mvw_feature_stats_t  st;
-    mv_err_t             err;
-    int64_t              now, last_metrics = 0, last_report;
-    uint64_t             seen = 0, reported = 0;
-    int                  n, rc;
-
-    last_report = mvw_monotonic_ms();
-    while (!mvw_process_stopping()) {
-        n = mvw_feature_step(f, &err);
-        mvw_feature_stats(f, &st);
-        if (n < 0) {
-            mvw_log(log, MVW_LOG_ERROR, "%s; stopping without committing "
-                    "(the next start aborts what is open and joins it "
-                    "again)", err.msg);
-            write_metrics(c, &st);
-            mvw_feature_abandon(f);
-            return MVW_EXIT_FAIL;
-        }
-
-        now = mvw_monotonic_ms();
-        if ((st.transactions + st.aborts + st.pending + st.items != seen
-             && now - last_metrics >= METRICS_MS)
-            || now - last_metrics >= METRICS_IDLE_MS)
-        {
-            write_metrics(c, &st);
-            seen = st.transactions + st.aborts + st.pending + st.items;
-            last_metrics = now;
-        }
-        if (st.transactions != reported && now - last_report >= REPORT_MS) {
-            report(log, &st);
-            reported = st.transactions;
-            last_report = now;
-        }
-        if (n == 0 && !mvw_process_stopping()) {
-            mvw_process_sleep_ms(c->worker.poll_interval * 1000.0);
-        }
-    }
-
-    mvw_log(log, MVW_LOG_INFO, "signal %d: stopping",
-            mvw_process_stopping());
-    rc = mvw_feature_close(f, &st, &err);
-    if (rc != MV_OK) {
-        mvw_log(log, MVW_LOG_ERROR, "%s", err.msg);
-    }
-    report(log, &st);
-    write_metrics(c, &st);
-    return rc == MV_OK ? MVW_EXIT_OK : MVW_EXIT_FAIL;
-}
-
-
 int
 mvw_feature_daemon(const mvw_config_t *c, int foreground)
 {
@@ -183,12 +123,9 @@ mvw_feature_daemon(const mvw_config_t *c, int foreground)
     mvw_feature_t        *f;
     mvw_log_t             log;
     mv_err_t              err;
+    mvw_daemon_obj_t      o = { NULL, NULL };
 
-    log.out = stderr;
-    log.level = c->worker.log_level;
-    if (mvw_process_signals() != 0) {
-        fprintf(stderr, "milvuso-worker: cannot start: %s\n",
-                strerror(errno));
+    if (mvw_daemon_begin(c, &log) != MVW_EXIT_OK) {
         return MVW_EXIT_FAIL;
     }
 
@@ -198,9 +135,8 @@ mvw_feature_daemon(const mvw_config_t *c, int foreground)
         mvw_log(&log, MVW_LOG_ERROR, "%s", err.msg);
         return MVW_EXIT_FAIL;
     }
-    if (!foreground && mvw_process_detach() != 0) {
-        mvw_log(&log, MVW_LOG_ERROR, "cannot detach: %s", strerror(errno));
-        mvw_feature_abandon(f);
+    o.feature = f;
+    if (mvw_daemon_detach(o, &log, foreground) != MVW_EXIT_OK) {
         return MVW_EXIT_FAIL;
     }
     mvw_log(&log, MVW_LOG_INFO, "worker feature following Kafka topic %s "
@@ -211,5 +147,5 @@ mvw_feature_daemon(const mvw_config_t *c, int foreground)
             c->kafka.training_topic, c->feature.popularity_topic,
             c->feature.commit_interval, c->feature.commit_records,
             (int) getpid());
-    return run(c, &log, f);
+    return mvw_daemon_loop(c, &log, o);
 }

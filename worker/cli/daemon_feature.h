@@ -6,7 +6,9 @@
 #ifndef MVW_DAEMON_FEATURE_H
 #define MVW_DAEMON_FEATURE_H
 
+#include "cli/logging.h"
 #include "config/config.h"
+#include "feature/pipeline.h"
 
 /*
  * Runs the feature worker of configuration c ([kafka] topics and brokers,
@@ -16,5 +18,14 @@
  * whose last transaction committed, 1 otherwise.
  */
 int mvw_feature_daemon(const mvw_config_t *c, int foreground);
+
+/* Writes [feature] metrics_file (milvuso_feature_*) from st; none
+   configured: nothing.  Returns 0, or -1 (it could not be written). */
+int mvw_feature_write_metrics(const mvw_config_t *c,
+    const mvw_feature_stats_t *st);
+
+/* Logs the feature worker's progress line from st, at info. */
+void mvw_feature_report(const mvw_log_t *log,
+    const mvw_feature_stats_t *st);
 
 #endif /* MVW_DAEMON_FEATURE_H */

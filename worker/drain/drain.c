@@ -78,10 +78,11 @@
 #include "events.h"
 #include "files.h"
 #include "sources/kafka_common.h"
+#include "sources/kafka_txn.h"
 #include "sources/source.h"
 
 #define INIT_MS          1000       /* one wait for the producer id */
-#define CALL_MS          2000       /* one transactional call */
+#define CALL_MS          2000       /* reading the committed position */
 #define CLOSE_COMMIT_MS  10000      /* close: commit for at most this */
 #define BATCH_MS         50         /* draining, per step */
 #define ERROR_LOG_MS     10000
@@ -89,13 +90,6 @@
 #define REFRESH_MIN_MS   1000
 #define TOPIC_MAX        (MV_SNAPSHOT_STREAM_MAX + 1)
 #define NAME_MAX_        32
-
-typedef enum {
-    TXN_NONE = 0,                   /* nothing open */
-    TXN_OPEN,                       /* records being produced into it */
-    TXN_COMMITTING,                 /* commit started, not confirmed */
-    TXN_ABORTING                    /* abort started, not confirmed */
-} txn_state_t;
 
 /* What an open transaction holds; added to the stats at commit. */
 typedef struct {
@@ -122,11 +116,9 @@ struct mvw_drain {
     mvw_source_t         *source;           /* once RUNNING */
     mvw_drain_phase_t     phase;
 
-    txn_state_t           txn;
-    int64_t               opened_ms;
+    mvw_kafka_txn_t       txn;              /* kafka_txn.h */
     int64_t               committed_ms;     /* last commit, monotonic */
     txn_counts_t          in_txn;
-    int                   offsets_sent;
 
     mvw_drain_stats_t     st;
     mvw_source_stats_t    gone;             /* stats of freed sources */
@@ -225,125 +217,45 @@ registered_pos(mvw_drain_t *d)
 
 /* ---- the transaction ------------------------------------------------------ */
 
-/* A record of the transaction Kafka did not take: the commit fails (the
-   transaction is aborted and drained again); this says why, limited. */
-static void
-on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/* Sends the log position after the transaction's last record, as the
+   synthetic group's offset of log_topic partition 0 (kafka_txn.h). */
+static rd_kafka_error_t *
+send_position(void *ctx, rd_kafka_t *producer, int timeout_ms)
 {
-    mvw_drain_t  *d = ((mvw_kafka_errors_t *) opaque)->owner;
-    char          msg[300];
-
-    (void) rk;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return;
-    }
-    d->perrs.count++;
-    if (m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE) {
-        snprintf(msg, sizeof(msg), "a record to %s was not taken: %s",
-                 m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
-                 rd_kafka_err2str(m->err));
-        say(d, &d->lim_txn, MVW_LOG_WARN, msg);
-    }
-}
-
-
-/* A transactional call's error classified; a retry or an abort logged. */
-static mvw_txn_rc_t
-call_result(mvw_drain_t *d, rd_kafka_error_t *e, const char *what,
-    mv_err_t *err)
-{
-    mvw_txn_rc_t  rc;
-    char          msg[sizeof(err->msg) + 20];
-
-    rc = mvw_kafka_txn_result(e, "drain", what, " (another drain of this "
-                              "action log took over)", err);
-    if (rc == MVW_TXN_RETRY || rc == MVW_TXN_ABORT) {
-        snprintf(msg, sizeof(msg), "%s%s", err->msg + strlen("drain: "),
-                 rc == MVW_TXN_RETRY ? "; retrying" : "; aborting it");
-        say(d, &d->lim_txn, MVW_LOG_WARN, msg);
-    }
-    return rc;
-}
-
-
-static void
-txn_clear(mvw_drain_t *d)
-{
-    d->txn = TXN_NONE;
-    memset(&d->in_txn, 0, sizeof(d->in_txn));
-    d->offsets_sent = 0;
-}
-
-
-/* Aborts the open transaction; 0 done or to retry, MV_ERR fatal. */
-static int
-try_abort(mvw_drain_t *d, mv_err_t *err)
-{
-    char  msg[160];
-
-    d->txn = TXN_ABORTING;
-    switch (call_result(d, rd_kafka_abort_transaction(d->producer, CALL_MS),
-                        "aborting a transaction", err))
-    {
-    case MVW_TXN_OK:
-        break;
-    case MVW_TXN_RETRY:
-        return 0;
-    default:
-        return MV_ERR;
-    }
-    snprintf(msg, sizeof(msg), "transaction of %llu record(s) aborted; they "
-             "are drained again", (unsigned long long) d->in_txn.records);
-    say(d, NULL, MVW_LOG_WARN, msg);
-    d->st.aborts++;
-    txn_clear(d);
-    /* back to the committed position: its records come again */
-    return source_open(d, d->st.position, err);
-}
-
-
-/* Commits the open transaction; 0 done or to retry, MV_ERR fatal. */
-static int
-try_commit(mvw_drain_t *d, mv_err_t *err)
-{
+    mvw_drain_t                         *d = ctx;
     rd_kafka_consumer_group_metadata_t  *meta;
     rd_kafka_topic_partition_list_t     *list;
     rd_kafka_topic_partition_t          *tp;
+    rd_kafka_error_t                    *e;
     mv_actlog_pos_t                      pos;
-    mvw_txn_rc_t                         rc;
-    mv_stream_pos_t                      sp;
     char                                 text[4200];
 
-    d->txn = TXN_COMMITTING;
-    if (!d->offsets_sent) {
-        pos = mv_actlog_pos_unpack(d->in_txn.pos);
-        snprintf(text, sizeof(text), MVW_DRAIN_METADATA " (segment %llu, "
-                 "offset %llu) of %s, not a Kafka offset",
-                 (unsigned long long) pos.segment,
-                 (unsigned long long) pos.offset, d->dir);
-        list = rd_kafka_topic_partition_list_new(1);
-        tp = rd_kafka_topic_partition_list_add(list, d->log_topic, 0);
-        tp->offset = (int64_t) d->in_txn.pos;
-        tp->metadata = strdup(text);          /* freed with the list */
-        tp->metadata_size = tp->metadata ? strlen(text) : 0;
-        meta = rd_kafka_consumer_group_metadata_new(d->id);
-        rc = call_result(d, rd_kafka_send_offsets_to_transaction(
-                                d->producer, list, meta, CALL_MS),
-                         "sending the log position", err);
-        rd_kafka_consumer_group_metadata_destroy(meta);
-        rd_kafka_topic_partition_list_destroy(list);
-        if (rc != MVW_TXN_OK) {
-            return rc == MVW_TXN_RETRY ? 0
-                   : rc == MVW_TXN_ABORT ? try_abort(d, err) : MV_ERR;
-        }
-        d->offsets_sent = 1;
-    }
-    rc = call_result(d, rd_kafka_commit_transaction(d->producer, CALL_MS),
-                     "committing a transaction", err);
-    if (rc != MVW_TXN_OK) {
-        return rc == MVW_TXN_RETRY ? 0
-               : rc == MVW_TXN_ABORT ? try_abort(d, err) : MV_ERR;
-    }
+    pos = mv_actlog_pos_unpack(d->in_txn.pos);
+    snprintf(text, sizeof(text), MVW_DRAIN_METADATA " (segment %llu, "
+             "offset %llu) of %s, not a Kafka offset",
+             (unsigned long long) pos.segment,
+             (unsigned long long) pos.offset, d->dir);
+    list = rd_kafka_topic_partition_list_new(1);
+    tp = rd_kafka_topic_partition_list_add(list, d->log_topic, 0);
+    tp->offset = (int64_t) d->in_txn.pos;
+    tp->metadata = strdup(text);              /* freed with the list */
+    tp->metadata_size = tp->metadata ? strlen(text) : 0;
+    meta = rd_kafka_consumer_group_metadata_new(d->id);
+    e = rd_kafka_send_offsets_to_transaction(producer, list, meta,
+                                             timeout_ms);
+    rd_kafka_consumer_group_metadata_destroy(meta);
+    rd_kafka_topic_partition_list_destroy(list);
+    return e;
+}
+
+
+/* Committed: counted, and the registration in the log moved past it
+   (durable in Kafka), so retention may trim before it. */
+static void
+on_committed(void *ctx)
+{
+    mvw_drain_t      *d = ctx;
+    mv_stream_pos_t   sp;
 
     d->st.transactions++;
     d->st.refreshes += d->in_txn.refresh;
@@ -352,56 +264,40 @@ try_commit(mvw_drain_t *d, mv_err_t *err)
     d->st.invalid += d->in_txn.invalid;
     d->st.position = d->in_txn.pos;
     d->committed_ms = now_ms();
-    txn_clear(d);
+    memset(&d->in_txn, 0, sizeof(d->in_txn));
 
-    /* durable in Kafka: registration moved past it, retention trims */
     memset(&sp, 0, sizeof(sp));
     memcpy(sp.stream, MV_ACTLOG_STREAM_NAME, sizeof(MV_ACTLOG_STREAM_NAME));
     sp.offset = d->st.position;
     mvw_source_durable(d->source, &sp, 1);
-    return 0;
 }
 
 
-/* Commits (or goes on aborting) until settled or ms passed. */
+/* Aborted: the log reopened at the committed position, so its records
+   come again in the next transaction. */
 static int
-settle_within(mvw_drain_t *d, int64_t ms, mv_err_t *err)
+on_aborted(void *ctx, mv_err_t *err)
 {
-    int64_t  end = now_ms() + ms;
+    mvw_drain_t  *d = ctx;
+    char          msg[160];
 
-    while (d->txn != TXN_NONE) {
-        if ((d->txn == TXN_ABORTING ? try_abort(d, err) : try_commit(d, err))
-            != 0)
-        {
-            return MV_ERR;
-        }
-        if (d->txn == TXN_NONE) {
-            break;
-        }
-        rd_kafka_poll(d->producer, 100);        /* not a busy retry */
-        if (now_ms() >= end) {
-            return mv_err_set(err, "drain: the open transaction was not "
-                              "settled within %lld ms (its records are "
-                              "drained again at the next start)",
-                              (long long) ms);
-        }
-    }
-    return MV_OK;
+    snprintf(msg, sizeof(msg), "transaction of %llu record(s) aborted; they "
+             "are drained again", (unsigned long long) d->in_txn.records);
+    say(d, NULL, MVW_LOG_WARN, msg);
+    d->st.aborts++;
+    memset(&d->in_txn, 0, sizeof(d->in_txn));
+    return source_open(d, d->st.position, err);
 }
 
 
-static int
-txn_begin(mvw_drain_t *d, mv_err_t *err)
-{
-    if (call_result(d, rd_kafka_begin_transaction(d->producer),
-                    "beginning a transaction", err) != MVW_TXN_OK)
-    {
-        return MV_ERR;
-    }
-    d->txn = TXN_OPEN;
-    d->opened_ms = now_ms();
-    return MV_OK;
-}
+static const mvw_kafka_txn_ops_t  drain_txn_ops = {
+    NULL, send_position, on_committed, on_aborted
+};
+
+static const mvw_kafka_txn_texts_t  drain_txn_texts = {
+    "drain", " (another drain of this action log took over)",
+    "sending the log position", "its records are drained again"
+};
 
 
 /* ---- draining ------------------------------------------------------------- */
@@ -503,7 +399,9 @@ drain_batch(mvw_drain_t *d, mv_err_t *err)
             say(d, &d->lim_read, MVW_LOG_ERROR, why.msg);
             break;
         }
-        if (d->txn == TXN_NONE && txn_begin(d, err) != MV_OK) {
+        if (mvw_kafka_txn_state(&d->txn) == MVW_KAFKA_TXN_NONE
+            && mvw_kafka_txn_begin(&d->txn, err) != MV_OK)
+        {
             return MV_ERR;
         }
         rc = drain_one(d, &r, err);
@@ -515,7 +413,7 @@ drain_batch(mvw_drain_t *d, mv_err_t *err)
             d->in_txn.pos = sp.offset;
         }
         if (rc == 1) {
-            return try_abort(d, err) == MV_OK ? n : MV_ERR;
+            return mvw_kafka_txn_abort(&d->txn, err) == 0 ? n : MV_ERR;
         }
         if (n % 256 == 0 && now_ms() - start >= BATCH_MS) {
             break;
@@ -531,16 +429,11 @@ static int
 step_starting(mvw_drain_t *d, mv_err_t *err)
 {
     char  msg[200];
+    int   rc;
 
-    switch (call_result(d, rd_kafka_init_transactions(d->producer, INIT_MS),
-                        "getting the transactional producer id", err))
-    {
-    case MVW_TXN_OK:
-        break;
-    case MVW_TXN_FATAL:
-        return MV_ERR;
-    default:
-        return 0;
+    rc = mvw_kafka_txn_start(&d->txn, INIT_MS, err);
+    if (rc <= 0) {
+        return rc;
     }
     d->phase = MVW_DRAIN_RESUMING;
     snprintf(msg, sizeof(msg), "transactional id %s ready (what an earlier "
@@ -615,31 +508,28 @@ step_running(mvw_drain_t *d, mv_err_t *err)
 {
     int  n;
 
-    if (d->txn == TXN_ABORTING) {
-        return try_abort(d, err);
-    }
-    if (d->txn == TXN_COMMITTING) {
-        return try_commit(d, err);
+    if (mvw_kafka_txn_state(&d->txn) > MVW_KAFKA_TXN_OPEN) {
+        return mvw_kafka_txn_continue(&d->txn, err);
     }
     n = drain_batch(d, err);
     if (n < 0) {
         return MV_ERR;
     }
-    if (d->txn == TXN_NONE && d->st.position != 0
+    if (mvw_kafka_txn_state(&d->txn) == MVW_KAFKA_TXN_NONE
+        && d->st.position != 0
         && now_ms() - d->committed_ms >= d->refresh_ms)
     {
         /* idle: the committed position again, so Kafka keeps it */
-        if (txn_begin(d, err) != MV_OK) {
+        if (mvw_kafka_txn_begin(&d->txn, err) != MV_OK) {
             return MV_ERR;
         }
         d->in_txn.pos = d->st.position;
         d->in_txn.refresh = 1;
-        return try_commit(d, err);
+        return mvw_kafka_txn_commit(&d->txn, err);
     }
-    if (d->txn == TXN_OPEN
-        && (d->in_txn.records >= d->commit_records
-            || now_ms() - d->opened_ms >= d->interval_ms)
-        && try_commit(d, err) != 0)
+    if (mvw_kafka_txn_due(&d->txn, d->in_txn.records, d->commit_records,
+                          d->interval_ms)
+        && mvw_kafka_txn_commit(&d->txn, err) != 0)
     {
         return MV_ERR;
     }
@@ -696,7 +586,7 @@ new_handle(mvw_drain_t *d, rd_kafka_type_t type, const char *const *extra,
     rd_kafka_t          *rk;
     char                 why[512], queue[24];
 
-    errs->owner = d;
+    errs->owner = producer ? (void *) &d->txn : (void *) d;
     errs->prefix = producer ? "drain producer" : "drain consumer";
     errs->log = d->log;
     errs->shared = &d->lim_transport;
@@ -724,7 +614,7 @@ new_handle(mvw_drain_t *d, rd_kafka_type_t type, const char *const *extra,
         return NULL;
     }
     if (producer) {
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_dr_msg_cb(conf, mvw_kafka_txn_on_delivery);
     }
     rk = rd_kafka_new(type, conf, why, sizeof(why));
     if (rk == NULL) {
@@ -835,6 +725,8 @@ mvw_drain_open(const mvw_drain_params_t *p, mv_err_t *err)
         mvw_drain_abandon(d);
         return NULL;
     }
+    mvw_kafka_txn_init(&d->txn, d->producer, &drain_txn_texts,
+                       &drain_txn_ops, d, d->log, &d->lim_txn, &d->lim_txn);
     return d;
 }
 
@@ -877,8 +769,8 @@ mvw_drain_close(mvw_drain_t *d, mvw_drain_stats_t *last, mv_err_t *err)
 {
     int  rc = MV_OK;
 
-    if (d->txn != TXN_NONE) {
-        rc = settle_within(d, CLOSE_COMMIT_MS, err);
+    if (d->producer != NULL) {
+        rc = mvw_kafka_txn_settle(&d->txn, CLOSE_COMMIT_MS, err);
     }
     if (last != NULL) {
         mvw_drain_stats(d, last);

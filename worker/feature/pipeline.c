@@ -68,11 +68,12 @@
 #include "feature/pipeline.h"
 #include "feature/table.h"
 #include "sources/kafka_common.h"
+#include "sources/kafka_txn.h"
 #include "sources/source.h"         /* topic and broker checks, the
                                        record size limit */
 
 #define INIT_MS          1000       /* one wait for the producer id */
-#define CALL_MS          2000       /* one transactional call */
+#define CALL_MS          2000       /* seeking back after an abort */
 #define CLOSE_COMMIT_MS  10000      /* close: commit for at most this */
 #define REVOKE_MS        10000      /* a revocation: likewise */
 #define CLOSE_MS         3000       /* leaving the group */
@@ -80,13 +81,6 @@
 #define TABLE_BATCH      10000      /* table records per step */
 #define ERROR_LOG_MS     10000
 #define TOPIC_MAX        (MV_SNAPSHOT_STREAM_MAX + 1)
-
-typedef enum {
-    TXN_NONE = 0,                   /* nothing open */
-    TXN_OPEN,                       /* actions being joined into it */
-    TXN_COMMITTING,                 /* commit started, not confirmed */
-    TXN_ABORTING                    /* abort started, not confirmed */
-} txn_state_t;
 
 typedef struct {
     int32_t  partition;
@@ -115,13 +109,10 @@ struct mvw_feature {
     mvw_join_t           *join;
     mvw_feature_phase_t   phase;
 
-    txn_state_t           txn;
-    int64_t               opened_ms;
+    mvw_kafka_txn_t       txn;              /* kafka_txn.h */
     txn_part_t           *parts;
     size_t                n_parts, cap_parts;
     txn_counts_t          in_txn;
-    int                   counts_written;   /* this txn's counts produced */
-    int                   offsets_sent;
 
     mvw_feature_stats_t   st;
     mv_example_t          example;          /* large: kept here */
@@ -206,47 +197,6 @@ on_count(void *ctx, const char *key, size_t key_len, const char *value,
 
 /* ---- the transaction ----------------------------------------------------- */
 
-/* A record of the transaction Kafka did not take: the commit fails (the
-   transaction is aborted and joined again); this says why, rate-limited. */
-static void
-on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    mvw_feature_t  *f = ((mvw_kafka_errors_t *) opaque)->owner;
-
-    (void) rk;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return;
-    }
-    f->perrs.count++;
-    if (f->log != NULL && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE) {
-        mvw_log_every(f->log, &f->lim_delivery, ERROR_LOG_MS, MVW_LOG_WARN,
-                      "feature worker: a record to %s was not taken: %s",
-                      m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
-                      rd_kafka_err2str(m->err));
-    }
-}
-
-
-/* A transactional call's error classified (kafka_common.h); a retry or
-   an abort is logged, rate-limited. */
-static mvw_txn_rc_t
-call_result(mvw_feature_t *f, rd_kafka_error_t *e, const char *what,
-    mv_err_t *err)
-{
-    mvw_txn_rc_t  rc;
-
-    rc = mvw_kafka_txn_result(e, "feature worker", what, " (another "
-                              "feature worker of this group took over)",
-                              err);
-    if ((rc == MVW_TXN_RETRY || rc == MVW_TXN_ABORT) && f->log != NULL) {
-        mvw_log_every(f->log, &f->lim_txn, ERROR_LOG_MS, MVW_LOG_WARN, "%s%s",
-                      err->msg, rc == MVW_TXN_RETRY ? "; retrying"
-                                                    : "; aborting it");
-    }
-    return rc;
-}
-
-
 /* The consumed positions of the open transaction as a list. */
 static rd_kafka_topic_partition_list_t *
 positions(const mvw_feature_t *f, int first)
@@ -263,37 +213,24 @@ positions(const mvw_feature_t *f, int first)
 }
 
 
+/* What the transaction held, forgotten (it committed or aborted). */
 static void
-txn_clear(mvw_feature_t *f)
+txn_forget(mvw_feature_t *f)
 {
-    f->txn = TXN_NONE;
     f->n_parts = 0;
     memset(&f->in_txn, 0, sizeof(f->in_txn));
-    f->counts_written = 0;
-    f->offsets_sent = 0;
 }
 
 
-/* Aborts the open transaction; 0 done or to retry, MV_ERR fatal. */
+/* Aborted: its actions are joined again, counts back, consumer back. */
 static int
-try_abort(mvw_feature_t *f, mv_err_t *err)
+on_aborted(void *ctx, mv_err_t *err)
 {
+    mvw_feature_t                    *f = ctx;
     rd_kafka_topic_partition_list_t  *list;
     rd_kafka_error_t                 *e;
 
-    f->txn = TXN_ABORTING;
-    switch (call_result(f, rd_kafka_abort_transaction(f->producer, CALL_MS),
-                        "aborting a transaction", err))
-    {
-    case MVW_TXN_OK:
-        break;
-    case MVW_TXN_RETRY:
-        return 0;
-    default:
-        return MV_ERR;
-    }
-
-    /* its actions are joined again: counts back, consumer back */
+    (void) err;
     mvw_join_rollback(f->join);
     list = positions(f, 1);
     e = rd_kafka_seek_partitions(f->consumer, list, CALL_MS);
@@ -318,15 +255,17 @@ try_abort(mvw_feature_t *f, mv_err_t *err)
                 (unsigned long long) f->in_txn.actions);
     }
     f->st.aborts++;
-    txn_clear(f);
-    return 0;
+    txn_forget(f);
+    return MV_OK;
 }
 
 
-/* Produces the new count of every item the transaction changed. */
+/* Before the offsets: the new count of every item the transaction
+   changed, produced into it. */
 static int
-write_counts(mvw_feature_t *f, mv_err_t *err)
+write_counts(void *ctx, mv_err_t *err)
 {
+    mvw_feature_t       *f = ctx;
     rd_kafka_resp_err_t  rc;
     const char          *id;
     uint64_t             count;
@@ -347,48 +286,35 @@ write_counts(mvw_feature_t *f, mv_err_t *err)
                               "%s: %s", id, rd_kafka_err2str(rc));
         }
     }
-    f->counts_written = 1;
     return MV_OK;
 }
 
 
-/* Commits the open transaction; 0 done or to retry, MV_ERR fatal. */
-static int
-try_commit(mvw_feature_t *f, mv_err_t *err)
+/* The consumer's positions after the transaction, with its group's
+   metadata. */
+static rd_kafka_error_t *
+send_positions(void *ctx, rd_kafka_t *producer, int timeout_ms)
 {
+    mvw_feature_t                       *f = ctx;
     rd_kafka_consumer_group_metadata_t  *meta;
     rd_kafka_topic_partition_list_t     *list;
     rd_kafka_error_t                    *e;
-    mvw_txn_rc_t                            rc;
 
-    f->txn = TXN_COMMITTING;
-    if (!f->counts_written && write_counts(f, err) != MV_OK) {
-        if (f->log != NULL) {
-            mvw_log_every(f->log, &f->lim_txn, ERROR_LOG_MS, MVW_LOG_WARN,
-                          "%s; aborting it", err->msg);
-        }
-        return try_abort(f, err);
-    }
-    if (!f->offsets_sent) {
-        meta = rd_kafka_consumer_group_metadata(f->consumer);
-        list = positions(f, 0);
-        e = rd_kafka_send_offsets_to_transaction(f->producer, list, meta,
-                                                 CALL_MS);
-        rd_kafka_topic_partition_list_destroy(list);
-        rd_kafka_consumer_group_metadata_destroy(meta);
-        rc = call_result(f, e, "sending the consumed offsets", err);
-        if (rc != MVW_TXN_OK) {
-            return rc == MVW_TXN_RETRY ? 0
-                   : rc == MVW_TXN_ABORT ? try_abort(f, err) : MV_ERR;
-        }
-        f->offsets_sent = 1;
-    }
-    rc = call_result(f, rd_kafka_commit_transaction(f->producer, CALL_MS),
-                     "committing a transaction", err);
-    if (rc != MVW_TXN_OK) {
-        return rc == MVW_TXN_RETRY ? 0
-               : rc == MVW_TXN_ABORT ? try_abort(f, err) : MV_ERR;
-    }
+    meta = rd_kafka_consumer_group_metadata(f->consumer);
+    list = positions(f, 0);
+    e = rd_kafka_send_offsets_to_transaction(producer, list, meta,
+                                             timeout_ms);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_consumer_group_metadata_destroy(meta);
+    return e;
+}
+
+
+/* Committed: the join's counts are the committed ones, counted. */
+static void
+on_committed(void *ctx)
+{
+    mvw_feature_t  *f = ctx;
 
     mvw_join_commit(f->join);
     f->st.transactions++;
@@ -397,39 +323,18 @@ try_commit(mvw_feature_t *f, mv_err_t *err)
     f->st.unknown_items += f->in_txn.unknown;
     f->st.invalid += f->in_txn.invalid;
     f->st.skipped += f->in_txn.skipped;
-    txn_clear(f);
-    return 0;
+    txn_forget(f);
 }
 
 
-/*
- * Commits the open transaction (or goes on aborting it) until it is
- * settled or ms have passed: MV_OK, or MV_ERR with err set.
- */
-static int
-settle_within(mvw_feature_t *f, int64_t ms, mv_err_t *err)
-{
-    int64_t  end = now_ms() + ms;
+static const mvw_kafka_txn_ops_t  feature_txn_ops = {
+    write_counts, send_positions, on_committed, on_aborted
+};
 
-    while (f->txn != TXN_NONE) {
-        if ((f->txn == TXN_ABORTING ? try_abort(f, err) : try_commit(f, err))
-            != 0)
-        {
-            return MV_ERR;
-        }
-        if (f->txn == TXN_NONE) {
-            break;
-        }
-        rd_kafka_poll(f->producer, 100);        /* not a busy retry */
-        if (now_ms() >= end) {
-            return mv_err_set(err, "feature worker: the open transaction "
-                              "was not settled within %lld ms (its actions "
-                              "are joined again at the next start)",
-                              (long long) ms);
-        }
-    }
-    return MV_OK;
-}
+static const mvw_kafka_txn_texts_t  feature_txn_texts = {
+    "feature worker", " (another feature worker of this group took over)",
+    "sending the consumed offsets", "its actions are joined again"
+};
 
 
 /* ---- the group ----------------------------------------------------------- */
@@ -454,11 +359,13 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* revoked: what was consumed from them is committed first (or
        aborted when the assignment is already lost: their next owner joins
        it again from the group's committed offsets) */
-    if (f->txn != TXN_NONE) {
+    if (mvw_kafka_txn_state(&f->txn) != MVW_KAFKA_TXN_NONE) {
         if (rd_kafka_assignment_lost(rk)) {
-            f->txn = TXN_ABORTING;
+            mvw_kafka_txn_mark_abort(&f->txn);
         }
-        if (settle_within(f, REVOKE_MS, &why) != MV_OK && f->log != NULL) {
+        if (mvw_kafka_txn_settle(&f->txn, REVOKE_MS, &why) != MV_OK
+            && f->log != NULL)
+        {
             mvw_log(f->log, MVW_LOG_WARN, "%s", why.msg);
         }
     }
@@ -582,15 +489,11 @@ consume(mvw_feature_t *f, mv_err_t *err)
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (f->txn == TXN_NONE) {
-            if (call_result(f, rd_kafka_begin_transaction(f->producer),
-                            "beginning a transaction", err) != MVW_TXN_OK)
-            {
-                rd_kafka_message_destroy(m);
-                return MV_ERR;
-            }
-            f->txn = TXN_OPEN;
-            f->opened_ms = now_ms();
+        if (mvw_kafka_txn_state(&f->txn) == MVW_KAFKA_TXN_NONE
+            && mvw_kafka_txn_begin(&f->txn, err) != MV_OK)
+        {
+            rd_kafka_message_destroy(m);
+            return MV_ERR;
         }
         rc = note_offset(f, m, err);
         if (rc == MV_OK) {
@@ -602,7 +505,7 @@ consume(mvw_feature_t *f, mv_err_t *err)
         }
         n++;
         if (rc == 1) {
-            return try_abort(f, err) == MV_OK ? n : MV_ERR;
+            return mvw_kafka_txn_abort(&f->txn, err) == 0 ? n : MV_ERR;
         }
         if (n % 256 == 0 && now_ms() - start >= BATCH_MS) {
             break;
@@ -617,15 +520,11 @@ consume(mvw_feature_t *f, mv_err_t *err)
 static int
 step_starting(mvw_feature_t *f, mv_err_t *err)
 {
-    switch (call_result(f, rd_kafka_init_transactions(f->producer, INIT_MS),
-                        "getting the transactional producer id", err))
-    {
-    case MVW_TXN_OK:
-        break;
-    case MVW_TXN_FATAL:
-        return MV_ERR;
-    default:
-        return 0;
+    int  rc;
+
+    rc = mvw_kafka_txn_start(&f->txn, INIT_MS, err);
+    if (rc <= 0) {
+        return rc;
     }
     f->phase = MVW_FEATURE_RESTORING;
     if (f->log != NULL) {
@@ -687,11 +586,8 @@ step_running(mvw_feature_t *f, mv_err_t *err)
 {
     int  a, b;
 
-    if (f->txn == TXN_ABORTING) {
-        return try_abort(f, err);
-    }
-    if (f->txn == TXN_COMMITTING) {
-        return try_commit(f, err);
+    if (mvw_kafka_txn_state(&f->txn) > MVW_KAFKA_TXN_OPEN) {
+        return mvw_kafka_txn_continue(&f->txn, err);
     }
     a = mvw_table_poll(f->features, TABLE_BATCH, on_item, f, err);
     if (a < 0) {
@@ -701,10 +597,9 @@ step_running(mvw_feature_t *f, mv_err_t *err)
     if (b < 0) {
         return MV_ERR;
     }
-    if (f->txn == TXN_OPEN
-        && (f->in_txn.actions >= f->commit_records
-            || now_ms() - f->opened_ms >= f->interval_ms)
-        && try_commit(f, err) != 0)
+    if (mvw_kafka_txn_due(&f->txn, f->in_txn.actions, f->commit_records,
+                          f->interval_ms)
+        && mvw_kafka_txn_commit(&f->txn, err) != 0)
     {
         return MV_ERR;
     }
@@ -763,7 +658,7 @@ new_handle(mvw_feature_t *f, rd_kafka_type_t type, const char *const *extra,
     rd_kafka_t          *rk;
     char                 why[512], queue[24];
 
-    errs->owner = f;
+    errs->owner = producer ? (void *) &f->txn : (void *) f;
     errs->prefix = producer ? "feature worker producer"
                             : "feature worker consumer";
     errs->log = f->log;
@@ -794,7 +689,7 @@ new_handle(mvw_feature_t *f, rd_kafka_type_t type, const char *const *extra,
         return NULL;
     }
     if (producer) {
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+        rd_kafka_conf_set_dr_msg_cb(conf, mvw_kafka_txn_on_delivery);
     } else {
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     }
@@ -901,6 +796,9 @@ mvw_feature_open(const mvw_feature_params_t *p, mv_err_t *err)
         mvw_feature_abandon(f);
         return NULL;
     }
+    mvw_kafka_txn_init(&f->txn, f->producer, &feature_txn_texts,
+                       &feature_txn_ops, f, f->log, &f->lim_txn,
+                       &f->lim_delivery);
     return f;
 }
 
@@ -932,9 +830,7 @@ mvw_feature_close(mvw_feature_t *f, mvw_feature_stats_t *last,
 {
     int  rc = MV_OK;
 
-    if (f->txn != TXN_NONE) {
-        rc = settle_within(f, CLOSE_COMMIT_MS, err);
-    }
+    rc = mvw_kafka_txn_settle(&f->txn, CLOSE_COMMIT_MS, err);
     if (last != NULL) {
         mvw_feature_stats(f, last);
     }
