@@ -44,20 +44,8 @@ our $config = <<'_EOC_';
 _EOC_
 
 sub worker_config {
-    return write_toml("$DIR/worker.toml", {
-        recommendation => { embedding_dim => $DIM, metric => 'ip' },
-        training => { learning_rate => 0.1, seed => 7 },
-        kafka => {
-            enabled => 'true', brokers => $B, log_topic => $ACT,
-            feature_topic => $ITM, group_id => "p_group_$$",
-        },
-        worker => {
-            action_log => "$DIR/unused-log", snapshot_dir => $SNAPS,
-            metrics_file => "$DIR/worker.prom", publish_interval => 0.3,
-            publish_every => 1000, poll_interval => 0.05,
-            log_level => 'info',
-        },
-    });
+    return kafka_worker_config($DIR, $DIM, $SNAPS, "p_group_$$",
+        worker => { publish_interval => 0.3, publish_every => 1000 });
 }
 
 # The sum of the snapshot's offsets for TOPIC.

@@ -60,28 +60,14 @@ our $config = <<'_EOC_';
 _EOC_
 
 sub worker_config {
-    return write_toml("$DIR/worker.toml", {
-        recommendation => { embedding_dim => $DIM, metric => 'ip' },
-        training => { learning_rate => 0.1, seed => 7 },
-        # popularity = the seed's + 1 per Click, undecayed: exact counts
-        'training.action_weights' => { click => 1 },
-        kafka => {
-            enabled => 'true', brokers => $B, log_topic => $ACT,
-            feature_topic => $ITM, training_topic => $EXAMPLES,
-            trainer_input => 'examples', group_id => "e_trainer_$$",
-        },
+    return kafka_worker_config($DIR, $DIM, $SNAPS, "e_trainer_$$",
+        kafka => { training_topic => $EXAMPLES, trainer_input => 'examples' },
         feature => {
             group_id => "e_feature_$$", popularity_topic => $COUNTS,
             commit_interval => 0.2, commit_records => 50,
             metrics_file => "$DIR/feature.prom",
         },
-        worker => {
-            action_log => "$DIR/unused-log", snapshot_dir => $SNAPS,
-            metrics_file => "$DIR/worker.prom", publish_interval => 0.2,
-            publish_every => 50, poll_interval => 0.05, log_level => 'info',
-            popularity_half_life => 0,
-        },
-    });
+        worker => { publish_interval => 0.2, publish_every => 50 });
 }
 
 sub start_feature {

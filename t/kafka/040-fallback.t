@@ -68,22 +68,9 @@ _EOC_
 # The trainer (on Kafka) and the drain (on the log nginx spools to) share
 # one configuration, as on an nginx host.
 sub worker_config {
-    return write_toml("$DIR/worker.toml", {
-        recommendation => { embedding_dim => $DIM, metric => 'ip' },
-        training => { learning_rate => 0.1, seed => 7 },
-        'training.action_weights' => { click => 1 },
-        kafka => {
-            enabled => 'true', brokers => $B, log_topic => $ACT,
-            feature_topic => $ITM, group_id => "d_group_$$",
-        },
+    return kafka_worker_config($DIR, $DIM, $SNAPS, "d_group_$$",
         drain => { commit_interval => 0.2, metrics_file => "$DIR/drain.prom" },
-        worker => {
-            action_log => "$DIR/log", snapshot_dir => $SNAPS,
-            metrics_file => "$DIR/worker.prom", publish_interval => 0.1,
-            publish_every => 20, poll_interval => 0.05, log_level => 'info',
-            popularity_half_life => 0,
-        },
-    });
+        worker => { action_log => "$DIR/log" });
 }
 
 sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }

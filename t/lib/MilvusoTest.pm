@@ -60,7 +60,7 @@ our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl
                  write_toml start_worker stop_worker run_worker
                  track_child kill_spawned actlog_end snapshot_position
                  read_metrics file_text kafka_topics start_poster
-                 pops how_ended services);
+                 pops how_ended services kafka_worker_config);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -390,6 +390,39 @@ sub write_toml {
     }
     close $fh or die "$path: $!";
     return $path;
+}
+
+
+# kafka_worker_config(DIR, DIM, SNAPS, GROUP, SECTION => { key => value },
+# ...): writes DIR/worker.toml for a milvuso-worker of the t/kafka suites
+# and returns its path: the model (DIM, ip, seed 7), a Click weighing 1
+# and popularity_half_life 0 (every item's popularity = the seed's + its
+# Clicks, undecayed: the suites' exact counts), Kafka on the topics
+# kafka_topics() made (group GROUP), the snapshots in SNAPS, the metrics
+# in DIR/worker.prom, a publish every 0.1 s or 20 records.  Each further
+# SECTION's keys are added to (or replace those of) that section.
+sub kafka_worker_config {
+    my ($dir, $dim, $snaps, $group, %more) = @_;
+    my %conf = (
+        recommendation => { embedding_dim => $dim, metric => 'ip' },
+        training => { learning_rate => 0.1, seed => 7 },
+        'training.action_weights' => { click => 1 },
+        kafka => {
+            enabled => 'true', brokers => $ENV{TEST_NGINX_KBROKERS},
+            log_topic => $ENV{TEST_NGINX_KACT},
+            feature_topic => $ENV{TEST_NGINX_KITM}, group_id => $group,
+        },
+        worker => {
+            action_log => "$dir/unused-log", snapshot_dir => $snaps,
+            metrics_file => "$dir/worker.prom", publish_interval => 0.1,
+            publish_every => 20, poll_interval => 0.05, log_level => 'info',
+            popularity_half_life => 0,
+        },
+    );
+    for my $sec (keys %more) {
+        $conf{$sec}{$_} = $more{$sec}{$_} for keys %{ $more{$sec} };
+    }
+    return write_toml("$dir/worker.toml", \%conf);
 }
 
 # Once something is spawned, SIGINT, SIGTERM and SIGHUP end the test
