@@ -33,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "actlog_files.h"
 #include "tmpdir.h"
 
 #include "actlog.h"
@@ -53,16 +54,6 @@ make_tmpdir(char *dir, size_t len)
 }
 
 
-static void
-seg_path(const char *dir, uint64_t seq, char *path, size_t len)
-{
-    char  name[64];
-
-    snprintf(path, len, "%s/%s", dir,
-             mv_actlog_segment_name(seq, name, sizeof(name)));
-}
-
-
 static off_t
 file_size(const char *path)
 {
@@ -72,16 +63,6 @@ file_size(const char *path)
         return -1;
     }
     return st.st_size;
-}
-
-
-static off_t
-seg_size(const char *dir, uint64_t seq)
-{
-    char  path[512];
-
-    seg_path(dir, seq, path, sizeof(path));
-    return file_size(path);
 }
 
 
@@ -431,7 +412,7 @@ test_append_read_rotation(void **state)
         }
     }
     for (s = 1; s < seq; s++) {
-        size = seg_size(dir, s);
+        size = mvt_seg_size(dir, s);
         assert_true(size >= 1000 && size < 1000 + 200);
     }
     assert_int_equal(pos[0].segment, 1);
@@ -649,7 +630,7 @@ test_failed_append_appends_nothing(void **state)
     make_tmpdir(dir, sizeof(dir));
     w = writer_on(dir, 0);
     append_range(w, &seq, 0, 5, NULL);
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
     before = file_size(path);
 
     big = malloc(MV_ACTLOG_MAX_PAYLOAD + 1);
@@ -736,7 +717,7 @@ test_waits_for_write_in_progress(void **state)
     make_tmpdir(dir, sizeof(dir));
     w = writer_on(dir, 0);
     append_range(w, &seq, 0, 2, NULL);
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
 
     r = reader_at(dir, 0, 0);
     expect_record(r, 0, &rec);
@@ -782,7 +763,7 @@ test_torn_tail_newest(void **state)
     make_tmpdir(dir, sizeof(dir));
     w = writer_on(dir, 0);
     append_range(w, &seq, 0, 10, pos);
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
 
     /* Record 9 cut mid-payload: its writer died. */
     size = file_size(path);
@@ -832,7 +813,7 @@ test_torn_tail_sealed(void **state)
     make_tmpdir(dir, sizeof(dir));
     w = writer_on(dir, 0);
     append_range(w, &seq, 0, 5, pos);
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
 
     /* Record 4 cut inside its header. */
     assert_int_equal(truncate(path, (off_t) pos[4].offset + 10), 0);
@@ -890,7 +871,7 @@ test_garbage_resync(void **state)
 
     (void) state;
     make_tmpdir(dir, sizeof(dir));
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
 
     /* Garbage: text, FF bytes, a header claiming 500000 bytes, a header
        with a bad CRC and a payload, a partial magic. */
@@ -971,7 +952,7 @@ test_corrupted_records(void **state)
     make_tmpdir(dir, sizeof(dir));
     w = writer_on(dir, 0);
     append_range(w, &seq, 0, 10, pos);
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
 
     fd = open(path, O_RDWR);
     assert_true(fd >= 0);
@@ -1033,7 +1014,7 @@ test_start_segment_gone(void **state)
             first3 = i;
         }
     }
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
     assert_int_equal(unlink(path), 0);
 
     /* The oldest present is the start of "segment 0". */
@@ -1057,7 +1038,7 @@ test_start_segment_gone(void **state)
     /* A segment removed while the reader was behind: skipped, counted. */
     r = reader_at(dir, 0, 0);
     expect_record(r, first2, &rec);
-    seg_path(dir, 3, path, sizeof(path));
+    mvt_seg_path(dir, 3, path, sizeof(path));
     assert_int_equal(unlink(path), 0);
     for (i = first2 + 1; i < 60; i++) {
         if (i < first3 || pos[i].segment > 3) {
@@ -1203,7 +1184,7 @@ test_concurrent_writers(void **state)
     assert_int_equal(st.skipped_bytes, 0);
     assert_int_equal(st.skipped_runs, 0);
     assert_true(*shared > 20);
-    assert_int_equal(last.segment, *shared - (seg_size(log, *shared) == 0));
+    assert_int_equal(last.segment, *shared - (mvt_seg_size(log, *shared) == 0));
 
     munmap(shared, sizeof(*shared));
     mv_actlog_reader_free(r);

@@ -30,6 +30,7 @@
 
 #include <cmocka.h>
 
+#include "actlog_files.h"
 #include "tmpdir.h"
 
 #include "actlog.h"
@@ -47,22 +48,12 @@ now_ms(void)
 }
 
 
-static void
-seg_path(const char *dir, uint64_t seq, char *path, size_t len)
-{
-    char  name[64];
-
-    snprintf(path, len, "%s/%s", dir,
-             mv_actlog_segment_name(seq, name, sizeof(name)));
-}
-
-
 static int
 seg_exists(const char *dir, uint64_t seq)
 {
     char  path[512];
 
-    seg_path(dir, seq, path, sizeof(path));
+    mvt_seg_path(dir, seq, path, sizeof(path));
     return access(path, F_OK) == 0;
 }
 
@@ -89,7 +80,7 @@ make_segment(const char *dir, uint64_t seq, size_t bytes, int64_t age_ms)
     int    fd;
 
     assert_non_null(buf);
-    seg_path(dir, seq, path, sizeof(path));
+    mvt_seg_path(dir, seq, path, sizeof(path));
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, buf, bytes), (ssize_t) bytes);

@@ -33,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "tests/actlog_files.h"
 #include "tests/tmpdir.h"
 
 #include "actlog.h"
@@ -44,27 +45,6 @@
 
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void
-seg_path(const char *dir, uint64_t seq, char *path, size_t len)
-{
-    char  name[64];
-
-    snprintf(path, len, "%s/%s", dir,
-             mv_actlog_segment_name(seq, name, sizeof(name)));
-}
-
-
-static off_t
-seg_size(const char *dir, uint64_t seq)
-{
-    char         path[512];
-    struct stat  st;
-
-    seg_path(dir, seq, path, sizeof(path));
-    return stat(path, &st) == 0 ? st.st_size : -1;
-}
-
 
 /*
  * Record k: every fifth an item (dim 4), the others actions of varying
@@ -234,7 +214,7 @@ test_reads_all_from_the_start(void **state)
     pos = position_of(s);
     p = mv_actlog_pos_unpack(pos.offset);
     assert_int_equal(p.segment, 1);
-    assert_int_equal(p.offset, seg_size(dir, 1));
+    assert_int_equal(p.offset, mvt_seg_size(dir, 1));
     assert_int_equal(mvw_source_positions(s, none, 0), 0);
 
     /* tailing: records appended later are handed out */
@@ -284,7 +264,7 @@ test_resume_after_k_records(void **state)
     assert_non_null(w);
     append_records(w, &seq, 0, N, where);
     assert_true(seq > 10);
-    assert_true(seg_size(dir, 2) > 0);
+    assert_true(mvt_seg_size(dir, 2) > 0);
 
     for (unsigned k = 1; k <= N; k++) {
         s = open_source(dir, NULL, 0);
@@ -300,7 +280,7 @@ test_resume_after_k_records(void **state)
 
         if (k < N && where[k].segment != where[k - 1].segment) {
             crossings++;
-            assert_int_equal(p.offset, seg_size(dir, p.segment));
+            assert_int_equal(p.offset, mvt_seg_size(dir, p.segment));
         } else if (k < N) {
             assert_int_equal(p.offset, where[k].offset);
         }
@@ -439,7 +419,7 @@ test_stats_count_skipped_bytes(void **state)
     /* one byte in the middle of record BAD (mid-segment) */
     rec_end = (off_t) where[BAD + 1].offset;
     mid = (off_t) (where[BAD].offset + (uint64_t) rec_end) / 2;
-    seg_path(dir, 1, path, sizeof(path));
+    mvt_seg_path(dir, 1, path, sizeof(path));
     fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     assert_int_equal(pread(fd, &c, 1, mid), 1);
@@ -591,7 +571,7 @@ test_durable_registers_and_trims(void **state)
     /* publish 1: the other kept generation is unknown: all stays */
     mvw_source_durable(s, &pos[0], 1);
     assert_int_equal(registration(dir, "trainer-test").pos.segment, 0);
-    assert_true(seg_size(dir, 1) > 0);
+    assert_true(mvt_seg_size(dir, 1) > 0);
 
     /* publish 2: registered at publish 1's position; below it, gone */
     mvw_source_durable(s, &pos[1], 1);
@@ -599,8 +579,8 @@ test_durable_registers_and_trims(void **state)
     c = registration(dir, "trainer-test");
     assert_int_equal(c.pos.segment, at.segment);
     assert_int_equal(c.pos.offset, at.offset);
-    assert_int_equal(seg_size(dir, at.segment - 1), -1);
-    assert_true(seg_size(dir, at.segment) > 0);
+    assert_int_equal(mvt_seg_size(dir, at.segment - 1), -1);
+    assert_true(mvt_seg_size(dir, at.segment) > 0);
     mvw_source_stats(s, &st);
     assert_int_equal(st.removed_segments, at.segment - 1);
 
@@ -612,7 +592,7 @@ test_durable_registers_and_trims(void **state)
     mvw_source_durable(s, &pos[2], 1);
     assert_int_equal(registration(dir, "trainer-test").pos.segment,
                      mv_actlog_pos_unpack(pos[1].offset).segment);
-    assert_true(seg_size(dir, at.segment) > 0);
+    assert_true(mvt_seg_size(dir, at.segment) > 0);
     mvw_source_stats(s, &st);
     assert_int_equal(st.removed_segments, at.segment - 1);
     assert_true(st.removed_bytes > 0);
