@@ -17,14 +17,18 @@ the same configuration; the ratio is the run's POST rate over its own
 return 200 rate (target: >= 0.5 with ack=off).  The broker runs on the
 same machine: the cores it used meanwhile are reported beside.
 
-Freshness: a trainer (milvuso-worker, [kafka] enabled, the default publish
-interval unless --publish-interval) follows two fresh topics while a paced
-client posts --fresh-rate actions/s for --fresh-seconds through nginx
-(ack=on).  Every snapshot it publishes is kept; afterwards each record's
-freshness is the creation time of the first snapshot whose position on the
-record's partition is past it, minus the record's Kafka timestamp (set by
-nginx's producer when it accepted the request).  p50 and p99 over all the
-records (target: p99 <= 10 s with the default 5 s publish interval).
+Freshness, twice: a trainer (milvuso-worker, [kafka] enabled, the default
+publish interval unless --publish-interval) follows fresh topics while a
+paced client posts --fresh-rate actions/s for --fresh-seconds through nginx
+(ack=on); first the trainer on user_actions itself, then the pipeline with
+the feature worker (trainer_input = examples: actions -> feature worker ->
+training examples, in transactions -> trainer).  Every snapshot is kept;
+afterwards each action's freshness is the creation time of the first
+snapshot whose position on the partition the trainer read it from (the
+action's, or its example's, matched by event id) is past it, minus the
+action's Kafka timestamp (set by nginx's producer when it accepted the
+request).  p50 and p99 over all the records (target: p99 <= 10 s with the
+default 5 s publish interval).
 
 --json prints one JSON object instead of the tables.
 """
@@ -202,52 +206,95 @@ def post_paced(base, rate, seconds, users, items):
     return ok
 
 
-def freshness(a, run, brokers, env):
-    topics = {"MILVUSO_KAFKA_LOG_TOPIC": "fresh_actions",
-              "MILVUSO_KAFKA_FEATURE_TOPIC": "fresh_items",
-              "MILVUSO_KAFKA_TRAINING_TOPIC": "fresh_examples"}
+def kcat_records(brokers, topic, committed=False):
+    """(partition, offset, Kafka timestamp ms, event_id) of every record."""
+    cmd = ["kcat", "-C", "-b", brokers, "-t", topic, "-o", "beginning", "-e",
+           "-q", "-f", "%p %o %T %s\n"]
+    if committed:
+        cmd[1:1] = ["-X", "isolation.level=read_committed"]
+    out = subprocess.run(cmd, check=True, capture_output=True,
+                         text=True).stdout
+    recs = []
+    for line in out.split("\n"):
+        if not line.strip():
+            continue
+        part, off, ts, value = line.split(" ", 3)
+        try:
+            ev = json.loads(value).get("event_id")
+        except ValueError:
+            ev = None
+        recs.append((int(part), int(off), int(ts), ev))
+    return recs
+
+
+def freshness(a, run, brokers, env, via_features=False):
+    """Accepted -> in a published snapshot, through the trainer alone or
+    (via_features) through the feature worker and the training topic."""
+    pfx = "ffresh" if via_features else "fresh"
+    act, itm, exa = pfx + "_actions", pfx + "_items", pfx + "_examples"
+    learn = exa if via_features else act      # the trainer's positions
+    topics = {"MILVUSO_KAFKA_LOG_TOPIC": act,
+              "MILVUSO_KAFKA_FEATURE_TOPIC": itm,
+              "MILVUSO_KAFKA_TRAINING_TOPIC": exa,
+              "MILVUSO_FEATURE_POPULARITY_TOPIC": pfx + "_counts"}
     tenv = dict(env, **topics)
     subprocess.run([a.worker, "topics"], check=True, env=tenv,
                    stdout=subprocess.DEVNULL)
-    snaps = run + "/fresh-snaps"
+    snaps = run + "/" + pfx + "-snaps"
     seed_snapshot(a.worker, snaps, a.items, a.dim, a.users)
-    with open(run + "/worker.toml", "w") as f:
+    conf = run + "/" + pfx + ".toml"
+    with open(conf, "w") as f:
         f.write("[recommendation]\nembedding_dim = %d\nmetric = \"cosine\"\n\n"
                 "[kafka]\nenabled = true\nbrokers = \"%s\"\n"
-                "log_topic = \"fresh_actions\"\nfeature_topic = \"fresh_items\"\n"
-                "group_id = \"bench-fresh\"\n\n"
+                "log_topic = \"%s\"\nfeature_topic = \"%s\"\n"
+                "training_topic = \"%s\"\ntrainer_input = \"%s\"\n"
+                "group_id = \"bench-%s\"\n\n"
+                "[feature]\ngroup_id = \"bench-%s-feature\"\n"
+                "popularity_topic = \"%s_counts\"\n\n"
                 "[worker]\naction_log = \"%s/unused\"\nsnapshot_dir = \"%s\"\n"
-                "metrics_file = \"%s/worker.prom\"\nkeep_generations = 1000\n%s"
-                % (a.dim, brokers, run, snaps, run,
+                "metrics_file = \"%s/%s.prom\"\nkeep_generations = 1000\n%s"
+                % (a.dim, brokers, act, itm, exa,
+                   "examples" if via_features else "actions", pfx, pfx, pfx,
+                   run, snaps, run, pfx,
                    ("publish_interval = %g\n" % a.publish_interval)
                    if a.publish_interval else ""))
-    log = open(run + "/worker.log", "w")
-    trainer = subprocess.Popen([a.worker, "--config", run + "/worker.toml",
-                                "--worker-type", "all", "--foreground"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    ngx = Nginx(a, run, "fresh", "milvuso_kafka brokers=%s ack=on "
-                "topic=fresh_actions items_topic=fresh_items;" % brokers)
+    log = open(run + "/" + pfx + "-worker.log", "w")
+    procs = [subprocess.Popen([a.worker, "--config", conf, "--worker-type",
+                               "trainer" if via_features else "all",
+                               "--foreground"],
+                              stdout=log, stderr=subprocess.STDOUT)]
+    if via_features:
+        procs.append(subprocess.Popen([a.worker, "--config", conf,
+                                       "--worker-type", "feature",
+                                       "--foreground"],
+                                      stdout=log, stderr=subprocess.STDOUT))
+    ngx = Nginx(a, run, pfx, "milvuso_kafka brokers=%s ack=on "
+                "topic=%s items_topic=%s;" % (brokers, act, itm))
     try:
-        time.sleep(3)                   # the trainer joins its group
+        time.sleep(3)                   # the workers join their groups
         accepted = post_paced(ngx.base, a.fresh_rate, a.fresh_seconds,
                               a.users, a.items)
-        # until a snapshot holds everything (or a minute passed)
+        # until a snapshot holds everything (or a minute passed): its
+        # positions on the learned topic count records (and, on the
+        # training topic, the transactions' commit markers too)
         deadline = time.time() + 60
         while time.time() < deadline:
             j = json.loads(subprocess.run(
                 [a.worker, "inspect", snaps + "/current", "--json"],
                 check=True, capture_output=True, text=True).stdout)
             if sum(p["offset"] for p in j.get("positions", [])
-                   if p["stream"] == "fresh_actions") >= accepted:
+                   if p["stream"] == learn) >= accepted:
                 break
             time.sleep(0.5)
     finally:
         ngx.stop()
-        trainer.send_signal(signal.SIGTERM)
-        trainer.wait(timeout=60)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=60)
         log.close()
 
-    # each snapshot: (created ms, {partition: next offset})
+    # each snapshot: (created ms, {partition: next offset on learn})
     published = []
     for f in sorted(os.listdir(snaps)):
         if not (f.startswith("snapshot-") and f.endswith(".mvs")):
@@ -256,21 +303,20 @@ def freshness(a, run, brokers, env):
             [a.worker, "inspect", os.path.join(snaps, f), "--json"],
             check=True, capture_output=True, text=True).stdout)
         pos = {p["partition"]: p["offset"] for p in j.get("positions", [])
-               if p["stream"] == "fresh_actions"}
+               if p["stream"] == learn}
         published.append((j["created_at_ms"], pos))
     published.sort(key=lambda x: x[0])
-    out = subprocess.run(["kcat", "-C", "-b", brokers, "-t", "fresh_actions",
-                          "-o", "beginning", "-e", "-q", "-f", "%p %o %T\n"],
-                         check=True, capture_output=True, text=True).stdout
+    # when nginx accepted each action (its Kafka timestamp), by event id;
+    # where the trainer reads it: the action itself, or its example
+    accepted_ms = {ev: ts for _, _, ts, ev in kcat_records(brokers, act)}
     lags = []
     unseen = 0
-    for line in out.split("\n"):
-        if not line.strip():
+    for part, off, _, ev in kcat_records(brokers, learn, committed=True):
+        if ev not in accepted_ms:
             continue
-        part, off, ts = (int(x) for x in line.split())
         for created, pos in published:
             if pos.get(part, 0) > off:
-                lags.append((created - ts) / 1000.0)
+                lags.append((created - accepted_ms[ev]) / 1000.0)
                 break
         else:
             unseen += 1
@@ -332,6 +378,7 @@ def main():
             cases = median_cases([throughput(a, run, brokers, broker_pid)
                                   for _ in range(a.runs)])
             fresh = freshness(a, run, brokers, env)
+            fresh_features = freshness(a, run, brokers, env, True)
             rss_after = rss_mib(broker_pid)
         finally:
             services("stop", svc, a.worker, env)
@@ -341,6 +388,7 @@ def main():
                   "broker_start_s": round(start_s, 1),
                   "broker_rss_mib": {"idle": rss_idle, "after": rss_after},
                   "throughput": cases, "freshness": fresh,
+                  "freshness_via_features": fresh_features,
                   "targets": {"kafka-off_ratio": 0.5, "fresh_p99_s": 10.0}}
         if a.json:
             print(json.dumps(report, indent=1))
@@ -367,11 +415,13 @@ def main():
         print("freshness (accepted -> in a published snapshot), %d actions/s "
               "for %d s, ack=on, publish interval %g s:"
               % (a.fresh_rate, a.fresh_seconds, fresh["publish_interval_s"]))
-        print("  %d accepted, %d records, %d not published, %d snapshots; "
-              "p50 %.2f s, p99 %.2f s, max %.2f s"
-              % (fresh["accepted"], fresh["records"], fresh["not_published"],
-                 fresh["snapshots"], fresh["p50_s"] or -1,
-                 fresh["p99_s"] or -1, fresh["max_s"] or -1))
+        for name, fr in (("trainer on user_actions", fresh),
+                         ("via the feature worker", fresh_features)):
+            print("  %-23s %d accepted, %d records, %d not published, %d "
+                  "snapshots; p50 %.2f s, p99 %.2f s, max %.2f s"
+                  % (name, fr["accepted"], fr["records"], fr["not_published"],
+                     fr["snapshots"], fr["p50_s"] or -1, fr["p99_s"] or -1,
+                     fr["max_s"] or -1))
         print("broker: started in %.1f s (JVM + KRaft format + topics); RSS "
               "%.0f MiB idle, %.0f MiB after the runs"
               % (start_s, rss_idle or -1, rss_after or -1))
