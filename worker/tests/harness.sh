@@ -59,7 +59,10 @@ run() {
         OUT=$("$@" 2>&1) || RC=$?
     fi
 }
-has() { printf '%s\n' "$OUT" | grep -qE -- "$1"; }
+# (a here-string, not printf | grep -q: under pipefail, grep -q leaving at
+# its first match could fail the pipe with printf's SIGPIPE when OUT is
+# written in several chunks -- a flaky "not ok" seen under load)
+has() { grep -qE -- "$1" <<< "$OUT"; }
 rc_is() { [ "$RC" -eq "$1" ]; }
 count_files() { find "$1" -maxdepth 1 -name 'snapshot-*.mvs' 2>/dev/null | wc -l; }
 
