@@ -583,7 +583,8 @@ sub services {
 }
 
 # start_poster(PLAN, OUT [, pace => SECONDS, retry_503 => SECONDS]): posts
-# the plan (a file of "user item type" lines) to POST /actions from a child
+# the plan (a file of "user item type [event_id]" lines: with a fourth
+# field, the client names the event) to POST /actions from a child
 # process over one keep-alive connection (a plain socket: HTTP::Tiny costs
 # more CPU than nginx does here), sleeping PACE (default 0.01) after every
 # tenth; writes "status user item type" lines to OUT as answers arrive
@@ -629,8 +630,9 @@ sub start_poster {
             };
             while (my $line = <$in>) {
                 chomp $line;
-                my ($u, $i, $t) = split / /, $line;
-                my $body = actions_json($u, $i, $t);
+                my ($u, $i, $t, $eid) = split / /, $line;
+                my $body = actions_json($u, $i, $t,
+                                        defined $eid ? (event_id => $eid) : ());
                 my $until = Time::HiRes::time() + ($o{retry_503} // 0);
                 my ($status, $resp);
                 while (1) {
@@ -643,7 +645,8 @@ sub start_poster {
                     Time::HiRes::sleep(0.2);
                 }
                 # "503?": refused, but the record may still reach Kafka
-                print $fh +($status == 503 && $resp =~ /may count it twice/
+                print $fh +($status == 503
+                            && $resp =~ /may count it twice|with the same event_id is safe/
                             ? '503?' : $status), " $line\n";
                 Time::HiRes::sleep($pace) if $pace && $. % 10 == 0;
             }
