@@ -325,28 +325,37 @@ get_popularity(const cJSON *o, mv_item_event_t *item, mv_event_error_t *e)
 }
 
 
+/* Reads an optional boolean field into *out (0 when absent). */
 static int
-get_deleted(const cJSON *o, mv_event_origin_t origin, int *deleted,
-    mv_event_error_t *e)
+get_bool(const cJSON *o, const char *name, int *out, mv_event_error_t *e)
 {
-    const cJSON  *v = mv_json_field(o, "deleted");
+    const cJSON  *v = mv_json_field(o, name);
 
-    *deleted = 0;
+    *out = 0;
 
     if (v == NULL) {
         return MV_OK;
     }
     if (!cJSON_IsBool(v)) {
-        return ev_fail(e, "invalid_field", "field \"deleted\": expected true "
-                       "or false");
+        return ev_fail(e, "invalid_field", "field \"%s\": expected true or "
+                       "false", name);
     }
-    if (cJSON_IsTrue(v)) {
-        if (origin == MV_ORIGIN_CLIENT) {
-            return ev_fail(e, "invalid_field", "field \"deleted\": an item "
-                           "is removed through the catalogue, not by a "
-                           "client");
-        }
-        *deleted = 1;
+    *out = cJSON_IsTrue(v);
+
+    return MV_OK;
+}
+
+
+static int
+get_deleted(const cJSON *o, mv_event_origin_t origin, int *deleted,
+    mv_event_error_t *e)
+{
+    if (get_bool(o, "deleted", deleted, e) != MV_OK) {
+        return MV_ERR;
+    }
+    if (*deleted && origin == MV_ORIGIN_CLIENT) {
+        return ev_fail(e, "invalid_field", "field \"deleted\": an item is "
+                       "removed through the catalogue, not by a client");
     }
 
     return MV_OK;
@@ -426,8 +435,6 @@ static int
 get_client_event_id(const cJSON *o, mv_event_origin_t origin,
     mv_action_t *a, mv_event_error_t *e)
 {
-    const cJSON  *v;
-
     if (check_server_field(o, "client_event_id", origin, e) != MV_OK) {
         return MV_ERR;
     }
@@ -436,20 +443,12 @@ get_client_event_id(const cJSON *o, mv_event_origin_t origin,
         return MV_OK;
     }
 
-    v = mv_json_field(o, "client_event_id");
-    if (v == NULL) {
-        return MV_OK;
+    if (get_bool(o, "client_event_id", &a->client_event_id, e) != MV_OK) {
+        return MV_ERR;
     }
-    if (!cJSON_IsBool(v)) {
-        return ev_fail(e, "invalid_field", "field \"client_event_id\": "
-                       "expected true or false");
-    }
-    if (cJSON_IsTrue(v)) {
-        if (a->event_id[0] == '\0') {
-            return ev_fail(e, "invalid_field", "field \"client_event_id\": "
-                           "true without an event_id");
-        }
-        a->client_event_id = 1;
+    if (a->client_event_id && a->event_id[0] == '\0') {
+        return ev_fail(e, "invalid_field", "field \"client_event_id\": true "
+                       "without an event_id");
     }
 
     return MV_OK;

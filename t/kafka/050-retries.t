@@ -52,33 +52,12 @@ our $config = <<'_EOC_';
 _EOC_
 
 sub worker_config {
-    return write_toml("$DIR/worker.toml", {
-        recommendation => { embedding_dim => $DIM, metric => 'ip' },
-        training => { learning_rate => 0.1, seed => 7,
-                      dedupe_window => $ENV{TEST_MILVUSO_DEDUPE_WINDOW} // 100000 },
-        # popularity = the seed's + 1 per Click, undecayed: exact counts
-        'training.action_weights' => { click => 1 },
-        kafka => {
-            enabled => 'true', brokers => $B, log_topic => $ACT,
-            feature_topic => $ITM, group_id => "d_group_$$",
-        },
-        worker => {
-            action_log => "$DIR/unused-log", snapshot_dir => $SNAPS,
-            metrics_file => "$DIR/worker.prom", publish_interval => 0.1,
-            publish_every => 20, poll_interval => 0.05, log_level => 'info',
-            popularity_half_life => 0,
-        },
-    });
+    return kafka_trainer_toml($DIR, $SNAPS, $B, $ACT, $ITM, "d_group_$$",
+        training => { dedupe_window => $ENV{TEST_MILVUSO_DEDUPE_WINDOW} // 100000 });
 }
 
-sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }
-
-sub offsets {
-    my ($j, $topic) = @_;
-    my $n = 0;
-    $n += $_->{offset} for grep { $_->{stream} eq $topic } @{ $j->{positions} // [] };
-    return $n;
-}
+sub snap { return snapshot_items($SNAPS) }
+sub offsets { return stream_offsets(@_) }
 
 # A plan line for event id E: the same user, item and type every time.
 sub line_of {

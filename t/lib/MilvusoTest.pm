@@ -60,7 +60,8 @@ our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl
                  write_toml start_worker stop_worker run_worker
                  track_child kill_spawned actlog_end snapshot_position
                  read_metrics file_text kafka_topics start_poster
-                 pops how_ended services);
+                 pops how_ended services stream_offsets snapshot_items
+                 kafka_trainer_toml);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -663,6 +664,46 @@ sub start_poster {
 sub pops {
     my $j = shift;
     return { map { $_->{id} => $_->{popularity} } @{ $j->{items} // [] } };
+}
+
+# The sum of snapshot J's offsets (an inspect() answer) for TOPIC: the
+# records of TOPIC it has applied.
+sub stream_offsets {
+    my ($j, $topic) = @_;
+    my $n = 0;
+    $n += $_->{offset} for grep { $_->{stream} eq $topic } @{ $j->{positions} // [] };
+    return $n;
+}
+
+# inspect() of SNAPS/current with every item, or undef while there is none.
+sub snapshot_items {
+    my $snaps = shift;
+    return eval { inspect("$snaps/current", '--all-items') };
+}
+
+# kafka_trainer_toml(DIR, SNAPS, BROKERS, ACTIONS, ITEMS, GROUP [, training
+# => {...}]): writes DIR/worker.toml for a trainer over Kafka that counts
+# exactly (dim 8, ip, Click weight 1, no popularity decay, a publish every
+# 20 records or 0.1 s, metrics in DIR/worker.prom); training adds keys to
+# [training].  Returns its path.
+sub kafka_trainer_toml {
+    my ($dir, $snaps, $b, $act, $itm, $group, %o) = @_;
+    return write_toml("$dir/worker.toml", {
+        recommendation => { embedding_dim => 8, metric => 'ip' },
+        training => { learning_rate => 0.1, seed => 7, %{ $o{training} // {} } },
+        # popularity = the seed's + 1 per Click, undecayed: exact counts
+        'training.action_weights' => { click => 1 },
+        kafka => {
+            enabled => 'true', brokers => $b, log_topic => $act,
+            feature_topic => $itm, group_id => $group,
+        },
+        worker => {
+            action_log => "$dir/unused-log", snapshot_dir => $snaps,
+            metrics_file => "$dir/worker.prom", publish_interval => 0.1,
+            publish_every => 20, poll_interval => 0.05, log_level => 'info',
+            popularity_half_life => 0,
+        },
+    });
 }
 
 # How a wait status from stop_worker() ended: "exit N", "signal N" or
