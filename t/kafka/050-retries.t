@@ -143,10 +143,10 @@ sub retries {
     my $log = file_text("$DIR/worker.log");
     like($log, qr/was applied before: the retry is skipped/,
          "$name - the trainer logs skipped retries");
-    # (the seed snapshot, written by `milvuso-worker snapshot`, has none)
-    my @lost = grep { $_ != $SEEDGEN } $log =~ /no dedupe set for generation (\d+)/g;
-    is("@lost", '', "$name - every resume from a generation the trainer "
-       . 'published found its dedupe set');
+    # (the seed snapshot, written by `milvuso-worker snapshot`, has no
+    # stream position: nothing to find for it)
+    my @lost = $log =~ /no dedupe set for generation (\d+)/g;
+    is("@lost", '', "$name - every resume found its generation's dedupe set");
     like($log, qr/resumed from generation (?!$SEEDGEN\b)\d+/,
          "$name - a resume from a generation the trainer published");
     ok(wait_for(10, sub { (read_metrics("$DIR/worker.prom")

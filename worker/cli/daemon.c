@@ -724,8 +724,8 @@ start(daemon_t *d)
                 "items, %u users)", (unsigned long long) v->generation,
                 v->n_items, v->n_users);
         if (mvw_trainer_restore_dedupe(d->trainer,
-                                       d->cfg.worker.snapshot_dir,
-                                       v->generation, &err) != MV_OK)
+                                       d->cfg.worker.snapshot_dir, v, &err)
+            != MV_OK)
         {
             mvw_log(&d->log, MVW_LOG_WARN, "no dedupe set for generation "
                     "%llu (%s): starting with an empty one, so a client "

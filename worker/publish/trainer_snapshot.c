@@ -92,15 +92,15 @@ prune_dedupe(const char *dir)
 
 int
 mvw_trainer_restore_dedupe(mvw_trainer_t *t, const char *dir,
-    uint64_t generation, mv_err_t *err)
+    const mv_snapshot_view_t *v, mv_err_t *err)
 {
     char  path[PATH_MAX];
 
     mvw_dedupe_clear(&t->dedupe);
-    if (t->dedupe.window == 0) {
+    if (t->dedupe.window == 0 || v->n_positions == 0) {
         return MV_OK;
     }
-    if (mvw_trainer_dedupe_path(dir, generation, path, sizeof(path), err)
+    if (mvw_trainer_dedupe_path(dir, v->generation, path, sizeof(path), err)
         != MV_OK
         || mvw_dedupe_load(&t->dedupe, path, err) != MV_OK)
     {

@@ -36,14 +36,16 @@ int mvw_trainer_dedupe_path(const char *dir, uint64_t generation, char *buf,
     size_t len, mv_err_t *err);
 
 /*
- * After mvw_trainer_restore of generation from dir: takes that
+ * After mvw_trainer_restore of snapshot v from dir: takes v's
  * generation's dedupe set (the ids its stream positions include).  With a
- * dedupe_window of 0 there is nothing to load: MV_OK.  A missing or
- * invalid file: MV_ERR with err saying why, the set left empty and
- * stats.dedupe_lost counted -- the trainer still works, but a retry of an
- * id applied before the snapshot may be applied again.
+ * dedupe_window of 0, or a snapshot without stream positions (made
+ * offline: it includes no stream record, so its set is empty), there is
+ * nothing to load: MV_OK with an empty set.  A missing or invalid file:
+ * MV_ERR with err saying why, the set left empty and stats.dedupe_lost
+ * counted -- the trainer still works, but a retry of an id applied before
+ * the snapshot may be applied again.
  */
 int mvw_trainer_restore_dedupe(mvw_trainer_t *t, const char *dir,
-    uint64_t generation, mv_err_t *err);
+    const mv_snapshot_view_t *v, mv_err_t *err);
 
 #endif /* MVW_TRAINER_SNAPSHOT_H */

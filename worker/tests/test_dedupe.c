@@ -408,7 +408,8 @@ test_trainer_set_across_restore(void **state)
     assert_non_null(s);
     r = dedupe_trainer(1000);
     assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err), MV_OK);
-    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, 1, &err), MV_OK);
+    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, mv_snapshot_view(s),
+                                                &err), MV_OK);
     mv_snapshot_close(s);
 
     assert_int_equal(click(r, "u1", "i1", "r-1", 1, MV_RECORD_ACTION),
@@ -431,7 +432,31 @@ test_trainer_set_across_restore(void **state)
     assert_int_equal(access(side, F_OK), 0);
 
     /* missing: reported, counted, the set empty */
-    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, 99, &err), MV_ERR);
+    assert_int_equal(unlink(side), 0);
+    snprintf(path, sizeof(path), "%s/current", dir);
+    s = mv_snapshot_open(path, &err);
+    assert_non_null(s);
+    assert_int_equal(mv_snapshot_view(s)->generation, 5);
+    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, mv_snapshot_view(s),
+                                                &err), MV_ERR);
+    assert_non_null(strstr(err.msg, ".mvs.dedupe"));
+    mvw_trainer_stats(r, &st);
+    assert_int_equal(st.dedupe_lost, 1);
+    assert_int_equal(click(r, "u1", "i1", "r-1", 1, MV_RECORD_ACTION), MV_OK);
+    mv_snapshot_close(s);
+
+    /* a snapshot without positions (made offline) includes no record: an
+       empty set, nothing lost */
+    assert_int_equal(mvw_trainer_publish(t, dir, NULL, 0, T0, path,
+                                         sizeof(path), &err), MV_OK);
+    s = mv_snapshot_open(path, &err);
+    assert_non_null(s);
+    assert_int_equal(mvw_trainer_dedupe_path(dir, 6, side, sizeof(side),
+                                             &err), MV_OK);
+    unlink(side);
+    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, mv_snapshot_view(s),
+                                                &err), MV_OK);
+    mv_snapshot_close(s);
     mvw_trainer_stats(r, &st);
     assert_int_equal(st.dedupe_lost, 1);
     assert_int_equal(click(r, "u1", "i1", "r-1", 1, MV_RECORD_ACTION), MV_OK);
