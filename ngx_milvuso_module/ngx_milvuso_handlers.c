@@ -36,7 +36,7 @@ static void ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event,
     ngx_milvuso_log_apply_pt apply, ngx_milvuso_log_done_pt done);
 static void ngx_milvuso_answer_logged(ngx_http_request_t *r,
     ngx_int_t logged, const char *what, const char *event_id,
-    const char *item_id);
+    const char *item_id, int retry_key);
 static void ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf);
 
 
@@ -98,7 +98,10 @@ ngx_milvuso_actions_body(ngx_http_request_t *r)
         goto done;
     }
 
-    ngx_milvuso_make_event_id(mcf->shm_zone->data, a->event_id);
+    /* a client's event_id is its retry key (a->client_event_id): kept */
+    if (!a->client_event_id) {
+        ngx_milvuso_make_event_id(mcf->shm_zone->data, a->event_id);
+    }
 
     plen = mv_action_encode(a, payload, NGX_MILVUSO_ACTION_PAYLOAD_MAX);
 
@@ -149,7 +152,8 @@ ngx_milvuso_action_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
 
     (void) pos;
 
-    ngx_milvuso_answer_logged(r, rc, "action", a->event_id, NULL);
+    ngx_milvuso_answer_logged(r, rc, "action", a->event_id, NULL,
+                              a->client_event_id);
 }
 
 
@@ -195,18 +199,33 @@ ngx_milvuso_post_to_log(ngx_http_request_t *r, void *event, uint16_t type,
  * over (then nothing was applied): stream_unavailable with the Kafka
  * transport's reason (ctx->refusal), which says whether the record may
  * have reached Kafka all the same (an unconfirmed send: then a second post
- * may count twice), log_unavailable for the log.
+ * may count twice, unless retry_key: the client named the event, and the
+ * trainer applies an event id so named once), log_unavailable for the log.
  * Finalizes the request.
  */
 static void
 ngx_milvuso_answer_logged(ngx_http_request_t *r, ngx_int_t logged,
-    const char *what, const char *event_id, const char *item_id)
+    const char *what, const char *event_id, const char *item_id,
+    int retry_key)
 {
     u_char                 *out, *p;
     ngx_int_t               rc;
     ngx_milvuso_req_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
+
+    if (logged != NGX_OK && ctx->refusal && ctx->maybe_stored && retry_key) {
+        rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "stream_unavailable",
+                                    "%s; the %s %s was not applied here, "
+                                    "but the trainer may still learn it: "
+                                    "posting it again with the same "
+                                    "event_id is safe (the trainer applies "
+                                    "it once)",
+                                    ctx->refusal, what, event_id);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     if (logged != NGX_OK && ctx->refusal && ctx->maybe_stored) {
         rc = ngx_milvuso_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -371,7 +390,8 @@ ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
 
     (void) pos;
 
-    ngx_milvuso_answer_logged(r, rc, "item", item->event_id, item->item_id);
+    ngx_milvuso_answer_logged(r, rc, "item", item->event_id, item->item_id,
+                              0);
 }
 
 

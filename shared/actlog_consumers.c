@@ -327,29 +327,6 @@ consumer_parse(const char *name, const char *buf, size_t len,
 
 /* ---- registering ------------------------------------------------------- */
 
-/* Writes all of buf to fd; MV_OK/MV_ERR. */
-static int
-write_all(int fd, const char *buf, size_t len, const char *path,
-    mv_err_t *err)
-{
-    ssize_t  n;
-
-    while (len > 0) {
-        n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return mv_err_set(err, "write(%s): %s", path,
-                              n < 0 ? strerror(errno) : "short write");
-        }
-        buf += n;
-        len -= (size_t) n;
-    }
-    return MV_OK;
-}
-
-
 /* temp, fsync, rename, fsync of the directory; the lock is held. */
 static int
 replace_file(const char *dir, const char *name, const char *text,
@@ -372,7 +349,7 @@ replace_file(const char *dir, const char *name, const char *text,
     if (fd < 0) {
         return mv_err_set(err, "open(%s): %s", tmp, strerror(errno));
     }
-    rc = mv_file_commit(fd, write_all(fd, text, len, tmp, err), tmp, path,
+    rc = mv_file_commit(fd, mv_file_write_all(fd, text, len, tmp, err), tmp, path,
                         err);
     return rc == MV_OK ? mv_dir_fsync(cdir, err) : MV_ERR;
 }

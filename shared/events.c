@@ -325,28 +325,37 @@ get_popularity(const cJSON *o, mv_item_event_t *item, mv_event_error_t *e)
 }
 
 
+/* Reads an optional boolean field into *out (0 when absent). */
 static int
-get_deleted(const cJSON *o, mv_event_origin_t origin, int *deleted,
-    mv_event_error_t *e)
+get_bool(const cJSON *o, const char *name, int *out, mv_event_error_t *e)
 {
-    const cJSON  *v = mv_json_field(o, "deleted");
+    const cJSON  *v = mv_json_field(o, name);
 
-    *deleted = 0;
+    *out = 0;
 
     if (v == NULL) {
         return MV_OK;
     }
     if (!cJSON_IsBool(v)) {
-        return ev_fail(e, "invalid_field", "field \"deleted\": expected true "
-                       "or false");
+        return ev_fail(e, "invalid_field", "field \"%s\": expected true or "
+                       "false", name);
     }
-    if (cJSON_IsTrue(v)) {
-        if (origin == MV_ORIGIN_CLIENT) {
-            return ev_fail(e, "invalid_field", "field \"deleted\": an item "
-                           "is removed through the catalogue, not by a "
-                           "client");
-        }
-        *deleted = 1;
+    *out = cJSON_IsTrue(v);
+
+    return MV_OK;
+}
+
+
+static int
+get_deleted(const cJSON *o, mv_event_origin_t origin, int *deleted,
+    mv_event_error_t *e)
+{
+    if (get_bool(o, "deleted", deleted, e) != MV_OK) {
+        return MV_ERR;
+    }
+    if (*deleted && origin == MV_ORIGIN_CLIENT) {
+        return ev_fail(e, "invalid_field", "field \"deleted\": an item is "
+                       "removed through the catalogue, not by a client");
     }
 
     return MV_OK;
@@ -416,6 +425,36 @@ mv_action_type_from_name(const char *s, size_t len)
 
 /* ---- parsing ----------------------------------------------------------- */
 
+/*
+ * Sets a->client_event_id (after a->event_id was read): from a client, an
+ * event_id of its own is its retry key and the marker itself is the
+ * server's to write; from data, the optional "client_event_id" boolean,
+ * true only beside an event_id.
+ */
+static int
+get_client_event_id(const cJSON *o, mv_event_origin_t origin,
+    mv_action_t *a, mv_event_error_t *e)
+{
+    if (check_server_field(o, "client_event_id", origin, e) != MV_OK) {
+        return MV_ERR;
+    }
+    if (origin == MV_ORIGIN_CLIENT) {
+        a->client_event_id = a->event_id[0] != '\0';
+        return MV_OK;
+    }
+
+    if (get_bool(o, "client_event_id", &a->client_event_id, e) != MV_OK) {
+        return MV_ERR;
+    }
+    if (a->client_event_id && a->event_id[0] == '\0') {
+        return ev_fail(e, "invalid_field", "field \"client_event_id\": true "
+                       "without an event_id");
+    }
+
+    return MV_OK;
+}
+
+
 /* The fields of an action in object o (see mv_action_parse). */
 static int
 get_action(const cJSON *o, mv_event_origin_t origin, int64_t now_ms,
@@ -426,8 +465,8 @@ get_action(const cJSON *o, mv_event_origin_t origin, int64_t now_ms,
 
     memset(a, 0, sizeof(*a));
 
-    if (check_server_field(o, "event_id", origin, e) != MV_OK
-        || get_id(o, "event_id", 0, a->event_id, e) != MV_OK
+    if (get_id(o, "event_id", 0, a->event_id, e) != MV_OK
+        || get_client_event_id(o, origin, a, e) != MV_OK
         || get_id(o, "user_id", 1, a->user_id, e) != MV_OK
         || get_id(o, "item_id", 1, a->item_id, e) != MV_OK)
     {

@@ -32,13 +32,22 @@
  *   - limits: ids MV_ID_MAX bytes, MV_TAGS_MAX tags of 1..MV_TAG_MAX bytes
  *     of UTF-8 text, embeddings 1..MV_DIM_MAX finite float32 values.
  * The one difference is the origin's (mv_event_origin_t): a client of the
- * HTTP API may not send "event_id" (the server names each event it
- * accepts; a client's id is refused rather than silently replaced) nor
- * "deleted": true (items are removed through the catalogue, not over HTTP).
+ * HTTP API may not send an item's "event_id" (the server names each item
+ * event it accepts; a client's id is refused rather than silently
+ * replaced), nor "deleted": true (items are removed through the catalogue,
+ * not over HTTP), nor an action's "client_event_id" marker.  A client MAY
+ * name an action with "event_id" (its retry key): the parsed action then
+ * has client_event_id set, and its canonical payload carries
+ * "client_event_id":true after the timestamp, which tells the trainer to
+ * apply that event id once however often it arrives (a client retrying an
+ * unconfirmed post).  Stored data may carry the marker only beside an
+ * event_id; it is written only when set.
  *
  * Canonical log payloads (compact JSON, fields in this order):
  *   {"event_id":"...","user_id":"...","item_id":"...","action_type":"Click",
  *    "timestamp":"2024-01-01T12:00:00.000Z"}
+ *   (",\"client_event_id\":true" follows the timestamp when the event id
+ *   is the client's retry key.)
  *   {"event_id":"...","item_id":"...","embedding":[...],"category":"...",
  *    "tags":[...],"popularity_score":0.8,"created_at":"...Z"}
  *   ("deleted":true follows created_at for a deleted item.)
@@ -113,6 +122,8 @@ typedef struct mv_action {
     char              item_id[MV_ID_MAX + 1];
     mv_action_type_t  type;
     int64_t           timestamp_ms;   /* unix ms; now_ms when absent */
+    int               client_event_id;  /* event_id is the client's retry
+                                           key ("client_event_id":true) */
 } mv_action_t;
 
 typedef struct mv_item_event {
@@ -157,7 +168,10 @@ typedef struct mv_user_vector {
 /*
  * Parses an action of len bytes from origin.  Fields: user_id, item_id
  * (ids), action_type (string), timestamp (optional, see the top), event_id
- * (id, optional; refused from MV_ORIGIN_CLIENT).  Returns MV_OK with *a
+ * (id, optional), client_event_id (bool, optional; refused from
+ * MV_ORIGIN_CLIENT, true refused without an event_id).  a->client_event_id
+ * is set when a client named the event (MV_ORIGIN_CLIENT with an event_id)
+ * or stored data carries "client_event_id":true.  Returns MV_OK with *a
  * filled, or MV_ERR with e filled (e may be NULL) and *a unspecified.
  */
 int mv_action_parse(const char *buf, size_t len, mv_event_origin_t origin,
@@ -213,7 +227,8 @@ size_t mv_example_encode(const mv_example_t *x, char *buf, size_t cap);
 /*
  * Writes the canonical log payload of a (resp. item) into buf.  Returns its
  * length (no NUL counted; one is written when room is left), or 0 when cap
- * is too small.  The payload parses back to an equal event.
+ * is too small (or an action has client_event_id without an event_id).
+ * The payload parses back (from MV_ORIGIN_DATA) to an equal event.
  */
 size_t mv_action_encode(const mv_action_t *a, char *buf, size_t cap);
 size_t mv_item_encode(const mv_item_event_t *item, char *buf, size_t cap);

@@ -36,7 +36,8 @@
 /* The example payload with every string empty, every number absent. */
 #define EV_EXAMPLE_SKELETON  "{\"event_id\":\"\",\"user_id\":\"\","     \
                              "\"item_id\":\"\",\"action_type\":\"\","   \
-                             "\"timestamp\":\"\",\"popularity\":,"      \
+                             "\"timestamp\":\"\",\"client_event_id\":true," \
+                             "\"popularity\":,"                          \
                              "\"features\":{\"category\":\"\","       \
                              "\"tags\":[],\"created_at\":\"\","       \
                              "\"deleted\":true}}"
@@ -180,6 +181,13 @@ out_action_fields(ev_out_t *o, const mv_action_t *a, const char *name)
     out_lit(o, name);
     out_lit(o, "\",\"timestamp\":");
     out_time(o, a->timestamp_ms);
+    if (a->client_event_id) {
+        if (a->event_id[0] == '\0') {
+            o->full = 1;        /* would not parse back: refuse */
+            return;
+        }
+        out_lit(o, ",\"client_event_id\":true");
+    }
 }
 
 

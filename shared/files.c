@@ -1,6 +1,6 @@
 /*
- * files.c -- numbered file names, mkdir -p and directory fsyncs (see
- * files.h).
+ * files.c -- numbered file names, mkdir -p, directory fsyncs and the
+ * steps of a crash-safe write (see files.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -161,6 +161,54 @@ mv_file_commit(int fd, int rc, const char *tmp, const char *path,
     if (rc != MV_OK) {
         unlink(tmp);
         return MV_ERR;
+    }
+    return MV_OK;
+}
+
+
+int
+mv_file_open_temp(const char *path, char *tmp, size_t tmp_len,
+    mv_err_t *err)
+{
+    int  fd, attempt, n;
+
+    for (attempt = 0; attempt < 16; attempt++) {
+        n = snprintf(tmp, tmp_len, "%s.tmp-%ld-%016llx", path,
+                     (long) getpid(), (unsigned long long) mv_random_u64());
+        if (n < 0 || (size_t) n >= tmp_len) {
+            return mv_err_set(err, "path too long: %s", path);
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            return fd;
+        }
+        if (errno != EEXIST) {
+            return mv_err_set(err, "open(%s): %s", tmp, strerror(errno));
+        }
+    }
+
+    return mv_err_set(err, "open(%s): could not find a free temp name", tmp);
+}
+
+
+int
+mv_file_write_all(int fd, const void *buf, size_t len, const char *path,
+    mv_err_t *err)
+{
+    const char  *p = buf;
+    ssize_t      n;
+
+    while (len > 0) {
+        n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return mv_err_set(err, "write(%s): %s", path,
+                              n < 0 ? strerror(errno) : "short write");
+        }
+        p += n;
+        len -= (size_t) n;
     }
     return MV_OK;
 }

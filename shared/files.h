@@ -2,7 +2,7 @@
  * files.h -- the file-system steps the action log and the snapshot
  * publisher share: numbered file names, mkdir -p, the directory fsync
  * that makes a create or a rename durable, and the end of a crash-safe
- * write (temp file, fsync, rename).
+ * write (a fresh temp file, written whole, fsync, rename).
  *
  * Numbered names are <prefix><20 decimal digits><suffix>
  * ("actions-00000000000000000001.log", "snapshot-00000000000000000042.mvs"):
@@ -61,6 +61,19 @@ int mv_dir_fsync_parent(const char *path, mv_err_t *err);
  * when rc was MV_ERR).
  */
 int mv_file_commit(int fd, int rc, const char *tmp, const char *path,
+    mv_err_t *err);
+
+/*
+ * Creates (O_EXCL) a fresh temp file beside path, named
+ * "<path>.tmp-<pid>-<random>", into tmp (tmp_len bytes).  Returns its fd
+ * (open for writing), or -1 (MV_ERR) with err set.
+ */
+int mv_file_open_temp(const char *path, char *tmp, size_t tmp_len,
+    mv_err_t *err);
+
+/* Writes all len bytes of buf to fd (path names it in errors); MV_OK or
+   MV_ERR with err set. */
+int mv_file_write_all(int fd, const void *buf, size_t len, const char *path,
     mv_err_t *err);
 
 #ifdef __cplusplus

@@ -233,7 +233,7 @@ mv_snapshot_remove_temps(const char *dir, mv_err_t *err)
     while ((de = readdir(dh)) != NULL) {
         const char  *name = de->d_name;
         int          temp_file = strncmp(name, "snapshot-", 9) == 0
-                                 && strstr(name, ".mvs.tmp-") != NULL;
+                                 && strstr(name, ".tmp-") != NULL;
         int          temp_link = strncmp(name, ".current.tmp-", 13) == 0;
 
         if (!temp_file && !temp_link) {

@@ -662,31 +662,6 @@ done:
 }
 
 
-/* Opens (O_EXCL) a fresh temp file beside path; tmp receives its name. */
-static int
-open_temp(const char *path, char *tmp, size_t tmp_len, mv_err_t *err)
-{
-    int  fd, attempt, n;
-
-    for (attempt = 0; attempt < 16; attempt++) {
-        n = snprintf(tmp, tmp_len, "%s.tmp-%ld-%016llx", path,
-                     (long) getpid(), (unsigned long long) mv_random_u64());
-        if (n < 0 || (size_t) n >= tmp_len) {
-            return mv_err_set(err, "path too long: %s", path);
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            return fd;
-        }
-        if (errno != EEXIST) {
-            return mv_err_set(err, "open(%s): %s", tmp, strerror(errno));
-        }
-    }
-
-    return mv_err_set(err, "open(%s): could not find a free temp name", tmp);
-}
-
-
 /* Writes a complete snapshot to path crash-safely (see snapshot.h). */
 int
 mv_snapshot_write(const char *path, const mv_snapshot_input_t *in,
@@ -733,7 +708,7 @@ mv_snapshot_write(const char *path, const mv_snapshot_input_t *in,
         return mv_err_set(err, "out of memory");
     }
 
-    fd = open_temp(path, tmp, sizeof(tmp), err);
+    fd = mv_file_open_temp(path, tmp, sizeof(tmp), err);
     if (fd < 0) {
         free(o.buf);
         free(o.h);

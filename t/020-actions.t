@@ -401,22 +401,32 @@ Content-Type: application/json
 
 
 
-=== TEST 20: a client's event_id is refused (400 invalid_field), not silently replaced; null is absent
+=== TEST 20: a client's event_id is its retry key: accepted, echoed, logged with the client_event_id marker; a bad one and the marker itself are refused (400 invalid_field); null is absent
 --- request eval
 ["POST /actions\n" . actions_json('user-x', 'item-a1', 'View', event_id => 'my-id-1'),
+ "POST /actions\n" . actions_json('user-x', 'item-a1', 'View', event_id => 'my id'),
+ "POST /actions\n" . actions_json('user-x', 'item-a1', 'View', event_id => 'my-id-2', client_event_id => JSON::PP::true),
  "POST /actions\n" . actions_json('user-x', 'item-a1', 'View', event_id => undef)]
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[400, 202]
+[202, 400, 400, 202]
 --- response_body_filters eval
 \&summary
 --- response_body eval
-["error=invalid_field", "status=accepted event_id=yes"]
+["status=accepted event_id=yes", "error=invalid_field", "error=invalid_field", "status=accepted event_id=yes"]
 --- after
 my @p = payloads('event_id');
-is(scalar @p, 1, 'only the action without an event_id was logged');
-my $refused = json_decode((bodies())[0]);
-like($refused->{detail}, qr/"event_id": assigned by the server/, 'the detail says why');
-isnt($p[0]{event_id}, 'my-id-1', 'the logged id is the server\'s');
+is(scalar @p, 2, 'the two accepted actions were logged');
+my @b = map { json_decode($_) } bodies();
+is($b[0]{event_id}, 'my-id-1', 'the answer echoes the client\'s event_id');
+is($p[0]{event_id}, 'my-id-1', 'the logged id is the client\'s');
+ok($p[0]{client_event_id} && $p[0]{client_event_id} eq '1', 'logged with the marker "client_event_id":true');
+like($b[1]{detail}, qr/"event_id": not an id/, 'a bad id: the detail says why');
+like($b[2]{detail}, qr/"client_event_id": assigned by the server/, 'the marker is the server\'s');
+isnt($p[1]{event_id}, 'my-id-1', 'without one, the server names the event');
+ok(!exists $p[1]{client_event_id}, 'and writes no marker');
+my $raw = (read_actlog($ENV{TEST_NGINX_ACTLOG})->{records})[0][0]{payload};
+like($raw, qr/^\{"event_id":"my-id-1","user_id":"user-x","item_id":"item-a1","action_type":"View","timestamp":"[^"]+","client_event_id":true\}$/,
+     'the marker follows the timestamp in the canonical payload');
 

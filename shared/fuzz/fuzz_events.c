@@ -59,7 +59,7 @@ fuzz_action(const char *buf, size_t len)
     }
 
     n = mv_action_encode(&a, out, sizeof(out));
-    if (n == 0 || n >= 300) {
+    if (n == 0 || n >= 400) {
         __builtin_trap();
     }
     if (mv_action_parse(out, n, MV_ORIGIN_DATA, 0, &b, &e) != MV_OK) {
@@ -68,7 +68,8 @@ fuzz_action(const char *buf, size_t len)
     if (strcmp(a.event_id, b.event_id) != 0
         || strcmp(a.user_id, b.user_id) != 0
         || strcmp(a.item_id, b.item_id) != 0 || a.type != b.type
-        || a.timestamp_ms != b.timestamp_ms)
+        || a.timestamp_ms != b.timestamp_ms
+        || a.client_event_id != b.client_event_id)
     {
         __builtin_trap();
     }
@@ -212,10 +213,16 @@ fuzz_origins(const char *buf, size_t len)
     if (mv_action_parse(buf, len, MV_ORIGIN_CLIENT, FUZZ_NOW, &a, &e)
         == MV_OK)
     {
+        /* the same event, marked as the client's retry key exactly when
+           the client named it */
         if (mv_action_parse(buf, len, MV_ORIGIN_DATA, FUZZ_NOW, &b, &e)
-            != MV_OK || memcmp(&a, &b, sizeof(a)) != 0
-            || a.event_id[0] != '\0')
+            != MV_OK || b.client_event_id
+            || a.client_event_id != (a.event_id[0] != '\0'))
         {
+            __builtin_trap();
+        }
+        b.client_event_id = a.client_event_id;
+        if (memcmp(&a, &b, sizeof(a)) != 0) {
             __builtin_trap();
         }
     } else {

@@ -1162,7 +1162,8 @@ test_item_encode_bound(void **state)
 
 
 
-/* What a client may not set: event_id, and deleted: true. */
+/* What a client may not set: an item's event_id, the client_event_id
+   marker, and deleted: true; an action's event_id is its retry key. */
 static void
 test_origins(void **state)
 {
@@ -1174,7 +1175,20 @@ test_origins(void **state)
                                 "\"deleted\":false}";
     static const char  item_eid[] = "{\"event_id\":\"e2\",\"item_id\":\"i\","
                                     "\"embedding\":[1,2]}";
-    mv_action_t        a;
+    static const char  marked[] = "{\"event_id\":\"e1\",\"user_id\":\"u\","
+                                  "\"item_id\":\"i\",\"action_type\":"
+                                  "\"Like\",\"client_event_id\":true}";
+    static const char  unmarked[] = "{\"event_id\":\"e1\",\"user_id\":"
+                                    "\"u\",\"item_id\":\"i\",\"action_type"
+                                    "\":\"Like\",\"client_event_id\":false}";
+    static const char  marked_no_id[] = "{\"user_id\":\"u\",\"item_id\":"
+                                        "\"i\",\"action_type\":\"Like\","
+                                        "\"client_event_id\":true}";
+    static const char  marked_str[] = "{\"event_id\":\"e1\",\"user_id\":"
+                                      "\"u\",\"item_id\":\"i\",\"action_"
+                                      "type\":\"Like\",\"client_event_id\":"
+                                      "\"true\"}";
+    mv_action_t        a, back_a;
     mv_item_event_t    it, back;
     mv_event_error_t   e;
     float              emb[2], emb2[2];
@@ -1186,10 +1200,55 @@ test_origins(void **state)
     assert_int_equal(mv_action_parse(act, sizeof(act) - 1, MV_ORIGIN_DATA,
                                      NOW, &a, &e), MV_OK);
     assert_string_equal(a.event_id, "e1");
+    assert_int_equal(a.client_event_id, 0);
+    /* a client's event_id is its retry key: accepted and marked */
     assert_int_equal(mv_action_parse(act, sizeof(act) - 1, MV_ORIGIN_CLIENT,
-                                     NOW, &a, &e), MV_ERR);
+                                     NOW, &a, &e), MV_OK);
+    assert_string_equal(a.event_id, "e1");
+    assert_int_equal(a.client_event_id, 1);
+    n = mv_action_encode(&a, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "\"timestamp\":\"2023-11-14T22:13:20.000Z\","
+                           "\"client_event_id\":true}"));
+    assert_int_equal(mv_action_parse(buf, n, MV_ORIGIN_DATA, 0, &back_a, &e),
+                     MV_OK);
+    assert_memory_equal(&a, &back_a, sizeof(a));
+    /* ... under the same id rules as the other ids */
+    assert_int_equal(mv_action_parse("{\"event_id\":\"a b\",\"user_id\":"
+                                     "\"u\",\"item_id\":\"i\",\"action_type"
+                                     "\":\"Like\"}", 67, MV_ORIGIN_CLIENT, NOW,
+                                     &a, &e), MV_ERR);
     assert_string_equal(e.error, "invalid_field");
-    assert_non_null(strstr(e.detail, "\"event_id\": assigned by the server"));
+    assert_non_null(strstr(e.detail, "\"event_id\": not an id"));
+    /* the marker is the server's: refused from a client, even false */
+    assert_int_equal(mv_action_parse(marked, sizeof(marked) - 1,
+                                     MV_ORIGIN_CLIENT, NOW, &a, &e), MV_ERR);
+    assert_string_equal(e.error, "invalid_field");
+    assert_non_null(strstr(e.detail, "\"client_event_id\": assigned by the "
+                           "server"));
+    assert_int_equal(mv_action_parse(unmarked, sizeof(unmarked) - 1,
+                                     MV_ORIGIN_CLIENT, NOW, &a, &e), MV_ERR);
+    assert_int_equal(mv_action_parse(unmarked, sizeof(unmarked) - 1,
+                                     MV_ORIGIN_DATA, NOW, &a, &e), MV_OK);
+    assert_int_equal(a.client_event_id, 0);
+    n = mv_action_encode(&a, buf, sizeof(buf));
+    assert_null(strstr(buf, "client_event_id"));
+    /* from data: true beside an event_id, a boolean */
+    assert_int_equal(mv_action_parse(marked, sizeof(marked) - 1,
+                                     MV_ORIGIN_DATA, NOW, &a, &e), MV_OK);
+    assert_int_equal(a.client_event_id, 1);
+    assert_int_equal(mv_action_parse(marked_no_id, sizeof(marked_no_id) - 1,
+                                     MV_ORIGIN_DATA, NOW, &a, &e), MV_ERR);
+    assert_non_null(strstr(e.detail, "without an event_id"));
+    assert_int_equal(mv_action_parse(marked_str, sizeof(marked_str) - 1,
+                                     MV_ORIGIN_DATA, NOW, &a, &e), MV_ERR);
+    assert_non_null(strstr(e.detail, "expected true or false"));
+    /* a marker without an id cannot be written */
+    memset(&a, 0, sizeof(a));
+    strcpy(a.user_id, "u");
+    strcpy(a.item_id, "i");
+    a.client_event_id = 1;
+    assert_int_equal(mv_action_encode(&a, buf, sizeof(buf)), 0);
 
     /* null is absent, for a client too */
     assert_int_equal(mv_action_parse("{\"event_id\":null,\"user_id\":\"u\","

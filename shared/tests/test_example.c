@@ -63,6 +63,7 @@ expect_equal(const mv_example_t *a, const mv_example_t *b)
     assert_string_equal(a->action.item_id, b->action.item_id);
     assert_int_equal(a->action.type, b->action.type);
     assert_int_equal(a->action.timestamp_ms, b->action.timestamp_ms);
+    assert_int_equal(a->action.client_event_id, b->action.client_event_id);
     assert_int_equal(a->popularity, b->popularity);
     assert_int_equal(a->has_features, b->has_features);
     if (!a->has_features) {
@@ -111,6 +112,16 @@ test_canonical_text(void **state)
                         "\"features\":{\"tags\":[],\"created_at\":"
                         "\"2024-01-01T12:00:00.000Z\",\"deleted\":true}}");
     assert_int_equal(mv_example_parse(buf, n, NOW, &y, NULL), MV_OK);
+    expect_equal(&x, &y);
+
+    /* the client's retry key marker survives the join */
+    example_fill(&x, 0);
+    x.action.client_event_id = 1;
+    n = mv_example_encode(&x, buf, sizeof(buf));
+    assert_string_equal(buf, "{" ACTION_FIELDS ",\"client_event_id\":true,"
+                        "\"popularity\":1,\"features\":null}");
+    assert_int_equal(mv_example_parse(buf, n, NOW, &y, NULL), MV_OK);
+    assert_int_equal(y.action.client_event_id, 1);
     expect_equal(&x, &y);
 }
 

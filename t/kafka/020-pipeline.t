@@ -48,13 +48,7 @@ sub worker_config {
         worker => { publish_interval => 0.3, publish_every => 1000 });
 }
 
-# The sum of the snapshot's offsets for TOPIC.
-sub offsets {
-    my ($j, $topic) = @_;
-    my $n = 0;
-    $n += $_->{offset} for grep { $_->{stream} eq $topic } @{ $j->{positions} // [] };
-    return $n;
-}
+sub offsets { return stream_offsets(@_) }
 
 sub pipeline {
     my @answers;

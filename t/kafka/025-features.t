@@ -80,7 +80,7 @@ sub start_trainer {
                         out => "$DIR/trainer.log");
 }
 
-sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }
+sub snap { return snapshot_items($SNAPS) }
 
 sub lines_of { return () = file_text(shift) =~ /\n/g }
 

@@ -73,15 +73,8 @@ sub worker_config {
     return kafka_worker_config($DIR, $DIM, $SNAPS, "f_group_$$");
 }
 
-sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }
-
-# The sum of snapshot J's offsets for TOPIC: the records it has applied.
-sub offsets {
-    my ($j, $topic) = @_;
-    my $n = 0;
-    $n += $_->{offset} for grep { $_->{stream} eq $topic } @{ $j->{positions} // [] };
-    return $n;
-}
+sub snap { return snapshot_items($SNAPS) }
+sub offsets { return stream_offsets(@_) }
 
 # A plan of N Clicks by users PREFIX-000 .. 099 on random seed items.
 sub write_plan {

@@ -73,7 +73,7 @@ sub worker_config {
         worker => { action_log => "$DIR/log" });
 }
 
-sub snap { return eval { inspect("$SNAPS/current", '--all-items') } }
+sub snap { return snapshot_items($SNAPS) }
 
 sub health { return json_decode(http_get('/health')->{content} // '') // {} }
 

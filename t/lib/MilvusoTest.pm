@@ -60,7 +60,8 @@ our @EXPORT = qw(listen_loopback worker module_path snapshot inspect write_jsonl
                  write_toml start_worker stop_worker run_worker
                  track_child kill_spawned actlog_end snapshot_position
                  read_metrics file_text kafka_topics start_poster
-                 pops how_ended services kafka_worker_config);
+                 pops how_ended services kafka_worker_config
+                 stream_offsets snapshot_items);
 
 our @RAW;          # raw bodies of the current block's responses
 
@@ -616,7 +617,8 @@ sub services {
 }
 
 # start_poster(PLAN, OUT [, pace => SECONDS, retry_503 => SECONDS]): posts
-# the plan (a file of "user item type" lines) to POST /actions from a child
+# the plan (a file of "user item type [event_id]" lines: with a fourth
+# field, the client names the event) to POST /actions from a child
 # process over one keep-alive connection (a plain socket: HTTP::Tiny costs
 # more CPU than nginx does here), sleeping PACE (default 0.01) after every
 # tenth; writes "status user item type" lines to OUT as answers arrive
@@ -662,8 +664,9 @@ sub start_poster {
             };
             while (my $line = <$in>) {
                 chomp $line;
-                my ($u, $i, $t) = split / /, $line;
-                my $body = actions_json($u, $i, $t);
+                my ($u, $i, $t, $eid) = split / /, $line;
+                my $body = actions_json($u, $i, $t,
+                                        defined $eid ? (event_id => $eid) : ());
                 my $until = Time::HiRes::time() + ($o{retry_503} // 0);
                 my ($status, $resp);
                 while (1) {
@@ -676,7 +679,8 @@ sub start_poster {
                     Time::HiRes::sleep(0.2);
                 }
                 # "503?": refused, but the record may still reach Kafka
-                print $fh +($status == 503 && $resp =~ /may count it twice/
+                print $fh +($status == 503
+                            && $resp =~ /may count it twice|with the same event_id is safe/
                             ? '503?' : $status), " $line\n";
                 Time::HiRes::sleep($pace) if $pace && $. % 10 == 0;
             }
@@ -693,6 +697,21 @@ sub start_poster {
 sub pops {
     my $j = shift;
     return { map { $_->{id} => $_->{popularity} } @{ $j->{items} // [] } };
+}
+
+# The sum of snapshot J's offsets (an inspect() answer) for TOPIC: the
+# records of TOPIC it has applied.
+sub stream_offsets {
+    my ($j, $topic) = @_;
+    my $n = 0;
+    $n += $_->{offset} for grep { $_->{stream} eq $topic } @{ $j->{positions} // [] };
+    return $n;
+}
+
+# inspect() of SNAPS/current with every item, or undef while there is none.
+sub snapshot_items {
+    my $snaps = shift;
+    return eval { inspect("$snaps/current", '--all-items') };
 }
 
 # How a wait status from stop_worker() ended: "exit N", "signal N" or

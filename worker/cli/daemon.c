@@ -60,6 +60,13 @@
  * separate feature process handing examples over training_topic is a
  * later step, and `feature` is refused until then.
  *
+ * Client retries: the trainer applies an action marked with a client
+ * event id once (trainer.h); its set of ids is written beside each
+ * snapshot and taken back on resume with the generation resumed from, so
+ * a crash neither forgets an id the snapshot includes nor remembers one it
+ * does not.  A missing or damaged set is a warning (an empty set, counted
+ * in dedupe_state_lost_total), not a refusal to start.
+ *
  * The worker's counters go to the log at every publish and, when
  * worker.metrics_file is set, to that file in Prometheus text format
  * (written to a temp file and renamed, so a scraper never reads half).
@@ -130,6 +137,7 @@ typedef struct daemon {
 
     mvw_log_limit_t       lim_source;
     mvw_log_limit_t       lim_record;
+    mvw_log_limit_t       lim_duplicate;
     mvw_log_limit_t       lim_publish;
 } daemon_t;
 
@@ -245,6 +253,12 @@ write_metrics(daemon_t *d)
     mvw_metrics_counter(&m, "items_total", "item records applied", st.items);
     mvw_metrics_counter(&m, "invalid_records_total", "records refused",
                         st.invalid);
+    mvw_metrics_counter(&m, "duplicates_total", "actions whose client "
+                        "event id was applied before: skipped",
+                        st.duplicates);
+    mvw_metrics_counter(&m, "dedupe_state_lost_total", "resumes without "
+                        "the snapshot's dedupe set (started empty)",
+                        st.dedupe_lost);
     mvw_metrics_counter(&m, "not_positive_total", "actions with weight <= 0",
                         st.not_positive);
     mvw_metrics_counter(&m, "skipped_bytes_total", "damaged log bytes "
@@ -411,7 +425,12 @@ drain(daemon_t *d)
             mvw_process_stop(SIGABRT);
             break;
         }
-        if (rc != MV_OK) {
+        if (rc == MVW_TRAINER_DUPLICATE) {
+            mvw_log_every(&d->log, &d->lim_duplicate, ERROR_LOG_MS,
+                          MVW_LOG_INFO, "client event id \"%s\" was "
+                          "applied before: the retry is skipped",
+                          mvw_trainer_last_duplicate(d->trainer));
+        } else if (rc != MV_OK) {
             mvw_log_every(&d->log, &d->lim_record, ERROR_LOG_MS,
                           MVW_LOG_WARN, "record skipped: %s", err.msg);
         }
@@ -704,6 +723,16 @@ start(daemon_t *d)
         mvw_log(&d->log, MVW_LOG_INFO, "resumed from generation %llu (%u "
                 "items, %u users)", (unsigned long long) v->generation,
                 v->n_items, v->n_users);
+        if (mvw_trainer_restore_dedupe(d->trainer,
+                                       d->cfg.worker.snapshot_dir, v, &err)
+            != MV_OK)
+        {
+            mvw_log(&d->log, MVW_LOG_WARN, "no dedupe set for generation "
+                    "%llu (%s): starting with an empty one, so a client "
+                    "retry of an action that generation includes may be "
+                    "applied again", (unsigned long long) v->generation,
+                    err.msg);
+        }
     } else {
         mvw_log(&d->log, MVW_LOG_INFO, "no snapshot in %s: starting an "
                 "empty model", d->cfg.worker.snapshot_dir);

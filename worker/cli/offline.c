@@ -39,6 +39,7 @@ mvw_trainer_params_from_config(const mvw_config_t *c,
     }
     p->replay_ratio = c->training.replay_ratio;
     p->replay_window = (size_t) c->training.replay_window;
+    p->dedupe_window = (size_t) c->training.dedupe_window;
     p->half_life_ms = c->worker.popularity_half_life * 1000.0;
     p->metric = c->recommendation.metric;
     p->hnsw_m = c->recommendation.hnsw_m;

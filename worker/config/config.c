@@ -279,6 +279,10 @@ static const cfg_key_t  schema[] = {
         "past examples replayed per new event"),
     INT("training.replay_window", training.replay_window, "100000", 0,
         1000000000, "most recent events that replay draws from"),
+    INT("training.dedupe_window", training.dedupe_window, "1000000", 0,
+        1073741824, "client event ids (actions posted with their own "
+        "event_id) remembered to apply each once: a retry older than this "
+        "many such ids is applied again; 0 = no deduplication"),
     INT("training.seed", training.seed, "42", 0, I64,
         "random seed: the same seed and data give the same model"),
     NUM("training.sampler_power", training.sampler_power, "0.75", 0, 2, 0,

@@ -142,6 +142,7 @@ typedef struct mvw_config {
         uint32_t           epochs;
         double             replay_ratio;
         uint64_t           replay_window;
+        uint64_t           dedupe_window;
         uint64_t           seed;
         double             sampler_power;
         int                lr_schedule;   /* 0 constant, 1 linear */

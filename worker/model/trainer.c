@@ -69,6 +69,7 @@ mvw_trainer_new(const mvw_trainer_params_t *p, mv_err_t *err)
     mvw_idmap_init(&t->categories);
     mvw_sampler_init(&t->sampler);
     mv_rng_seed(&t->rng, p->seed ^ 0x9e3779b97f4a7c15ull);
+    mvw_dedupe_init(&t->dedupe, p->dedupe_window);
 
     t->mf = mvw_mf_new(&p->mf, err);
     if (t->mf == NULL) {
@@ -128,6 +129,7 @@ mvw_trainer_free(mvw_trainer_t *t)
     mv_hnsw_free(t->hnsw);
     free(t->ring);
     free(t->vec);
+    mvw_dedupe_free(&t->dedupe);
     free(t);
 }
 
@@ -448,11 +450,11 @@ fill_in_features(mvw_trainer_t *t, uint32_t i, int added,
 
 
 /*
- * Learns from a parsed action; f, when not NULL, is the item's side of a
- * training example (fill_in_features).
+ * Learns from a parsed action once its client event id, if it has one,
+ * was found new (dedupe_action); f as in learn_action.
  */
 static int
-learn_action(mvw_trainer_t *t, const mv_action_t *a,
+learn_new_action(mvw_trainer_t *t, const mv_action_t *a,
     const mv_item_features_t *f, mv_err_t *err)
 {
     uint32_t  u, i;
@@ -497,6 +499,41 @@ learn_action(mvw_trainer_t *t, const mv_action_t *a,
     t->st.actions++;
     learn(t, u, i, w);
     return MV_OK;
+}
+
+
+/*
+ * Learns from a parsed action; f, when not NULL, is the item's side of a
+ * training example (fill_in_features).  An action marked as the client's
+ * retry key whose event id is in the dedupe window is not applied
+ * (MVW_TRAINER_DUPLICATE); a new one is applied, then remembered (the set
+ * is reserved first, so remembering cannot fail after applying).
+ */
+static int
+learn_action(mvw_trainer_t *t, const mv_action_t *a,
+    const mv_item_features_t *f, mv_err_t *err)
+{
+    uint64_t  h;
+    int       rc;
+
+    if (!a->client_event_id || t->dedupe.window == 0) {
+        return learn_new_action(t, a, f, err);
+    }
+
+    h = mvw_dedupe_hash(a->event_id);
+    if (mvw_dedupe_contains(&t->dedupe, h)) {
+        t->st.duplicates++;
+        memcpy(t->last_duplicate, a->event_id, sizeof(t->last_duplicate));
+        return MVW_TRAINER_DUPLICATE;
+    }
+    if (mvw_dedupe_reserve(&t->dedupe, err) != MV_OK) {
+        return MVW_TRAINER_FAILED;
+    }
+    rc = learn_new_action(t, a, f, err);
+    if (rc == MV_OK) {
+        mvw_dedupe_add(&t->dedupe, h, NULL);
+    }
+    return rc;
 }
 
 
@@ -557,6 +594,9 @@ mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
     if (rc == MV_ERR) {
         t->st.invalid++;
         return MV_ERR;
+    }
+    if (rc == MVW_TRAINER_DUPLICATE) {
+        return rc;
     }
     if (rc != MV_OK) {
         return MVW_TRAINER_FAILED;
@@ -783,4 +823,11 @@ void
 mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g)
 {
     t->st.generation = g;
+}
+
+
+const char *
+mvw_trainer_last_duplicate(const mvw_trainer_t *t)
+{
+    return t->last_duplicate;
 }

@@ -41,6 +41,13 @@
  * event's timestamp; half_life 0 means no decay, so p is the exact sum of
  * weights (what the crash test counts).  A snapshot stores p decayed to the
  * publish time; a restore takes that time as every item's t_ref.
+ *
+ * Client retries: an action whose event id is the client's retry key
+ * ("client_event_id":true, shared/events.h) is applied once: the trainer
+ * remembers the last dedupe_window such ids (model/dedupe.h, evicted by
+ * count so a replay decides the same), and skips one it remembers.  The
+ * set belongs to the model's stream position, so it is published beside
+ * each snapshot and restored with it (publish/trainer_snapshot.h).
  */
 #ifndef MVW_TRAINER_H
 #define MVW_TRAINER_H
@@ -70,6 +77,8 @@ typedef struct mvw_trainer_params {
     int              sq8;
     unsigned         keep;               /* generations kept on publish */
     uint64_t         seed;
+    size_t           dedupe_window;      /* client event ids remembered;
+                                            0 = no deduplication */
 } mvw_trainer_params_t;
 
 typedef struct mvw_trainer_stats {
@@ -90,12 +99,15 @@ typedef struct mvw_trainer_stats {
     double    last_publish_s;   /* how long it took */
     uint32_t  last_reinserted;  /* items re-inserted into the HNSW */
     uint64_t  pending;          /* records applied since the last publish */
+    uint64_t  duplicates;       /* client event ids seen again: skipped */
+    uint64_t  dedupe_lost;      /* resumes without the generation's set */
 } mvw_trainer_stats_t;
 
 typedef struct mvw_trainer mvw_trainer_t;
 
 #define MVW_TRAINER_FAILED  (-2)    /* mvw_trainer_apply: not the record's
                                        fault; see there */
+#define MVW_TRAINER_DUPLICATE  1    /* mvw_trainer_apply: applied before */
 
 /* Defaults: the config defaults of [training] and [recommendation]. */
 void mvw_trainer_params_default(mvw_trainer_params_t *p);
@@ -126,7 +138,12 @@ int mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
  * record (out of memory, too many items): nothing countable is applied
  * (a new user or item row may exist), and the caller must not publish a
  * position past this record -- the daemon exits so that a restart reads
- * it again.
+ * it again.  MVW_TRAINER_DUPLICATE: an action (or example) marked
+ * "client_event_id":true whose event id is among the last dedupe_window
+ * such ids applied: nothing is applied (no model update, no popularity,
+ * not counted in actions), stats.duplicates counts it and
+ * mvw_trainer_last_duplicate names it.  Unmarked actions are never
+ * deduplicated, whatever their event_id.
  */
 int mvw_trainer_apply(mvw_trainer_t *t, uint16_t type, const char *payload,
     size_t len, int64_t now_ms, mv_err_t *err);
@@ -143,6 +160,9 @@ int mvw_trainer_fit(mvw_trainer_t *t, const mvw_dataset_t *d,
     double mean_loss), void *ctx, mv_err_t *err);
 
 void mvw_trainer_stats(const mvw_trainer_t *t, mvw_trainer_stats_t *st);
+
+/* The event id of the last MVW_TRAINER_DUPLICATE ("" before any). */
+const char *mvw_trainer_last_duplicate(const mvw_trainer_t *t);
 
 /* Sets the generation the next publish counts from (it publishes g + 1). */
 void mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g);

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "events.h"
 #include "hnsw.h"
+#include "model/dedupe.h"
 #include "model/learn.h"
 #include "model/mf.h"
 #include "model/sampler.h"
@@ -50,6 +51,9 @@ struct mvw_trainer {
     float                 *vec;              /* one item embedding */
     mv_item_event_t        item_ev;          /* big: kept here */
     mv_example_t           example;          /* likewise */
+
+    mvw_dedupe_t           dedupe;           /* client event ids */
+    char                   last_duplicate[MV_ID_MAX + 1];
 
     mvw_trainer_stats_t    st;
 };

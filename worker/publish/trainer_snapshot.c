@@ -10,13 +10,105 @@
  * because learned vectors drift out of the range the codes were fitted to.
  * The file itself is written by mv_snapshot_publish (temp file, fsync,
  * rename, fsync of the directory).
+ *
+ * Beside generation G's snapshot the trainer keeps its dedupe set
+ * (model/dedupe.h) as snapshot-G.mvs.dedupe: trainer-private, never read
+ * by nginx, the snapshot format unchanged.  It is written (crash-safely)
+ * before the snapshot is published, so every published generation has the
+ * set that matches its stream positions; a crash between the two leaves a
+ * side file without its snapshot, which the next publish of that
+ * generation replaces or the pruning removes.  Side files go with their
+ * snapshots: after a publish, those of generations no longer present.
  */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "files.h"
 #include "model/trainer.h"
 #include "model/trainer_internal.h"
 #include "publish/trainer_snapshot.h"
+
+#define DEDUPE_PREFIX  "snapshot-"
+#define DEDUPE_SUFFIX  ".mvs.dedupe"
+
+
+int
+mvw_trainer_dedupe_path(const char *dir, uint64_t generation, char *buf,
+    size_t len, mv_err_t *err)
+{
+    char  name[64];
+    int   n;
+
+    mv_seqname_format(DEDUPE_PREFIX, generation, DEDUPE_SUFFIX, name,
+                      sizeof(name));
+    n = snprintf(buf, len, "%s/%s", dir, name);
+    if (n < 0 || (size_t) n >= len) {
+        return mv_err_set(err, "path too long: %s", dir);
+    }
+    return MV_OK;
+}
+
+
+/* Removes side files whose snapshot generation is gone.  Best effort. */
+static void
+prune_dedupe(const char *dir)
+{
+    DIR            *dh;
+    struct dirent  *de;
+    uint64_t       *gens, g;
+    size_t          n, i;
+    char            path[PATH_MAX];
+
+    if (mv_snapshot_generations(dir, &gens, &n, NULL) != MV_OK) {
+        return;
+    }
+    dh = opendir(dir);
+    if (dh == NULL) {
+        free(gens);
+        return;
+    }
+    while ((de = readdir(dh)) != NULL) {
+        if (!mv_seqname_parse(de->d_name, DEDUPE_PREFIX, DEDUPE_SUFFIX, &g)) {
+            continue;
+        }
+        for (i = 0; i < n && gens[i] != g; i++) {
+            /* look for its snapshot */
+        }
+        if (i == n
+            && mvw_trainer_dedupe_path(dir, g, path, sizeof(path), NULL)
+               == MV_OK)
+        {
+            unlink(path);
+        }
+    }
+    closedir(dh);
+    free(gens);
+}
+
+
+int
+mvw_trainer_restore_dedupe(mvw_trainer_t *t, const char *dir,
+    const mv_snapshot_view_t *v, mv_err_t *err)
+{
+    char  path[PATH_MAX];
+
+    mvw_dedupe_clear(&t->dedupe);
+    if (t->dedupe.window == 0 || v->n_positions == 0) {
+        return MV_OK;
+    }
+    if (mvw_trainer_dedupe_path(dir, v->generation, path, sizeof(path), err)
+        != MV_OK
+        || mvw_dedupe_load(&t->dedupe, path, err) != MV_OK)
+    {
+        t->st.dedupe_lost++;
+        return MV_ERR;
+    }
+    return MV_OK;
+}
 
 
 /* Brings the kept graph up to date with the model's item vectors. */
@@ -132,11 +224,23 @@ mvw_trainer_publish(mvw_trainer_t *t, const char *dir,
     in.n_positions = (uint32_t) n_pos;
     in.positions = positions;
 
+    if (t->dedupe.window > 0) {
+        char  side[PATH_MAX];
+
+        if (mvw_trainer_dedupe_path(dir, in.generation, side, sizeof(side),
+                                    err) != MV_OK
+            || mvw_dedupe_save(&t->dedupe, side, err) != MV_OK)
+        {
+            goto done;
+        }
+    }
+
     if (mv_snapshot_publish(dir, &in, t->p.keep, path_out, path_out_len,
                             err) != MV_OK)
     {
         goto done;
     }
+    prune_dedupe(dir);
 
     /* the published popularity is the new reference: same values on a
        restore from this file */
