@@ -151,7 +151,8 @@ sub counts_exact {
     is($extra, $landed, "$name - the unconfirmed records that landed count "
        . 'once each');
     $ACCEPTED += $landed;
-    (%MAYBE, $MAYBE_N) = ((), 0);
+    %MAYBE = ();
+    $MAYBE_N = 0;
     return $j;
 }
 

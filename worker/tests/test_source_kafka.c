@@ -50,7 +50,7 @@
 #define N_ACTIONS   20
 #define N_ITEMS     5
 #define PAYLOAD     512
-#define WAIT_MS     30000
+#define WAIT_MS     60000          /* a loaded machine under ASan */
 
 typedef mvt_kafka_mock_t fixture_t;
 
