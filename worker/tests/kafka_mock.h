@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -119,6 +120,36 @@ mvt_kafka_mock_stop(mvt_kafka_mock_t *km)
     rd_kafka_mock_cluster_destroy(km->mock);
     rd_kafka_destroy(km->host);
     return rd_kafka_wait_destroyed(10000) == 0 ? 0 : -1;
+}
+
+
+/*
+ * A cmocka setup's body: a fresh mvt_kafka_mock_t started as
+ * mvt_kafka_mock_start does, in *state.  Returns 0 (fails the test on an
+ * error).
+ */
+static inline int
+mvt_kafka_mock_setup(void **state, const mvt_kafka_topic_t *topics,
+    const char *const (*producer_conf)[2])
+{
+    mvt_kafka_mock_t  *km = calloc(1, sizeof(*km));
+
+    assert_non_null(km);
+    mvt_kafka_mock_start(km, topics, producer_conf);
+    *state = km;
+    return 0;
+}
+
+
+/* The matching cmocka teardown: stops and frees *state (see _stop). */
+static inline int
+mvt_kafka_mock_teardown(void **state)
+{
+    mvt_kafka_mock_t  *km = *state;
+    int                rc = mvt_kafka_mock_stop(km);
+
+    free(km);
+    return rc;
 }
 
 

@@ -296,23 +296,8 @@ setup(void **state)
         { ACTIONS, 2 }, { ITEMS, 1 }, { EXAMPLES, 1 },
         { COUNTS, 1 }, { NULL, 0 }
     };
-    fixture_t                      *f = calloc(1, sizeof(*f));
 
-    assert_non_null(f);
-    mvt_kafka_mock_start(f, topics, NULL);
-    *state = f;
-    return 0;
-}
-
-
-static int
-teardown(void **state)
-{
-    fixture_t  *f = *state;
-    int         rc = mvt_kafka_mock_stop(f);
-
-    free(f);
-    return rc;
+    return mvt_kafka_mock_setup(state, topics, NULL);
 }
 
 
@@ -496,7 +481,8 @@ test_refusals_at_open(void **state)
 int
 main(void)
 {
-#define WITH_MOCK(f)  cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define WITH_MOCK(f)  cmocka_unit_test_setup_teardown(f, setup, \
+                                                  mvt_kafka_mock_teardown)
 
     const struct CMUnitTest  tests[] = {
         WITH_MOCK(test_join_and_commit),

@@ -248,23 +248,8 @@ setup(void **state)
     static const char *const        conf[][2] = {
         { "message.max.bytes", "3000000" }, { NULL, NULL }
     };
-    fixture_t                      *f = calloc(1, sizeof(*f));
 
-    assert_non_null(f);
-    mvt_kafka_mock_start(f, topics, conf);
-    *state = f;
-    return 0;
-}
-
-
-static int
-teardown(void **state)
-{
-    fixture_t  *f = *state;
-    int         rc = mvt_kafka_mock_stop(f);
-
-    free(f);
-    return rc;
+    return mvt_kafka_mock_setup(state, topics, conf);
 }
 
 
@@ -607,7 +592,8 @@ test_broker_down(void **state)
 int
 main(void)
 {
-#define WITH_MOCK(f)  cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define WITH_MOCK(f)  cmocka_unit_test_setup_teardown(f, setup, \
+                                                  mvt_kafka_mock_teardown)
 
     const struct CMUnitTest  tests[] = {
         WITH_MOCK(test_records_positions_tombstones),
