@@ -227,6 +227,26 @@ def kcat_records(brokers, topic, committed=False):
     return recs
 
 
+def caught_up(a, brokers, snaps, learn, accepted, via_features):
+    """Whether the current snapshot holds every accepted action: its
+    positions on the learned topic count the actions themselves, or, on
+    the training topic, are past every committed example (whose offsets
+    also count the transactions' commit markers) once all are there."""
+    j = json.loads(subprocess.run(
+        [a.worker, "inspect", snaps + "/current", "--json"],
+        check=True, capture_output=True, text=True).stdout)
+    pos = {p["partition"]: p["offset"] for p in j.get("positions", [])
+           if p["stream"] == learn}
+    if not via_features:
+        return sum(pos.values()) >= accepted
+    recs = kcat_records(brokers, learn, committed=True)
+    last = {}
+    for part, off, _, _ in recs:
+        last[part] = max(last.get(part, -1), off)
+    return (len(recs) >= accepted
+            and all(pos.get(p, 0) > o for p, o in last.items()))
+
+
 def freshness(a, run, brokers, env, via_features=False):
     """Accepted -> in a published snapshot, through the trainer alone or
     (via_features) through the feature worker and the training topic."""
@@ -274,17 +294,10 @@ def freshness(a, run, brokers, env, via_features=False):
         time.sleep(3)                   # the workers join their groups
         accepted = post_paced(ngx.base, a.fresh_rate, a.fresh_seconds,
                               a.users, a.items)
-        # until a snapshot holds everything (or a minute passed): its
-        # positions on the learned topic count records (and, on the
-        # training topic, the transactions' commit markers too)
+        # until a snapshot holds everything (or a minute passed)
         deadline = time.time() + 60
-        while time.time() < deadline:
-            j = json.loads(subprocess.run(
-                [a.worker, "inspect", snaps + "/current", "--json"],
-                check=True, capture_output=True, text=True).stdout)
-            if sum(p["offset"] for p in j.get("positions", [])
-                   if p["stream"] == learn) >= accepted:
-                break
+        while time.time() < deadline and not caught_up(
+                a, brokers, snaps, learn, accepted, via_features):
             time.sleep(0.5)
     finally:
         ngx.stop()
