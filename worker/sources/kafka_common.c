@@ -30,6 +30,22 @@ mvw_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
 }
 
 
+/*
+ * Keeps the text of handle rk's fatal error in e->fatal (librdkafka's, or
+ * reason when it has none), unless one is kept already: the first wins.
+ */
+static void
+keep_fatal(rd_kafka_t *rk, mvw_kafka_errors_t *e, const char *reason)
+{
+    if (e->fatal[0] == '\0') {
+        rd_kafka_fatal_error(rk, e->fatal, sizeof(e->fatal));
+    }
+    if (e->fatal[0] == '\0') {
+        snprintf(e->fatal, sizeof(e->fatal), "%s", reason);
+    }
+}
+
+
 static void
 on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
@@ -37,10 +53,7 @@ on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 
     e->count++;
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, e->fatal, sizeof(e->fatal));
-        if (e->fatal[0] == '\0') {
-            snprintf(e->fatal, sizeof(e->fatal), "%s", reason);
-        }
+        keep_fatal(rk, e, reason);
         return;                            /* the owner reports it */
     }
     if (e->log != NULL) {
@@ -58,13 +71,7 @@ mvw_kafka_note_fatal(rd_kafka_t *rk, const rd_kafka_message_t *m,
     if (m->err != RD_KAFKA_RESP_ERR__FATAL) {
         return 0;
     }
-    if (errs->fatal[0] == '\0') {
-        rd_kafka_fatal_error(rk, errs->fatal, sizeof(errs->fatal));
-    }
-    if (errs->fatal[0] == '\0') {
-        snprintf(errs->fatal, sizeof(errs->fatal), "%s",
-                 rd_kafka_message_errstr(m));
-    }
+    keep_fatal(rk, errs, rd_kafka_message_errstr(m));
     return 1;
 }
 
