@@ -284,6 +284,17 @@ typedef struct mv_actlog_usage {
  */
 int mv_actlog_usage(const char *dir, mv_actlog_usage_t *u, mv_err_t *err);
 
+/*
+ * The bytes of dir's segments past pos: the rest of segment pos.segment
+ * (its size minus pos.offset, never below 0) plus every newer segment;
+ * segments before pos.segment do not count.  pos.segment 0 ("before
+ * everything", a reader that has read nothing yet) counts them all.  One
+ * directory listing, as mv_actlog_usage.  Returns MV_OK with *bytes set,
+ * or MV_ERR with err set.
+ */
+int mv_actlog_bytes_after(const char *dir, mv_actlog_pos_t pos,
+    uint64_t *bytes, mv_err_t *err);
+
 typedef struct mv_actlog_retention {
     int64_t   keep_ms;        /* keep segments written to within this long */
     uint64_t  max_bytes;      /* 0: no cap; above it, applied segments go

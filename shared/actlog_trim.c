@@ -157,6 +157,32 @@ mv_actlog_usage(const char *dir, mv_actlog_usage_t *u, mv_err_t *err)
 }
 
 
+int
+mv_actlog_bytes_after(const char *dir, mv_actlog_pos_t pos, uint64_t *bytes,
+    mv_err_t *err)
+{
+    seg_t   *segs;
+    size_t   n;
+
+    *bytes = 0;
+    if (dir == NULL || dir[0] == '\0') {
+        return mv_err_set(err, "no directory");
+    }
+    if (list_segments(dir, &segs, &n, err) != MV_OK) {
+        return MV_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (segs[i].seq > pos.segment) {
+            *bytes += segs[i].bytes;
+        } else if (segs[i].seq == pos.segment && segs[i].bytes > pos.offset) {
+            *bytes += segs[i].bytes - pos.offset;
+        }
+    }
+    free(segs);
+    return MV_OK;
+}
+
+
 /* 1 when a is before b. */
 static int
 pos_before(mv_actlog_pos_t a, mv_actlog_pos_t b)

@@ -69,7 +69,9 @@
  *
  * The worker's counters go to the log at every publish and, when
  * worker.metrics_file is set, to that file in Prometheus text format
- * (written to a temp file and renamed, so a scraper never reads half).
+ * (written to a temp file and renamed, so a scraper never reads half),
+ * with the source's backlog and the lag of the published model
+ * (daemon_metrics.c: how the trainer says it falls behind).
  *
  * The only process-wide state is the signal flag, as signal handlers need.
  */
@@ -87,8 +89,8 @@
 
 #include "cli/daemon_drain.h"
 #include "cli/daemon_feature.h"
+#include "cli/daemon_metrics.h"
 #include "cli/logging.h"
-#include "cli/metrics.h"
 #include "cli/offline.h"
 #include "cli/process.h"
 #include "config/config.h"
@@ -134,6 +136,7 @@ typedef struct daemon {
     int64_t               publish_retry_mono;   /* after a failure */
     int                   failed;               /* stop, don't publish */
     int64_t               reopen_mono;          /* last reopen attempt */
+    mvw_lag_t             lag;                  /* of the unpublished */
 
     mvw_log_limit_t       lim_source;
     mvw_log_limit_t       lim_record;
@@ -228,75 +231,21 @@ open_newest(daemon_t *d, int *found)
 }
 
 
+/* Writes worker.metrics_file (daemon_metrics.c); none: nothing. */
 static int
 write_metrics(daemon_t *d)
 {
-    mvw_trainer_stats_t   st;
-    mvw_source_stats_t    ss;
-    mvw_metrics_file_t    m;
+    mvw_daemon_metrics_t  m;
 
-    if (d->cfg.worker.metrics_file[0] == '\0') {
-        return 0;
-    }
-    mvw_trainer_stats(d->trainer, &st);
-    mvw_source_stats(d->source, &ss);
-    if (mvw_metrics_begin(&m, d->cfg.worker.metrics_file, "milvuso_worker_")
-        != 0)
-    {
-        return -1;
-    }
-
-    mvw_metrics_counter(&m, "records_total", "stream records read",
-                        ss.records);
-    mvw_metrics_counter(&m, "actions_total", "action records applied",
-                        st.actions);
-    mvw_metrics_counter(&m, "items_total", "item records applied", st.items);
-    mvw_metrics_counter(&m, "invalid_records_total", "records refused",
-                        st.invalid);
-    mvw_metrics_counter(&m, "duplicates_total", "actions whose client "
-                        "event id was applied before: skipped",
-                        st.duplicates);
-    mvw_metrics_counter(&m, "dedupe_state_lost_total", "resumes without "
-                        "the snapshot's dedupe set (started empty)",
-                        st.dedupe_lost);
-    mvw_metrics_counter(&m, "not_positive_total", "actions with weight <= 0",
-                        st.not_positive);
-    mvw_metrics_counter(&m, "skipped_bytes_total", "damaged log bytes "
-                        "skipped", ss.skipped_bytes);
-    mvw_metrics_counter(&m, "skipped_records_total", "stream records "
-                        "without a value or too large, skipped",
-                        ss.skipped_records);
-    mvw_metrics_counter(&m, "source_errors_total", "transport errors "
-                        "(broker down ...)", ss.errors);
-    mvw_metrics_counter(&m, "action_log_removed_segments_total", "action "
-                        "log segments removed by retention",
-                        ss.removed_segments);
-    mvw_metrics_counter(&m, "action_log_removed_bytes_total", "bytes of the "
-                        "action log segments removed by retention",
-                        ss.removed_bytes);
-    mvw_metrics_counter(&m, "updates_total", "optimiser steps, replay "
-                        "included", st.updates);
-    mvw_metrics_counter(&m, "replayed_total", "replayed examples",
-                        st.replayed);
-    mvw_metrics_counter(&m, "publishes_total", "snapshots published",
-                        st.publishes);
-    mvw_metrics_gauge(&m, "updates_per_second", "optimiser steps per "
-                      "second", "%.1f", d->updates_per_s);
-    mvw_metrics_gauge(&m, "loss", "moving average of the training loss",
-                      "%.6g", st.loss_ema);
-    mvw_metrics_gauge(&m, "users", "users in the model", "%u", st.n_users);
-    mvw_metrics_gauge(&m, "items", "items in the model", "%u", st.n_items);
-    mvw_metrics_gauge(&m, "generation", "last published generation", "%llu",
-                      (unsigned long long) st.generation);
-    mvw_metrics_gauge(&m, "last_publish_timestamp_seconds", "when it was "
-                      "published", "%.3f", (double) st.last_publish_ms
-                                           / 1000.0);
-    mvw_metrics_gauge(&m, "last_publish_duration_seconds", "how long it "
-                      "took", "%.3f", st.last_publish_s);
-    mvw_metrics_gauge(&m, "pending_records", "records applied since the "
-                      "last publish", "%llu",
-                      (unsigned long long) d->records_since_publish);
-    return mvw_metrics_end(&m);
+    m.path = d->cfg.worker.metrics_file;
+    m.trainer = d->trainer;
+    m.source = d->source;
+    m.updates_per_s = d->updates_per_s;
+    m.pending_records = d->records_since_publish;
+    m.lag = &d->lag;
+    m.publish_interval = d->cfg.worker.publish_interval;
+    m.now_ms = mv_clock_realtime_ms();
+    return mvw_daemon_write_metrics(&m);
 }
 
 
@@ -346,6 +295,7 @@ publish(daemon_t *d)
             (unsigned long long) d->records_since_publish,
             st.last_publish_s, path);
     d->records_since_publish = 0;
+    mvw_lag_published(&d->lag);
     d->last_publish_mono = mvw_monotonic_ms();
     mvw_source_durable(d->source, pos, n);
     write_metrics(d);
@@ -396,7 +346,7 @@ drain(daemon_t *d)
 {
     mvw_record_t  rec;
     mv_err_t      err;
-    int64_t       start = mvw_monotonic_ms();
+    int64_t       start = mvw_monotonic_ms(), now_ms;
     size_t        n = 0;
     int           rc;
 
@@ -413,8 +363,9 @@ drain(daemon_t *d)
             break;
         }
 
+        now_ms = mv_clock_realtime_ms();
         rc = mvw_trainer_apply(d->trainer, rec.type, rec.payload, rec.len,
-                               mv_clock_realtime_ms(), &err);
+                               now_ms, &err);
         if (rc == MVW_TRAINER_FAILED) {
             /* a valid record we could not apply: stop without publishing
                a position past it, so that the restart reads it again */
@@ -434,6 +385,7 @@ drain(daemon_t *d)
             mvw_log_every(&d->log, &d->lim_record, ERROR_LOG_MS,
                           MVW_LOG_WARN, "record skipped: %s", err.msg);
         }
+        mvw_lag_applied(&d->lag, rec.type, rec.payload, rec.len, now_ms);
         d->records_since_publish++;
         n++;
 

@@ -89,6 +89,12 @@ typedef struct mvw_source_ops {
        are logged and counted, and the snapshot stays the truth. */
     void       (*durable)(mvw_source_t *s, const mv_stream_pos_t *positions,
                           size_t n);
+    /* Optional (NULL: unknown).  How far the source is behind its
+       transport, from what it knows locally (never a network round trip):
+       records (Kafka) and bytes (action log) not handed out yet, each -1
+       when unknown. */
+    void       (*backlog)(const mvw_source_t *s, int64_t *records,
+                          int64_t *bytes);
 } mvw_source_ops_t;
 
 struct mvw_source {
@@ -218,6 +224,30 @@ mvw_source_durable(mvw_source_t *s, const mv_stream_pos_t *positions,
         s->ops->durable(s, positions, n);
     }
 }
+
+/*
+ * What is still to read, as far as the source can tell without waiting:
+ *   *records  Kafka: over the assigned partitions, the high watermark
+ *             librdkafka last saw (a fetch response's; with
+ *             read_committed the last stable offset, so transaction
+ *             markers count as records) minus the consumer's position;
+ *             -1 when a partition's watermark or position is not known
+ *             yet, or nothing is assigned.  The action log: -1 (its
+ *             records are not counted without reading them).
+ *   *bytes    the action log: the bytes of its segments past the
+ *             reader's position (all of them when it has read nothing);
+ *             -1 when the directory cannot be read.  Kafka: -1.
+ */
+static inline void
+mvw_source_backlog(const mvw_source_t *s, int64_t *records, int64_t *bytes)
+{
+    *records = -1;
+    *bytes = -1;
+    if (s->ops->backlog != NULL) {
+        s->ops->backlog(s, records, bytes);
+    }
+}
+
 
 /* Frees s (may be NULL). */
 static inline void

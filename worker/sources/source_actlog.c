@@ -27,6 +27,7 @@
  * published; the registration is rewritten anyway every quarter of the
  * expiry (at most hourly) so that a running trainer never expires.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,9 +280,27 @@ actlog_free(mvw_source_t *s)
 }
 
 
+/* The bytes of the log past the reader (records: not counted). */
+static void
+actlog_backlog(const mvw_source_t *s, int64_t *records, int64_t *bytes)
+{
+    const actlog_source_t  *a = (const actlog_source_t *) s;
+    uint64_t                b;
+    mv_err_t                err;
+
+    *records = -1;
+    *bytes = -1;
+    if (mv_actlog_bytes_after(a->dir, mv_actlog_reader_pos(a->reader), &b,
+                              &err) == MV_OK)
+    {
+        *bytes = b > INT64_MAX ? INT64_MAX : (int64_t) b;
+    }
+}
+
+
 static const mvw_source_ops_t  actlog_ops = {
     "actlog", actlog_next, actlog_positions, actlog_stats, actlog_free,
-    actlog_durable
+    actlog_durable, actlog_backlog
 };
 
 

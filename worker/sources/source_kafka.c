@@ -499,9 +499,70 @@ kafka_free(mvw_source_t *s)
 }
 
 
+/*
+ * Records not consumed yet over the current assignment: the high watermark
+ * librdkafka cached from its last fetch response (rd_kafka_get_watermark_
+ * offsets: no broker query) minus the position (rd_kafka_position: local;
+ * before the first fetch, the offset the assignment starts at, from our
+ * slot, or the cached low watermark when it starts at the beginning).
+ * Unknown (-1) when anything is not known yet or nothing is assigned.
+ */
+static void
+kafka_backlog(const mvw_source_t *s, int64_t *records, int64_t *bytes)
+{
+    const kafka_source_t             *k = (const kafka_source_t *) s;
+    rd_kafka_topic_partition_list_t  *parts = NULL;
+    rd_kafka_topic_partition_t       *tp;
+    const kafka_slot_t               *sl;
+    int64_t                           lo, hi, pos, sum = 0;
+    int                               t, known;
+
+    *records = -1;
+    *bytes = -1;
+    if (rd_kafka_assignment(k->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return;
+    }
+    known = parts->cnt > 0
+            && rd_kafka_position(k->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    for (int i = 0; known && i < parts->cnt; i++) {
+        tp = &parts->elems[i];
+        if (rd_kafka_get_watermark_offsets(k->rk, tp->topic, tp->partition,
+                                           &lo, &hi)
+            != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+        {
+            known = 0;
+            break;
+        }
+        pos = tp->offset;
+        if (pos < 0) {
+            t = topic_index(k, tp->topic);
+            sl = NULL;
+            for (unsigned j = 0; t >= 0 && j < k->n_slots; j++) {
+                if (k->slots[j].topic == t
+                    && k->slots[j].partition == tp->partition)
+                {
+                    sl = &k->slots[j];
+                }
+            }
+            pos = sl != NULL && sl->next >= 0 ? sl->next : lo;
+        }
+        if (pos < 0) {
+            known = 0;
+            break;
+        }
+        sum += hi > pos ? hi - pos : 0;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (known) {
+        *records = sum;
+    }
+}
+
+
 static const mvw_source_ops_t  kafka_ops = {
     "kafka", kafka_next, kafka_positions, kafka_stats, kafka_free,
-    kafka_durable
+    kafka_durable, kafka_backlog
 };
 
 

@@ -9,7 +9,8 @@
  * refused; the stats count records and the bytes skipped around a
  * corrupted record.  As a consumer of the log it registers at open, and
  * each durable() registers the oldest of the last `keep` durable positions
- * and removes (and counts) the segments every consumer is past.
+ * and removes (and counts) the segments every consumer is past.  Its
+ * backlog is the bytes of the log past the reader.
  *
  * Payloads are canonical action and item records (mv_action_encode,
  * mv_item_encode), as nginx writes them.  Every test gets its own mkdtemp
@@ -636,6 +637,101 @@ test_consumer_reads_all(void **state)
 }
 
 
+/*
+ * Backlog: the bytes of the log past the reader, over segment rotations:
+ * all of them before anything is read, the sizes of the segments not
+ * reached plus the rest of the current one while reading, 0 once all is
+ * read, and what is appended next.  Records are not counted (-1).
+ */
+static void
+test_backlog_bytes(void **state)
+{
+    enum { N = 30 };
+    uint64_t             seq = 0, total = 0;
+    mv_actlog_writer_t  *w;
+    mv_actlog_pos_t      where[N + 1];
+    mvw_source_t        *s;
+    mv_actlog_pos_t      p;
+    int64_t              records, bytes, want;
+    mv_err_t             err;
+    const char          *dir = *state;
+
+    /* ~ 3 records a segment */
+    w = mv_actlog_writer_new(dir, 400, 0, &err);
+    assert_non_null(w);
+
+    /* an empty log: nothing behind */
+    s = open_source(dir, NULL, 0);
+    mvw_source_backlog(s, &records, &bytes);
+    assert_int_equal(records, -1);
+    assert_int_equal(bytes, 0);
+    mvw_source_free(s);
+
+    append_records(w, &seq, 0, N, where);
+    assert_true(seq > 5);
+    for (uint64_t g = 1; g <= seq; g++) {
+        assert_true(mvt_seg_size(dir, g) >= 0);
+        total += (uint64_t) mvt_seg_size(dir, g);
+    }
+
+    s = open_source(dir, NULL, 0);
+    mvw_source_backlog(s, &records, &bytes);
+    assert_int_equal(records, -1);
+    assert_int_equal(bytes, total);
+
+    for (unsigned k = 0; k < N; k++) {
+        expect_record(s, k);
+        p = mv_actlog_pos_unpack(position_of(s).offset);
+        want = mvt_seg_size(dir, p.segment) - (int64_t) p.offset;
+        for (uint64_t g = p.segment + 1; g <= seq; g++) {
+            want += mvt_seg_size(dir, g);
+        }
+        mvw_source_backlog(s, &records, &bytes);
+        assert_int_equal(bytes, want);
+        assert_true(bytes < (int64_t) total);
+    }
+    expect_nothing(s);
+    mvw_source_backlog(s, &records, &bytes);
+    assert_int_equal(bytes, 0);
+
+    /* appended after: behind by exactly that record's bytes */
+    p = mv_actlog_pos_unpack(position_of(s).offset);
+    append_records(w, &seq, N, 1, &where[N]);
+    mvw_source_backlog(s, &records, &bytes);
+    if (where[N].segment == p.segment) {
+        assert_int_equal(bytes, mvt_seg_size(dir, p.segment)
+                                - (int64_t) p.offset);
+    } else {
+        assert_int_equal(bytes, mvt_seg_size(dir, where[N].segment));
+    }
+    assert_true(bytes > 0);
+    expect_record(s, N);
+    mvw_source_backlog(s, &records, &bytes);
+    assert_int_equal(bytes, 0);
+    mvw_source_free(s);
+
+    /* a source resumed at a stored position is behind by what follows */
+    s = open_source(dir, NULL, 0);
+    for (unsigned k = 0; k < 10; k++) {
+        expect_record(s, k);
+    }
+    {
+        mv_stream_pos_t  pos = position_of(s);
+        mvw_source_t    *r;
+        int64_t          b2;
+
+        mvw_source_backlog(s, &records, &bytes);
+        r = open_source(dir, &pos, 1);
+        mvw_source_backlog(r, &records, &b2);
+        assert_int_equal(b2, bytes);
+        mvw_source_free(r);
+    }
+    mvw_source_free(s);
+
+    mv_actlog_writer_free(w);
+}
+
+
 int
 main(void)
 {
@@ -651,6 +747,7 @@ main(void)
         WITH_TMPDIR(test_positions_before_first_record),
         WITH_TMPDIR(test_durable_registers_and_trims),
         WITH_TMPDIR(test_consumer_reads_all),
+        WITH_TMPDIR(test_backlog_bytes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,69 @@
+/*
+ * daemon_metrics.h -- the trainer daemon's metrics file (worker.metrics_file,
+ * milvuso_worker_*) and the two health figures it adds to the counters:
+ * how far the source is behind (backlog) and how old the oldest applied
+ * but unpublished record is (lag).  daemon_metrics.c has the design.
+ */
+#ifndef MVW_DAEMON_METRICS_H
+#define MVW_DAEMON_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/trainer.h"
+#include "sources/source.h"
+
+/*
+ * The lag of the published model: the event time of the first record
+ * applied since the last successful publish.  The daemon owns one.
+ */
+typedef struct mvw_lag {
+    int64_t  pending_since_ms;   /* unix ms; 0: nothing pending */
+} mvw_lag_t;
+
+/*
+ * Notes a record just applied (or refused: it is pending all the same,
+ * its position goes into the next snapshot).  Only the first one since the
+ * last publish counts, so the payload is looked at once per publish cycle:
+ * its "timestamp" (actions and training examples carry the accept time
+ * nginx stamped, or the client's), else -- items, or no readable timestamp
+ * -- now_ms, the time it was applied.
+ */
+void mvw_lag_applied(mvw_lag_t *l, uint16_t type, const char *payload,
+    size_t len, int64_t now_ms);
+
+/* Notes a successful publish: nothing is pending any more. */
+void mvw_lag_published(mvw_lag_t *l);
+
+/* Seconds between now_ms and the pending record's time; 0 when nothing
+   is pending (and never below 0: a client's timestamp in the future). */
+double mvw_lag_seconds(const mvw_lag_t *l, int64_t now_ms);
+
+/* 1 when lag_s is past what the publish cadence explains:
+   lag_s > 2 x publish_interval_s + 5. */
+int mvw_lag_behind(double lag_s, double publish_interval_s);
+
+/*
+ * The timestamp of a canonical action or example payload ("timestamp"
+ * field, events.h) in *ms: MV_OK, or MV_ERR when it has none that reads.
+ * It scans for the field instead of parsing the record.
+ */
+int mvw_record_timestamp_ms(const char *payload, size_t len, int64_t *ms);
+
+/* What the daemon's metrics are made of. */
+typedef struct mvw_daemon_metrics {
+    const char            *path;        /* worker.metrics_file; "": none */
+    const mvw_trainer_t   *trainer;
+    const mvw_source_t    *source;
+    double                 updates_per_s;
+    uint64_t               pending_records;
+    const mvw_lag_t       *lag;
+    double                 publish_interval;   /* seconds */
+    int64_t                now_ms;             /* wall clock */
+} mvw_daemon_metrics_t;
+
+/* Writes m->path whole (metrics.h); none configured: nothing.  Returns 0,
+   or -1 (the old file stays). */
+int mvw_daemon_write_metrics(const mvw_daemon_metrics_t *m);
+
+#endif /* MVW_DAEMON_METRICS_H */
