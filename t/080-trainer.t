@@ -2,7 +2,8 @@
 # nginx: what is posted to nginx is learned and comes back in nginx's
 # answers; kill -9 at random moments loses nothing and applies nothing
 # twice (every item's popularity is counted exactly); SIGTERM publishes the
-# pending work; after a rollback of `current` no published generation is
+# pending work, and the metrics file shows the lag of what was pending (a
+# click 3 hours old: behind) and none after the publish; after a rollback of `current` no published generation is
 # replaced; the refusals (a second worker, --worker-type feature,
 # an unknown config key, a snapshot directory whose snapshots are all
 # corrupt); and the log's retention, nginx appending while the worker
@@ -526,7 +527,13 @@ sub sigterm {
     my $w = start_worker(config => $conf, out => "$DIR/sigterm.log");
     my @ev = ((['late-user', 'item-a03']) x 5,
               (['late-user', 'item-b07']) x 2);
-    my $ok = grep { post_ok('/actions', actions_json(@$_, 'Click')) } @ev;
+    # the first click says it happened 3 hours ago: the lag of the
+    # unpublished model is then past 2 x publish_interval + 5 (7205 s)
+    my $ok = 0;
+    for my $i (0 .. $#ev) {
+        $ok += post_ok('/actions', actions_json(@{ $ev[$i] }, 'Click',
+                       $i == 0 ? (timestamp => now_rfc3339(3 * 3600)) : ()));
+    }
     is($ok, 7, "$name - 7 clicks accepted");
 
     # the metrics file is written every 5 s
@@ -539,12 +546,26 @@ sub sigterm {
                     . "%.1f s)", Time::HiRes::time() - $t0);
     my $m = read_metrics("$DIR/sigterm.prom");
     is($m->{milvuso_worker_pending_records}, 7, "$name - 7 records pending");
+    is($m->{milvuso_worker_backlog_bytes}, 0,
+       "$name - backlog_bytes 0: the worker read the whole log");
+    ok(!exists $m->{milvuso_worker_backlog_records},
+       "$name - no backlog_records on the action log (unknown: left out)");
+    my $lag = $m->{milvuso_worker_lag_seconds} // -1;
+    ok($lag >= 3 * 3600 && $lag < 3 * 3600 + 60, "$name - lag_seconds "
+       . "$lag: the age of the first pending record (3 hours)");
+    is($m->{milvuso_worker_behind}, 1,
+       "$name - behind 1: lag > 2 x publish_interval + 5");
     my $c = snap();
     is($c && $c->{generation}, $g0,
        "$name - nothing published before SIGTERM (publish_interval 3600)");
 
     my $st = stop_worker($w, 'TERM', 10);
     is(how_ended($st), 'exit 0', "$name - the worker exits 0");
+    $m = read_metrics("$DIR/sigterm.prom");
+    is(join(' ', map { $m->{"milvuso_worker_$_"} // 'none' }
+                 qw(pending_records lag_seconds behind backlog_bytes)),
+       '0 0.000 0 0', "$name - after its last publish: nothing pending, "
+       . 'lag_seconds 0, behind 0, backlog_bytes 0');
     my $j = snap();
     is($j && $j->{generation}, $g0 + 1,
        "$name - it published generation " . ($g0 + 1));
