@@ -64,7 +64,8 @@
 #define NGX_MILVUSO_KEY_MAX          200
 #define NGX_MILVUSO_ACTION_PAYLOAD_MAX  512  /* an action's log payload */
 #define NGX_MILVUSO_ZONE_MIN         (512 * 1024)
-#define NGX_MILVUSO_LAYOUT_VERSION   6   /* 6: kafka_spooled; 5: the
+#define NGX_MILVUSO_LAYOUT_VERSION   7   /* 7: last_accept_ms;
+                                              6: kafka_spooled; 5: the
                                               log's disk use; 4:
                                               Kafka counters; 3: log_seq
                                               moved to the log's zone,
@@ -184,6 +185,10 @@ typedef struct {
     ngx_atomic_t           kafka_failed;
     ngx_atomic_t           kafka_refused;
     ngx_atomic_t           kafka_spooled;   /* appended to the log instead */
+    /* wall-clock ms of the newest action or item accepted into the stream
+       (0: none since the zone was created); only ever raised
+       (ngx_milvuso_note_accepted) */
+    ngx_atomic_t           last_accept_ms;
 
     /* the action log's disk use, refreshed at most once a second (under
        the mutex; ngx_milvuso_log_disk_usage) */
@@ -256,6 +261,8 @@ typedef struct {
 
     ngx_str_t              snapshot_path;   /* empty: none */
     ngx_msec_t             snapshot_check;  /* 0: no polling */
+    ngx_msec_t             snapshot_behind; /* behind=: the trainer is
+                                               behind past this */
 
     ngx_str_t              log_dir;         /* empty: no log */
     ngx_shm_zone_t        *log_zone;        /* with log_dir */
@@ -410,6 +417,9 @@ void ngx_milvuso_cache_put(ngx_milvuso_zone_ctx_t *z, const u_char *key,
 void ngx_milvuso_zone_usage(ngx_milvuso_zone_ctx_t *z, size_t *size,
     size_t *used, ngx_uint_t *profiles, ngx_uint_t *fresh,
     ngx_uint_t *cached);
+/* Raises sh->last_accept_ms to now_ms (a compare-and-swap maximum: never
+   lowered by a worker whose clock read came earlier). */
+void ngx_milvuso_note_accepted(ngx_milvuso_shctx_t *sh, int64_t now_ms);
 
 /* ngx_milvuso_snapshot.c */
 ngx_int_t ngx_milvuso_snapshot_init_process(ngx_cycle_t *cycle,

@@ -13,6 +13,13 @@
  * written, even for a request terminated meanwhile) and *_logged (the
  * answer).
  *
+ * Every write that reaches the stream raises the zone's last_accept_ms;
+ * /health ("trainer") and /metrics compare it with the mapped model's
+ * created_at: what was accepted after the model was made waits for the
+ * trainer, and past milvuso_snapshot's behind= the trainer is behind.
+ * That is reported, never turned into a failure: nginx keeps accepting
+ * and serving.
+ *
  * The plumbing (bodies, answers, errors, counters) is ngx_milvuso_request.c.
  */
 
@@ -38,6 +45,11 @@ static void ngx_milvuso_answer_logged(ngx_http_request_t *r,
     ngx_int_t logged, const char *what, const char *event_id,
     const char *item_id, int retry_key);
 static void ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf);
+static void ngx_milvuso_accepted(ngx_http_request_t *r,
+    ngx_milvuso_main_conf_t *mcf);
+static ngx_int_t ngx_milvuso_trainer_lag(ngx_milvuso_main_conf_t *mcf,
+    ngx_milvuso_zone_ctx_t *z, const mv_snapshot_view_t *v, int64_t now,
+    ngx_uint_t *behind);
 
 
 static void
@@ -130,6 +142,8 @@ ngx_milvuso_action_apply(ngx_http_request_t *r, uint64_t pos)
     a = ctx->event;
 
     (void) pos;
+
+    ngx_milvuso_accepted(r, mcf);
 
     if (ngx_milvuso_profile_add(mcf->shm_zone->data, mcf, a) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -367,6 +381,8 @@ ngx_milvuso_item_apply(ngx_http_request_t *r, uint64_t pos)
     ctx = ngx_http_get_module_ctx(r, ngx_http_milvuso_module);
     item = ctx->event;
 
+    ngx_milvuso_accepted(r, mcf);
+
     if (ngx_milvuso_fresh_put(mcf->shm_zone->data, mcf, item, pos)
         != NGX_OK)
     {
@@ -395,15 +411,70 @@ ngx_milvuso_item_logged(ngx_http_request_t *r, ngx_int_t rc, uint64_t pos)
 }
 
 
+/*
+ * A write is in the stream (the action log, Kafka, or the log as Kafka's
+ * fallback: every path calls *_apply once it is there): the trainer has
+ * something newer than its model.  Without a stream nothing reaches a
+ * trainer, and nothing is noted.
+ */
+static void
+ngx_milvuso_accepted(ngx_http_request_t *r, ngx_milvuso_main_conf_t *mcf)
+{
+    ngx_milvuso_zone_ctx_t  *z;
+
+    (void) r;
+
+    if (mcf->log_dir.len == 0 && mcf->kafka_brokers.len == 0) {
+        return;
+    }
+
+    z = mcf->shm_zone->data;
+    ngx_milvuso_note_accepted(z->sh, mv_clock_realtime_ms());
+}
+
+
+/*
+ * How long the trainer has left what this nginx accepted unpublished: when
+ * a write was accepted after the mapped model was created, the model's age
+ * in seconds (what was accepted is at most that old and not in it), else
+ * 0.  Sets *behind when that is past milvuso_snapshot's behind=.  With no
+ * model mapped: -1 (unknown), and behind when anything was accepted.
+ */
+static ngx_int_t
+ngx_milvuso_trainer_lag(ngx_milvuso_main_conf_t *mcf,
+    ngx_milvuso_zone_ctx_t *z, const mv_snapshot_view_t *v, int64_t now,
+    ngx_uint_t *behind)
+{
+    int64_t  accepted, unpublished;
+
+    accepted = (int64_t) z->sh->last_accept_ms;
+
+    if (v == NULL) {
+        *behind = accepted != 0;
+        return -1;
+    }
+
+    unpublished = 0;
+
+    if (accepted > v->created_at_ms && now > v->created_at_ms) {
+        unpublished = (now - v->created_at_ms) / 1000;
+    }
+
+    *behind = unpublished * 1000 > (int64_t) mcf->snapshot_behind;
+
+    return (ngx_int_t) unpublished;
+}
+
+
 ngx_int_t
 ngx_milvuso_health_handler(ngx_http_request_t *r)
 {
     u_char                    *body, *p, *last;
     size_t                     size, zsize, used;
     int64_t                    now;
-    ngx_int_t                  rc;
+    ngx_int_t                  rc, unpublished;
     uint64_t                   log_bytes, log_segments;
-    ngx_uint_t                 profiles, fresh, cached;
+    ngx_uint_t                 profiles, fresh, cached, behind;
     ngx_milvuso_proc_t        *pr = &ngx_milvuso_proc;
     ngx_milvuso_zone_ctx_t    *z;
     ngx_milvuso_main_conf_t   *mcf;
@@ -422,6 +493,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
 
     ngx_milvuso_zone_usage(z, &zsize, &used, &profiles, &fresh, &cached);
     ngx_milvuso_log_disk_usage(r, &log_bytes, &log_segments);
+    unpublished = ngx_milvuso_trainer_lag(mcf, z, v, now, &behind);
 
     /* room for the fixed fields, the escaped path and reason (at most 6
        bytes per byte) and the numbers */
@@ -467,6 +539,19 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
         p = ngx_slprintf(p, last, ",");
     }
 
+    /* being behind is reported, never a failure: status keeps its
+       meaning (a model is mapped or not) */
+    if (unpublished >= 0) {
+        p = ngx_slprintf(p, last, "\"trainer\":{\"unpublished_seconds\":%i,",
+                         unpublished);
+    } else {
+        p = ngx_slprintf(p, last, "\"trainer\":{\"unpublished_seconds\":"
+                         "null,");
+    }
+
+    p = ngx_slprintf(p, last, "\"behind\":%s,\"behind_after_seconds\":%M},",
+                     behind ? "true" : "false", mcf->snapshot_behind / 1000);
+
     p = ngx_slprintf(p, last,
                      "\"dim\":%uD,\"fresh_items\":%ui,\"profiles\":%ui,"
                      "\"cached_lists\":%ui,"
@@ -498,8 +583,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
     u_char                   *body, *p, *last;
     size_t                    size, used;
     uint64_t                  log_bytes, log_segments;
-    ngx_int_t                 rc;
-    ngx_uint_t                e, s, b, profiles, fresh, cached;
+    ngx_int_t                 rc, unpublished;
+    ngx_uint_t                e, s, b, profiles, fresh, cached, behind;
     ngx_atomic_uint_t         cum, n;
     ngx_milvuso_shctx_t      *sh;
     ngx_milvuso_zone_ctx_t   *z;
@@ -661,6 +746,27 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
         pr->view ? (mv_clock_realtime_ms() - pr->view->created_at_ms) / 1000
                  : (int64_t) 0,
         pr->failures);
+
+    unpublished = ngx_milvuso_trainer_lag(mcf, z, pr->view,
+                                          mv_clock_realtime_ms(), &behind);
+
+    p = ngx_slprintf(p, last,
+        "# HELP milvuso_model_unpublished_seconds When a write was accepted "
+        "after the model this worker serves was created, the model's age "
+        "(what is not in it is at most that old); else 0.\n"
+        "# TYPE milvuso_model_unpublished_seconds gauge\n");
+
+    if (unpublished >= 0) {
+        p = ngx_slprintf(p, last, "milvuso_model_unpublished_seconds %i\n",
+                         unpublished);
+    }
+
+    p = ngx_slprintf(p, last,
+        "# HELP milvuso_trainer_behind 1 when "
+        "milvuso_model_unpublished_seconds is past milvuso_snapshot's "
+        "behind= (with no model: when anything was accepted).\n"
+        "# TYPE milvuso_trainer_behind gauge\n"
+        "milvuso_trainer_behind %ui\n", behind);
 
     return ngx_milvuso_send(r, NGX_HTTP_OK,
                             "text/plain; version=0.0.4; charset=utf-8",

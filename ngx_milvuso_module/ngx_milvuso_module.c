@@ -70,7 +70,7 @@ static ngx_command_t  ngx_milvuso_commands[] = {
       NULL },
 
     { ngx_string("milvuso_snapshot"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_milvuso_snapshot_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -274,6 +274,7 @@ ngx_milvuso_create_main_conf(ngx_conf_t *cf)
      */
 
     mcf->snapshot_check = NGX_CONF_UNSET_MSEC;
+    mcf->snapshot_behind = NGX_CONF_UNSET_MSEC;
     mcf->log_segment = NGX_CONF_UNSET;
     mcf->log_sync = NGX_CONF_UNSET;
     mcf->dim = NGX_CONF_UNSET_UINT;
@@ -301,6 +302,7 @@ ngx_milvuso_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_milvuso_zone_ctx_t  *zctx;
 
     ngx_conf_init_msec_value(mcf->snapshot_check, 0);
+    ngx_conf_init_msec_value(mcf->snapshot_behind, 30000);
     ngx_conf_init_value(mcf->log_segment, (off_t) MV_ACTLOG_SEGMENT_DEFAULT);
     ngx_conf_init_value(mcf->log_sync, 0);
     ngx_conf_init_uint_value(mcf->dim, 0);
@@ -535,7 +537,7 @@ ngx_milvuso_snapshot_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_milvuso_main_conf_t *mcf = conf;
 
     ngx_str_t   *value, s;
-    ngx_msec_t   check;
+    ngx_msec_t   check, behind;
     ngx_uint_t   i;
 
     if (mcf->snapshot_path.data) {
@@ -573,6 +575,33 @@ ngx_milvuso_snapshot_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             mcf->snapshot_check = check;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "behind=", 7) == 0) {
+            if (mcf->snapshot_behind != NGX_CONF_UNSET_MSEC) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"behind=\" is duplicate in \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            behind = ngx_parse_time(&s, 0);
+            if (behind == (ngx_msec_t) NGX_ERROR || s.len == 0) {
+                goto invalid;
+            }
+
+            if (behind < 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"behind=\" must be at least 1s "
+                                   "in \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->snapshot_behind = behind;
             continue;
         }
 

@@ -20,6 +20,10 @@
  * which makes invalidation implicit: an action or a new item changes the key
  * of the next request, and the stale entries age out of the LRU.
  *
+ * Trainer lag: last_accept_ms, the newest acceptance of a write into the
+ * stream, is kept as a lock-free maximum; /health compares it with the
+ * mapped model's created_at to tell whether the trainer is behind.
+ *
  * Reload: the zone is reused as is; a reload that changes the profile size
  * (the layout of profile entries) or loads a module with another zone
  * layout (NGX_MILVUSO_LAYOUT_VERSION) is refused, naming which of the two
@@ -849,4 +853,25 @@ ngx_milvuso_zone_usage(ngx_milvuso_zone_ctx_t *z, size_t *size, size_t *used,
     *cached = z->sh->n_cache;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+void
+ngx_milvuso_note_accepted(ngx_milvuso_shctx_t *sh, int64_t now_ms)
+{
+    ngx_atomic_uint_t  old, ms;
+
+    if (now_ms <= 0) {
+        return;
+    }
+
+    ms = (ngx_atomic_uint_t) now_ms;
+
+    for ( ;; ) {
+        old = sh->last_accept_ms;
+
+        if (old >= ms || ngx_atomic_cmp_set(&sh->last_accept_ms, old, ms)) {
+            return;
+        }
+    }
 }
