@@ -52,6 +52,7 @@ typedef struct opts {
     uint32_t      categories;
     int           dim_set;
     int           categories_set;
+    int64_t       created_at_ms;   /* 0: now */
 } opts_t;
 
 
@@ -77,6 +78,8 @@ mvw_cmd_snapshot_usage(FILE *out)
         "  --ef-construction EF  HNSW build beam (default 200)\n"
         "  --seed S              HNSW levels and synthetic data (default 42)\n"
         "  --no-sq8              no SQ8 codes in the graph\n"
+        "  --created-at TIME     the model's creation time, RFC 3339\n"
+        "                        (default now; tests: an old model)\n"
         "  -h, --help            this text\n");
 }
 
@@ -100,7 +103,7 @@ static int
 parse_opts(int argc, char **argv, opts_t *o)
 {
     enum { O_KEEP = 256, O_GEN, O_METRIC, O_M, O_EF, O_SEED, O_NOSQ8,
-           O_ITEMS, O_USERS, O_SYNTH, O_DIM, O_CATS };
+           O_ITEMS, O_USERS, O_SYNTH, O_DIM, O_CATS, O_CREATED };
     static const struct option  longopts[] = {
         { "out",             required_argument, NULL, 'o' },
         { "keep",            required_argument, NULL, O_KEEP },
@@ -115,6 +118,7 @@ parse_opts(int argc, char **argv, opts_t *o)
         { "synthetic",       required_argument, NULL, O_SYNTH },
         { "dim",             required_argument, NULL, O_DIM },
         { "categories",      required_argument, NULL, O_CATS },
+        { "created-at",      required_argument, NULL, O_CREATED },
         { "help",            no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -188,6 +192,14 @@ parse_opts(int argc, char **argv, opts_t *o)
             break;
         case O_NOSQ8:
             o->sq8 = 0;
+            break;
+        case O_CREATED:
+            if (mv_time_parse(optarg, strlen(optarg), &o->created_at_ms,
+                              NULL) != MV_OK || o->created_at_ms <= 0)
+            {
+                return usage_error("--created-at wants an RFC 3339 time "
+                                   "after 1970, not '%s'", optarg);
+            }
             break;
         case O_ITEMS:
             o->items = optarg;
@@ -388,7 +400,8 @@ build_and_publish(const opts_t *o, mvw_catalog_t *c, uint64_t generation,
 
     memset(&in, 0, sizeof(in));
     in.generation = generation;
-    in.created_at_ms = mv_clock_realtime_ms();
+    in.created_at_ms = o->created_at_ms > 0 ? o->created_at_ms
+                                            : mv_clock_realtime_ms();
     in.dim = c->dim;
     in.metric = o->metric;
     in.n_items = c->items.n;
