@@ -24,7 +24,7 @@ __DATA__
 === TEST 1: a valid configuration starts (the snapshot is not read at configuration time)
 --- http_config
     milvuso_zone        milvuso:1m;
-    milvuso_snapshot    /nonexistent/milvuso/current check=2s;
+    milvuso_snapshot    /nonexistent/milvuso/current check=2s behind=1m;
     milvuso_profile     size=16 half_life=30m weight=0.25;
     milvuso_action_weights Click=1.5 Dislike=-3;
     milvuso_dim         8;
@@ -327,3 +327,52 @@ GET /x
 --- must_die
 --- error_log eval
 qr/\[emerg\] \d+#\d+: "milvuso_health" directive is not allowed here/
+
+
+
+=== TEST 26: milvuso_snapshot with behind=0
+--- http_config
+    milvuso_zone milvuso:1m;
+    milvuso_snapshot /tmp/nonexistent/current behind=0;
+--- request
+GET /health
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"behind=" must be at least 1s in "behind=0"/
+
+
+
+=== TEST 27: milvuso_snapshot with a non-time behind=
+--- http_config
+    milvuso_zone milvuso:1m;
+    milvuso_snapshot /tmp/nonexistent/current behind=abc;
+--- request
+GET /health
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid parameter "behind=abc"/
+
+
+
+=== TEST 28: milvuso_snapshot with behind= under a second
+--- http_config
+    milvuso_zone milvuso:1m;
+    milvuso_snapshot /tmp/nonexistent/current behind=500ms;
+--- request
+GET /health
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"behind=" must be at least 1s in "behind=500ms"/
+
+
+
+=== TEST 29: milvuso_snapshot with behind= twice
+--- http_config
+    milvuso_zone milvuso:1m;
+    milvuso_snapshot /tmp/nonexistent/current behind=1m behind=2m;
+--- request
+GET /health
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"behind=" is duplicate in "behind=2m"/
+

@@ -1,5 +1,6 @@
 # GET /health and GET /metrics, with a good, a missing and a corrupt snapshot,
-# and the action log's disk use.
+# the action log's disk use, and whether the trainer is behind what this
+# nginx accepted (an old model, a recent one, none).
 use Test::Nginx::Socket;
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -13,6 +14,15 @@ my $dir = tmpdir();
 snapshot(out => "$dir/snaps", synthetic => 2000, dim => 16,
          categories => 5, users => 200, seed => 1);
 $ENV{TEST_NGINX_SNAPDIR} = "$dir/snaps";
+
+# Models made long ago (2020) and a minute ago, for the trainer's lag.
+our $OLD_MS = 1577836800000;
+snapshot(out => "$dir/old", synthetic => 50, dim => 16, categories => 2,
+         created_at => '2020-01-01T00:00:00Z');
+$ENV{TEST_NGINX_OLDSNAPDIR} = "$dir/old";
+snapshot(out => "$dir/recent", synthetic => 50, dim => 16, categories => 2,
+         created_at => now_rfc3339(60));
+$ENV{TEST_NGINX_RECENTSNAPDIR} = "$dir/recent";
 
 # ... and a copy of its file with one byte flipped in the middle (inside a
 # checksummed section, so the reader must refuse it).
@@ -38,6 +48,27 @@ our $config = <<'_EOC_';
     location = /health         { milvuso_health; }
     location = /metrics        { milvuso_metrics; }
 _EOC_
+
+# "status trainer" of a /health body: status=S unpublished=N|null
+# behind=true|false after=T; unpublished as "age" when it is at least the
+# old model's age (time of the check).
+sub trainer_summary {
+    my $j = json_decode($_[0]) or return "not json: $_[0]";
+    my $t = $j->{trainer} or return "no trainer: $_[0]";
+    my $u = $t->{unpublished_seconds};
+    $u = !defined $u ? 'null'
+       : $u >= int((time * 1000 - $OLD_MS) / 1000) - 2 ? 'age'
+       : $u;
+    return CORE::join ' ', "status=$j->{status}", "unpublished=$u",
+        'behind=' . (!defined $t->{behind} ? '?'
+                     : $t->{behind} ? 'true' : 'false'),
+        "after=$t->{behind_after_seconds}";
+}
+
+# The samples of a /metrics body: { name => value }.
+sub samples {
+    return { map { /^(\w+) (\S+)$/ ? ($1, $2) : () } split /\n/, shift // '' };
+}
 
 run_tests();
 
@@ -252,3 +283,127 @@ my %mm = map { /^(\w+) (\S+)$/ ? ($1, $2) : () }
 is(($mm{milvuso_action_log_bytes} // '?') . ' '
    . ($mm{milvuso_action_log_segments} // '?'), ($sum + 1000) . ' 4',
    '/metrics says the same');
+
+
+
+=== TEST 10: an old model: nothing accepted, the trainer is not behind; once an action is accepted it is (reported, status still ok)
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_OLDSNAPDIR/current;
+    milvuso_action_log $TEST_NGINX_ACTLOG;
+--- config
+    location = /actions        { milvuso_actions; }
+    location = /health         { milvuso_health; }
+    location = /metrics        { milvuso_metrics; }
+--- request eval
+["GET /health", "GET /metrics",
+ "POST /actions\n" . MilvusoTest::actions_json('user-000001', 'item-000001', 'Click'),
+ "GET /health", "GET /metrics"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[200, 200, 202, 200, 200]
+--- response_body_filters eval
+[[\&::trainer_summary], [sub { my $m = ::samples($_[0]);
+      "unpublished=" . ($m->{milvuso_model_unpublished_seconds} // 'none')
+      . " behind=" . ($m->{milvuso_trainer_behind} // 'none') }],
+ [\&summary], [\&::trainer_summary],
+ [sub { my $m = ::samples($_[0]);
+      my $u = $m->{milvuso_model_unpublished_seconds} // -1;
+      "unpublished=" . ($u >= (time * 1000 - $::OLD_MS) / 1000 - 2 ? 'age' : $u)
+      . " behind=" . ($m->{milvuso_trainer_behind} // 'none') }]]
+--- response_body eval
+["status=ok unpublished=0 behind=false after=30",
+ "unpublished=0 behind=0",
+ "status=accepted event_id=yes",
+ "status=ok unpublished=age behind=true after=30",
+ "unpublished=age behind=1"]
+--- after
+my $m = http_get('/metrics')->{content} // '';
+like($m, qr/^# TYPE milvuso_model_unpublished_seconds gauge$/m,
+     'unpublished seconds: a gauge');
+like($m, qr/^# TYPE milvuso_trainer_behind gauge$/m, 'behind: a gauge');
+
+
+
+=== TEST 11: a model a minute old and behind=10m: an accepted action is unpublished for about a minute, not behind; behind= shows
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_RECENTSNAPDIR/current behind=10m;
+    milvuso_action_log $TEST_NGINX_ACTLOG;
+--- config
+    location = /actions        { milvuso_actions; }
+    location = /health         { milvuso_health; }
+--- request eval
+["POST /actions\n" . MilvusoTest::actions_json('user-000001', 'item-000001', 'Click'),
+ "GET /health"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[202, 200]
+--- response_body_filters eval
+[[\&summary], [sub { my $s = ::trainer_summary($_[0]);
+      $s =~ s/unpublished=(\d+)/$1 >= 60 && $1 < 600 ? 'unpublished=60+' : "unpublished=$1"/e;
+      $s }]]
+--- response_body eval
+["status=accepted event_id=yes",
+ "status=ok unpublished=60+ behind=false after=600"]
+
+
+
+=== TEST 12: the same model with the default behind= (30s): behind
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_RECENTSNAPDIR/current;
+    milvuso_action_log $TEST_NGINX_ACTLOG;
+--- config
+    location = /items          { milvuso_items; }
+    location = /health         { milvuso_health; }
+--- request eval
+["POST /items\n" . MilvusoTest::item_json('item-new-1', [(0.5) x 16]),
+ "GET /health"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[202, 200]
+--- response_body_filters eval
+[[\&summary], [sub { my $s = ::trainer_summary($_[0]);
+      $s =~ s/unpublished=(\d+)/$1 >= 60 && $1 < 600 ? 'unpublished=60+' : "unpublished=$1"/e;
+      $s }]]
+--- response_body eval
+["status=accepted event_id=yes item_id=item-new-1",
+ "status=ok unpublished=60+ behind=true after=30"]
+
+
+
+=== TEST 13: no model mapped: unpublished is null; behind once anything was accepted (status stays degraded)
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   /nonexistent/milvuso/current;
+    milvuso_action_log $TEST_NGINX_ACTLOG;
+--- config
+    location = /actions        { milvuso_actions; }
+    location = /health         { milvuso_health; }
+    location = /metrics        { milvuso_metrics; }
+--- request eval
+["GET /health",
+ "POST /actions\n" . MilvusoTest::actions_json('user-000001', 'item-000001', 'Click'),
+ "GET /health", "GET /metrics"]
+--- more_headers
+Content-Type: application/json
+--- error_code_like eval
+["^(?:200|503)\$", "^202\$", "^(?:200|503)\$", "^200\$"]
+--- response_body_filters eval
+[[\&::trainer_summary], [\&summary], [\&::trainer_summary],
+ [sub { my $m = ::samples($_[0]);
+      "unpublished=" . ($m->{milvuso_model_unpublished_seconds} // 'none')
+      . " behind=" . ($m->{milvuso_trainer_behind} // 'none') }]]
+--- response_body eval
+["status=degraded unpublished=null behind=false after=30",
+ "status=accepted event_id=yes",
+ "status=degraded unpublished=null behind=true after=30",
+ "unpublished=none behind=1"]
+--- no_error_log
+[emerg]
+[alert]
+

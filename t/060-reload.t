@@ -1,7 +1,9 @@
 # Reloads (HUP) and snapshot swaps: the zone (profiles) survives a reload, a
 # reload maps the newest snapshot, check= picks up a new generation without
 # a reload, a corrupt new snapshot is refused while the old one serves, and
-# a good file that reuses a refused one's inode is not skipped.
+# a good file that reuses a refused one's inode is not skipped; the time of
+# the last accepted write survives a reload too (the trainer is behind a
+# model older than it).
 #
 # The blocks run in order against one nginx that is reloaded between them
 # (use_hup), so they depend on each other.
@@ -17,6 +19,9 @@ use_hup();
 our $dir = tmpdir();
 tiny_model("$dir/snaps");                     # generation 1
 $ENV{TEST_NGINX_SNAPDIR} = "$dir/snaps";
+# a model made long ago, for the last block
+tiny_model("$dir/old", created_at => '2020-01-01T00:00:00Z');
+$ENV{TEST_NGINX_OLDSNAPDIR} = "$dir/old";
 $ENV{TEST_NGINX_LOGDIR} = "$dir/actlog";
 
 our $http_config = <<'_EOC_';
@@ -236,3 +241,28 @@ source=profile gen=5 n=2 items=item-b2,item-b1
 --- no_error_log
 layout version
 [alert]
+
+
+
+=== TEST 9: the zone survives a reload: the action accepted in TEST 1 is newer than an old model, so the trainer is behind
+--- http_config
+    milvuso_zone       milvuso:4m;
+    milvuso_snapshot   $TEST_NGINX_OLDSNAPDIR/current;
+    milvuso_action_log $TEST_NGINX_LOGDIR;
+    milvuso_cache_ttl  0;
+--- request
+GET /health
+--- response_body_filters eval
+sub { my $j = json_decode($_[0]) or return "not json: $_[0]";
+      my $t = $j->{trainer} // {};
+      my $age = time - 1577836800;
+      CORE::join ' ', "status=$j->{status}",
+          'created=' . ($j->{snapshot}{created_at} // '?'),
+          'unpublished=' . (($t->{unpublished_seconds} // -1) >= $age - 5
+                            ? 'age' : ($t->{unpublished_seconds} // 'null')),
+          'behind=' . ($t->{behind} ? 'true' : 'false') }
+--- response_body chomp
+status=ok created=2020-01-01T00:00:00.000Z unpublished=age behind=true
+--- no_error_log
+[alert]
+[emerg]
