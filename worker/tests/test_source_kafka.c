@@ -14,6 +14,8 @@
  *     loss); other streams' positions are ignored;
  *   - durable() commits the positions to the group (read back with
  *     rd_kafka_committed);
+ *   - the backlog: unknown before an assignment, then the records past
+ *     the position up to the high watermark the fetcher last saw;
  *   - with examples set, log_topic's records come out as training
  *     examples (MV_RECORD_EXAMPLE), and refusals name training_topic;
  *   - names: a topic of 40 bytes, equal topics, a bad broker list are
@@ -589,6 +591,62 @@ test_broker_down(void **state)
 }
 
 
+/* Waits (at most WAIT_MS, not consuming) until s's backlog is want
+   records; fails with the last value seen. */
+static void
+wait_backlog(mvw_source_t *s, int64_t want)
+{
+    int64_t  records = -2, bytes, deadline = mvt_now_ms() + WAIT_MS;
+
+    for ( ;; ) {
+        mvw_source_backlog(s, &records, &bytes);
+        assert_int_equal(bytes, -1);
+        if (records == want) {
+            return;
+        }
+        if (mvt_now_ms() > deadline) {
+            fail_msg("backlog %lld records, not %lld, after %d ms",
+                     (long long) records, (long long) want, WAIT_MS);
+        }
+        mvt_nap_ms(20);
+    }
+}
+
+
+/*
+ * The backlog in records: unknown before anything is assigned; 0 once
+ * everything is read; records produced and not consumed yet count (the
+ * fetcher saw the new high watermark), one less for each one handed out.
+ */
+static void
+test_backlog_records(void **state)
+{
+    fixture_t     *f = *state;
+    got_t          got[N_ACTIONS + N_ITEMS];
+    mvw_source_t  *s;
+    int64_t        records, bytes;
+
+    produce_actions(f, 0, N_ACTIONS);
+    produce_items(f, 0, N_ITEMS);
+
+    s = open_source(f, "g-backlog", NULL, 0);
+    mvw_source_backlog(s, &records, &bytes);
+    assert_int_equal(records, -1);           /* no assignment yet */
+    assert_int_equal(bytes, -1);
+
+    read_records(s, got, N_ACTIONS + N_ITEMS);
+    wait_backlog(s, 0);
+
+    produce_actions(f, N_ACTIONS, 3);
+    wait_backlog(s, 3);
+    read_records(s, got, 1);
+    wait_backlog(s, 2);
+    read_records(s, got, 2);
+    wait_backlog(s, 0);
+    mvw_source_free(s);
+}
+
+
 int
 main(void)
 {
@@ -601,6 +659,7 @@ main(void)
         WITH_MOCK(test_durable_commits),
         WITH_MOCK(test_examples_topic),
         WITH_MOCK(test_names_refused),
+        WITH_MOCK(test_backlog_records),
         cmocka_unit_test(test_broker_down),
     };
     int  rc;
