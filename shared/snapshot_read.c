@@ -186,19 +186,21 @@ all_zero(const uint8_t *p, size_t n)
 
 /* ---- phase 1: header ---------------------------------------------------- */
 
-static int
-check_positions(const snap_check_t *c)
+/* Checks stream positions (see snapshot_format.h). */
+int
+mv_snap_positions_check(const mv_stream_pos_t *positions, uint32_t n_used,
+    uint32_t n_total, mv_err_t *err)
 {
     const mv_stream_pos_t  *p;
     const char             *nul;
     size_t                  name_len;
     uint32_t                i;
 
-    for (i = 0; i < MV_SNAPSHOT_MAX_POSITIONS; i++) {
-        p = &c->h->positions[i];
-        if (i >= c->h->n_positions) {
+    for (i = 0; i < n_total; i++) {
+        p = &positions[i];
+        if (i >= n_used) {
             if (!all_zero((const uint8_t *) p, sizeof(*p))) {
-                return mv_err_set(c->err, "stream position %u is unused but "
+                return mv_err_set(err, "stream position %u is unused but "
                                   "not zero", i);
             }
             continue;
@@ -206,24 +208,32 @@ check_positions(const snap_check_t *c)
 
         nul = memchr(p->stream, '\0', sizeof(p->stream));
         if (nul == NULL) {
-            return mv_err_set(c->err, "stream position %u: name not "
+            return mv_err_set(err, "stream position %u: name not "
                               "NUL-terminated", i);
         }
         name_len = (size_t) (nul - p->stream);
         if (name_len == 0) {
-            return mv_err_set(c->err, "stream position %u: empty name", i);
+            return mv_err_set(err, "stream position %u: empty name", i);
         }
         if (!all_zero((const uint8_t *) nul, sizeof(p->stream) - name_len)) {
-            return mv_err_set(c->err, "stream position %u: bytes after the "
+            return mv_err_set(err, "stream position %u: bytes after the "
                               "name not zero", i);
         }
         if (p->reserved != 0 || p->reserved2 != 0) {
-            return mv_err_set(c->err, "stream position %u: reserved fields "
+            return mv_err_set(err, "stream position %u: reserved fields "
                               "not zero", i);
         }
     }
 
     return MV_OK;
+}
+
+
+static int
+check_positions(const snap_check_t *c)
+{
+    return mv_snap_positions_check(c->h->positions, c->h->n_positions,
+                                   MV_SNAPSHOT_MAX_POSITIONS, c->err);
 }
 
 
