@@ -925,12 +925,12 @@ mv_snapshot_file_id(const mv_snapshot_t *s, uint64_t *dev, uint64_t *ino)
 
 
 /*
- * The identity of the file path names (see snapshot.h): fstat and one
- * pread of the header's start on the same descriptor, so every field is of
- * one file even while `current` is being swapped.
+ * The identity of the file open as fd (see snapshot_format.h): fstat and
+ * one pread of the header's start on the same descriptor, so every field
+ * is of one file even while `current` is being swapped.
  */
 int
-mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
+mv_snapshot_identity_fd(int fd, const char *path, mv_snapshot_identity_t *id,
     mv_err_t *err)
 {
     uint8_t      head[offsetof(mv_snap_header_t, generation)
@@ -939,19 +939,11 @@ mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
     uint64_t     gen;
     ssize_t      n;
     struct stat  st;
-    int          fd;
 
     memset(id, 0, sizeof(*id));
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return mv_err_set(err, "open(%s): %s", path, strerror(errno));
-    }
-
     if (fstat(fd, &st) != 0) {
-        mv_err_set(err, "fstat(%s): %s", path, strerror(errno));
-        close(fd);
-        return MV_ERR;
+        return mv_err_set(err, "fstat(%s): %s", path, strerror(errno));
     }
 
     id->dev = (uint64_t) st.st_dev;
@@ -963,11 +955,8 @@ mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
     } while (n < 0 && errno == EINTR);
 
     if (n < 0) {
-        mv_err_set(err, "read(%s): %s", path, strerror(errno));
-        close(fd);
-        return MV_ERR;
+        return mv_err_set(err, "read(%s): %s", path, strerror(errno));
     }
-    close(fd);
 
     if ((size_t) n == sizeof(head)) {
         /* little-endian fields at fixed offsets (snapshot_format.h) */
@@ -981,6 +970,25 @@ mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
     }
 
     return MV_OK;
+}
+
+
+/* The identity of the file path names (see snapshot.h). */
+int
+mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
+    mv_err_t *err)
+{
+    int  fd, rc;
+
+    memset(id, 0, sizeof(*id));
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return mv_err_set(err, "open(%s): %s", path, strerror(errno));
+    }
+    rc = mv_snapshot_identity_fd(fd, path, id, err);
+    close(fd);
+    return rc;
 }
 
 
