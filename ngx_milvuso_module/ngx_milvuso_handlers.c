@@ -442,14 +442,15 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
         mv_time_format(v->created_at_ms, created, sizeof(created));
 
         p = ngx_slprintf(p, last, "\"model_generation\":%uL,"
-                         "\"snapshot\":{\"path\":", v->generation);
+                         "\"snapshot\":{\"path\":", pr->info->generation);
         p = ngx_milvuso_json_str(p, last, (char *) mcf->snapshot_path.data);
         p = ngx_slprintf(p, last,
                          ",\"generation\":%uL,"
-                         "\"items\":%uD,\"users\":%uD,\"categories\":%uD,"
+                         "\"items\":%uD,\"users\":%uL,\"categories\":%uD,"
                          "\"dim\":%uD,\"metric\":\"%s\",\"created_at\":\"%s\","
                          "\"age_seconds\":%L},",
-                         v->generation, v->n_items, v->n_users,
+                         pr->info->generation, v->n_items,
+                         pr->info->n_users,
                          v->n_categories, v->dim,
                          mv_metric_name(v->metric),
                          created,

@@ -185,6 +185,9 @@ typedef struct mv_generation_info {
     uint64_t                bytes_validated; /* by the open that made it:
                                                 bytes minus reused segments */
     uint32_t                segments_reused;
+    mv_snapshot_identity_t  identity;        /* of the file opened: the
+                                                manifest, or the plain
+                                                snapshot file */
 } mv_generation_info_t;
 
 /*
@@ -216,6 +219,12 @@ const mv_generation_info_t *mv_generation_info(const mv_generation_t *g);
  * mv_generation_user.
  */
 const mv_snapshot_view_t *mv_generation_items(const mv_generation_t *g);
+
+/*
+ * The manifest g was opened from (segment names and kinds in order,
+ * positions, counts), or NULL when g is a plain snapshot file.
+ */
+const mv_manifest_input_t *mv_generation_manifest(const mv_generation_t *g);
 
 /* Segment i's view (i < info->n_segments; 0 is the items segment). */
 const mv_snapshot_view_t *mv_generation_segment(const mv_generation_t *g,

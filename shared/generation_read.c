@@ -54,6 +54,9 @@ typedef struct gen_segment {
 
 struct mv_generation {
     mv_generation_info_t     info;
+    mv_manifest_input_t      manifest;     /* when has_manifest */
+    void                    *manifest_mem; /* what manifest points into */
+    int                      has_manifest;
     gen_segment_t           *segments[MV_GEN_MAX_SEGMENTS];
     mv_stream_pos_t          positions[MV_SNAPSHOT_MAX_POSITIONS];
 };
@@ -390,6 +393,10 @@ open_manifest(const gen_open_t *o, mv_generation_t *g, int fd,
                m.n_positions * sizeof(mv_stream_pos_t));
     }
     g->info.positions = g->positions;
+    g->manifest = m;
+    g->manifest_mem = mem;
+    g->has_manifest = 1;
+    mem = NULL;
     rc = MV_OK;
 
 done:
@@ -441,6 +448,12 @@ mv_generation_open(const char *path, const mv_generation_t *reuse,
     o.moved = moved;
     o.err = err;
 
+    if (mv_snapshot_identity_fd(fd, path, &g->info.identity, err) != MV_OK) {
+        close(fd);
+        free(g);
+        return NULL;
+    }
+
     do {
         n = pread(fd, magic, sizeof(magic), 0);
     } while (n < 0 && errno == EINTR);
@@ -477,6 +490,13 @@ const mv_snapshot_view_t *
 mv_generation_items(const mv_generation_t *g)
 {
     return &g->segments[0]->view;
+}
+
+
+const mv_manifest_input_t *
+mv_generation_manifest(const mv_generation_t *g)
+{
+    return g->has_manifest ? &g->manifest : NULL;
 }
 
 
@@ -525,6 +545,7 @@ mv_generation_close(mv_generation_t *g)
     for (i = 0; i < MV_GEN_MAX_SEGMENTS; i++) {
         segment_release(g->segments[i]);
     }
+    free(g->manifest_mem);
     free(g);
 }
 

@@ -579,8 +579,8 @@ sub rollback {
     ok($bs && $bs->{generation} >= 2, "$name - before: generation "
        . ($bs ? $bs->{generation} : '?') . " is current") or return;
     my $g = $bs->{generation};
-    my $newest = sprintf "$SNAPS/snapshot-%020d.mvs", $g;
-    my $older = sprintf "snapshot-%020d.mvs", $g - 1;
+    my $newest = sprintf "$SNAPS/gen-%020d.mvm", $g;
+    my $older = sprintf "gen-%020d.mvm", $g - 1;
     ok(-f "$SNAPS/$older", "$name - generation " . ($g - 1) . " is kept")
         or return;
     my $bytes = file_text($newest);
@@ -604,7 +604,7 @@ sub rollback {
     is($j && $j->{generation}, $g + 1, "$name - it published generation "
        . ($g + 1) . ", after the newest file");
     ok(file_text($newest) eq $bytes, "$name - generation $g is unchanged");
-    is(readlink("$SNAPS/current"), sprintf("snapshot-%020d.mvs", $g + 1),
+    is(readlink("$SNAPS/current"), sprintf("gen-%020d.mvm", $g + 1),
        "$name - current names generation " . ($g + 1));
 }
 

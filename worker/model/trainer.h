@@ -129,6 +129,15 @@ int mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
     mv_err_t *err);
 
 /*
+ * After mvw_trainer_restore: adopts the users of one more segment of the
+ * same generation (a user segment, shared/generation.h), in segment order:
+ * a user it already has takes the segment's vector, a new one gets a row.
+ * Returns MV_OK or MV_ERR (then the trainer is unusable: free it).
+ */
+int mvw_trainer_restore_users(mvw_trainer_t *t, const mv_snapshot_view_t *v,
+    mv_err_t *err);
+
+/*
  * Applies one stream record (type MV_RECORD_ACTION, MV_RECORD_ITEM or
  * MV_RECORD_EXAMPLE, payload as in shared/events.h).  now_ms stands in
  * for a missing timestamp.  Returns MV_OK when applied; MV_ERR with err set when the
