@@ -809,6 +809,9 @@ start(daemon_t *d)
         || (gen != NULL && mvw_trainer_resume(d->trainer,
                                               d->cfg.worker.snapshot_dir,
                                               gen, &err) != MV_OK)
+        || (mvw_publisher_set_compaction(d->publisher,
+                                         d->cfg.worker.compact_max_deltas,
+                                         d->cfg.worker.compact_ratio), 0)
         || mvw_publisher_start(d->publisher, &err) != MV_OK)
     {
         mvw_log(&d->log, MVW_LOG_ERROR, "publisher: %s", err.msg);
