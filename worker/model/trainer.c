@@ -770,6 +770,13 @@ mvw_trainer_find_item(const mvw_trainer_t *t, const char *id)
 }
 
 
+const char *
+mvw_trainer_user_id(const mvw_trainer_t *t, uint32_t u)
+{
+    return mvw_idmap_get(&t->users, u);
+}
+
+
 int64_t
 mvw_trainer_find_user(const mvw_trainer_t *t, const char *id)
 {

@@ -179,6 +179,9 @@ void mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g);
 /* The model (for tests and the offline commands; owned by t). */
 mvw_mf_t *mvw_trainer_model(mvw_trainer_t *t);
 
+/* User u's id (u < stats.n_users; valid until the next record). */
+const char *mvw_trainer_user_id(const mvw_trainer_t *t, uint32_t u);
+
 /* Item / user index of an id, or -1. */
 int64_t mvw_trainer_find_item(const mvw_trainer_t *t, const char *id);
 int64_t mvw_trainer_find_user(const mvw_trainer_t *t, const char *id);

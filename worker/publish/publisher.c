@@ -388,8 +388,9 @@ compact(mvw_publisher_t *p, mvw_publish_report_t *r)
 
     if (p->n_deltas == 0 || p->last_published == 0
         || (p->n_deltas <= p->max_deltas
-            && (double) p->delta_bytes <= p->base_ratio
-                                          * (double) p->base_bytes))
+            && (p->base_bytes == 0
+                || (double) p->delta_bytes <= p->base_ratio
+                                              * (double) p->base_bytes)))
     {
         return;
     }
