@@ -172,17 +172,13 @@ mv_gen_manifest_crc(const void *buf, size_t len)
 }
 
 
+/* 1 when the n bytes at p (n <= 64: reserved fields, name padding) are 0. */
 static int
 zero_bytes(const uint8_t *p, size_t n)
 {
-    size_t  i;
+    static const uint8_t  zeros[MV_GEN_NAME_MAX + 1];
 
-    for (i = 0; i < n; i++) {
-        if (p[i] != 0) {
-            return 0;
-        }
-    }
-    return 1;
+    return n <= sizeof(zeros) && memcmp(p, zeros, n) == 0;
 }
 
 
