@@ -700,6 +700,64 @@ test_prune(void **state)
 }
 
 
+/*
+ * A kept manifest that cannot be read: what it names is unknown, so
+ * neither pruning nor the orphan clean-up removes a segment.
+ */
+static void
+test_unreadable_manifest(void **state)
+{
+    const char  *dir = *state;
+    char         items[4][NAME_LEN], man[NAME_LEN], path[512];
+    const char  *ptrs[1];
+    uint32_t     kinds[1] = { MV_GEN_SEGMENT_ITEMS };
+    mv_err_t     err;
+    FILE        *fp;
+    uint64_t     gen;
+
+    for (gen = 1; gen <= 2; gen++) {
+        mv_gen_items_name(gen, items[gen], NAME_LEN);
+        write_segment(dir, items[gen], gen, 0, "a", 1);
+        ptrs[0] = items[gen];
+        assert_int_equal(publish(dir, gen, 1, ptrs, kinds, 1, 5, &err),
+                         MV_OK);
+    }
+    mv_gen_manifest_name(2, man, sizeof(man));
+    snprintf(path, sizeof(path), "%s/%s", dir, man);
+    fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fputs("XX", fp);
+    fclose(fp);
+
+    /* gen 3 with keep 2 keeps gen-2, which does not parse: nothing goes */
+    mv_gen_items_name(3, items[3], NAME_LEN);
+    write_segment(dir, items[3], 3, 0, "a", 1);
+    ptrs[0] = items[3];
+    assert_int_equal(publish(dir, 3, 1, ptrs, kinds, 1, 2, &err), MV_OK);
+    assert_true(exists(dir, items[1]));
+    mv_gen_manifest_name(1, man, sizeof(man));
+    assert_true(exists(dir, man));
+
+    /* nor does the clean-up remove an unnamed segment */
+    touch(dir, ".current.tmp-1-1");
+    assert_int_equal(mv_generation_remove_orphans(dir, &err), 1);
+    assert_true(exists(dir, items[1]));
+    assert_true(exists(dir, items[2]));
+
+    /* with gen-2 gone, the next publish prunes gen 1 */
+    rm(dir, man);
+    mv_gen_manifest_name(2, man, sizeof(man));
+    rm(dir, man);
+    mv_gen_items_name(4, items[0], NAME_LEN);
+    write_segment(dir, items[0], 4, 0, "a", 1);
+    ptrs[0] = items[0];
+    assert_int_equal(publish(dir, 4, 1, ptrs, kinds, 1, 2, &err), MV_OK);
+    assert_false(exists(dir, items[1]));
+    assert_false(exists(dir, items[2]));
+    assert_true(exists(dir, items[3]));
+}
+
+
 static void
 test_compact(void **state)
 {
@@ -1088,6 +1146,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_moved, mvt_tmpdir_setup,
                                         mvt_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_prune, mvt_tmpdir_setup,
+                                        mvt_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_manifest,
+                                        mvt_tmpdir_setup,
                                         mvt_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_compact, mvt_tmpdir_setup,
                                         mvt_tmpdir_teardown),
