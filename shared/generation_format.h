@@ -1,7 +1,8 @@
 /*
  * generation_format.h -- the on-disk layout of a manifest (generation.h has
  * the byte table) and what generation_manifest.c and generation_read.c
- * share.  Private to them, the tests and the fuzz target.
+ * share (with generation_dir.c).  Private to them, the tests and the fuzz
+ * target.
  */
 #ifndef MV_GENERATION_FORMAT_H
 #define MV_GENERATION_FORMAT_H
@@ -66,5 +67,12 @@ uint32_t mv_gen_manifest_crc(const void *buf, size_t len);
  * starting with '.'), 0 otherwise.
  */
 int mv_gen_name_valid(const char *name, size_t len);
+
+/*
+ * After generation g was published in dir: removes what the newest keep
+ * manifests of generations <= g and `current` do not use (generation.h,
+ * mv_generation_publish).  Best effort.  Defined in generation_dir.c.
+ */
+void mv_gen_prune(const char *dir, uint64_t g, unsigned keep);
 
 #endif /* MV_GENERATION_FORMAT_H */
