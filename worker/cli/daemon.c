@@ -761,7 +761,7 @@ start(daemon_t *d)
 
     gen = open_newest(d, &found);
     if (gen == NULL && found) {
-        mvw_log(&d->log, MVW_LOG_ERROR, "no usable generation in %s, but "
+        mvw_log(&d->log, MVW_LOG_ERROR, "no usable snapshot in %s, but "
                 "some exist: refusing to start from scratch over them "
                 "(move them away to start afresh)",
                 d->cfg.worker.snapshot_dir);
@@ -782,7 +782,7 @@ start(daemon_t *d)
         }
         mvw_trainer_stats(d->trainer, &st);
         mvw_log(&d->log, MVW_LOG_INFO, "resumed from generation %llu (%u "
-                "items, %u users, %u segments)",
+                "items, %u users) of %u file(s)",
                 (unsigned long long) info->generation, st.n_items,
                 st.n_users, info->n_segments);
         if (mvw_trainer_restore_dedupe(d->trainer,
@@ -811,8 +811,7 @@ start(daemon_t *d)
                                               gen, &err) != MV_OK)
         || (mvw_publisher_set_compaction(d->publisher,
                                          d->cfg.worker.compact_max_deltas,
-                                         d->cfg.worker.compact_ratio), 0)
-        || mvw_publisher_start(d->publisher, &err) != MV_OK)
+                                         d->cfg.worker.compact_ratio), 0))
     {
         mvw_log(&d->log, MVW_LOG_ERROR, "publisher: %s", err.msg);
         mv_generation_close(gen);
@@ -833,9 +832,16 @@ start(daemon_t *d)
 static int
 run(daemon_t *d)
 {
-    int64_t  now;
-    size_t   n;
+    int64_t   now;
+    size_t    n;
+    mv_err_t  err;
 
+    /* the publisher's thread starts here, after a detach: a fork keeps
+       only the thread that calls it */
+    if (mvw_publisher_start(d->publisher, &err) != MV_OK) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "publisher: %s", err.msg);
+        return MVW_EXIT_FAIL;
+    }
     d->last_publish_mono = mvw_monotonic_ms();
     d->last_metrics_mono = d->last_publish_mono;
 
