@@ -352,12 +352,16 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
 
-# Regenerates the snapshot seeds (after a format change).
+# Regenerates the snapshot and manifest seeds (after a format change).
 fuzz-corpus: $(B)/libmilvuso.a
 	$(CC) $(CFLAGS) -o $(B)/gen_snapshot_corpus \
 	    shared/fuzz/gen_snapshot_corpus.c $(B)/libmilvuso.a $(LDLIBS)
 	rm -f shared/fuzz/corpus/fuzz_snapshot/*.mvs
 	$(B)/gen_snapshot_corpus shared/fuzz/corpus/fuzz_snapshot
+	$(CC) $(CFLAGS) -o $(B)/gen_manifest_corpus \
+	    shared/fuzz/gen_manifest_corpus.c $(B)/libmilvuso.a $(LDLIBS)
+	rm -f shared/fuzz/corpus/fuzz_manifest/*.mvm
+	$(B)/gen_manifest_corpus shared/fuzz/corpus/fuzz_manifest
 
 # ---- benchmarks -------------------------------------------------------------
 

@@ -54,6 +54,7 @@
 #include "hnsw.h"
 #include "profile.h"
 #include "snapshot.h"
+#include "generation.h"
 #include "vec.h"
 
 
@@ -299,10 +300,10 @@ typedef struct {
 /* ---- per process ------------------------------------------------------ */
 
 typedef struct {
-    mv_snapshot_t             *snap;     /* NULL: none loaded */
-    const mv_snapshot_view_t  *view;
-    uint64_t                   dev;
-    uint64_t                   ino;
+    mv_generation_t           *gen;      /* NULL: none loaded */
+    const mv_snapshot_view_t  *view;     /* its items segment */
+    const mv_generation_info_t *info;
+    mv_snapshot_identity_t     ident;    /* of the file `current` named */
     u_char                     error[256];  /* why the last attempt failed */
     ngx_uint_t                 failures;    /* attempts that failed */
     const mv_kernels_t        *kern;

@@ -48,7 +48,7 @@ static void ngx_milvuso_make_event_id(ngx_milvuso_zone_ctx_t *z, char *buf);
 static void ngx_milvuso_accepted(ngx_http_request_t *r,
     ngx_milvuso_main_conf_t *mcf);
 static ngx_int_t ngx_milvuso_trainer_lag(ngx_milvuso_main_conf_t *mcf,
-    ngx_milvuso_zone_ctx_t *z, const mv_snapshot_view_t *v, int64_t now,
+    ngx_milvuso_zone_ctx_t *z, ngx_milvuso_proc_t *pr, int64_t now,
     ngx_uint_t *behind);
 
 
@@ -435,29 +435,31 @@ ngx_milvuso_accepted(ngx_http_request_t *r, ngx_milvuso_main_conf_t *mcf)
 
 /*
  * How long the trainer has left what this nginx accepted unpublished: when
- * a write was accepted after the mapped model was created, the model's age
+ * a write was accepted after the mapped generation was created, its age
  * in seconds (what was accepted is at most that old and not in it), else
  * 0.  Sets *behind when that is past milvuso_snapshot's behind=.  With no
  * model mapped: -1 (unknown), and behind when anything was accepted.
  */
 static ngx_int_t
 ngx_milvuso_trainer_lag(ngx_milvuso_main_conf_t *mcf,
-    ngx_milvuso_zone_ctx_t *z, const mv_snapshot_view_t *v, int64_t now,
+    ngx_milvuso_zone_ctx_t *z, ngx_milvuso_proc_t *pr, int64_t now,
     ngx_uint_t *behind)
 {
-    int64_t  accepted, unpublished;
+    int64_t  accepted, created, unpublished;
 
     accepted = (int64_t) z->sh->last_accept_ms;
 
-    if (v == NULL) {
+    if (pr->view == NULL || pr->info == NULL) {
         *behind = accepted != 0;
         return -1;
     }
 
+    /* the generation's time (its items segment may be an older one's) */
+    created = pr->info->created_at_ms;
     unpublished = 0;
 
-    if (accepted > v->created_at_ms && now > v->created_at_ms) {
-        unpublished = (now - v->created_at_ms) / 1000;
+    if (accepted > created && now > created) {
+        unpublished = (now - created) / 1000;
     }
 
     *behind = unpublished * 1000 > (int64_t) mcf->snapshot_behind;
@@ -493,7 +495,7 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
 
     ngx_milvuso_zone_usage(z, &zsize, &used, &profiles, &fresh, &cached);
     ngx_milvuso_log_disk_usage(r, &log_bytes, &log_segments);
-    unpublished = ngx_milvuso_trainer_lag(mcf, z, v, now, &behind);
+    unpublished = ngx_milvuso_trainer_lag(mcf, z, pr, now, &behind);
 
     /* room for the fixed fields, the escaped path and reason (at most 6
        bytes per byte) and the numbers */
@@ -514,14 +516,15 @@ ngx_milvuso_health_handler(ngx_http_request_t *r)
         mv_time_format(v->created_at_ms, created, sizeof(created));
 
         p = ngx_slprintf(p, last, "\"model_generation\":%uL,"
-                         "\"snapshot\":{\"path\":", v->generation);
+                         "\"snapshot\":{\"path\":", pr->info->generation);
         p = ngx_milvuso_json_str(p, last, (char *) mcf->snapshot_path.data);
         p = ngx_slprintf(p, last,
                          ",\"generation\":%uL,"
-                         "\"items\":%uD,\"users\":%uD,\"categories\":%uD,"
+                         "\"items\":%uD,\"users\":%uL,\"categories\":%uD,"
                          "\"dim\":%uD,\"metric\":\"%s\",\"created_at\":\"%s\","
                          "\"age_seconds\":%L},",
-                         v->generation, v->n_items, v->n_users,
+                         pr->info->generation, v->n_items,
+                         pr->info->n_users,
                          v->n_categories, v->dim,
                          mv_metric_name(v->metric),
                          created,
@@ -747,8 +750,8 @@ ngx_milvuso_metrics_handler(ngx_http_request_t *r)
                  : (int64_t) 0,
         pr->failures);
 
-    unpublished = ngx_milvuso_trainer_lag(mcf, z, pr->view,
-                                          mv_clock_realtime_ms(), &behind);
+    unpublished = ngx_milvuso_trainer_lag(mcf, z, pr, mv_clock_realtime_ms(),
+                                          &behind);
 
     p = ngx_slprintf(p, last,
         "# HELP milvuso_model_unpublished_seconds When a write was accepted "

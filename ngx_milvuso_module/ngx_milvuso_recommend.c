@@ -48,6 +48,7 @@ typedef struct {
     ngx_milvuso_loc_conf_t      *lcf;
     ngx_milvuso_zone_ctx_t      *zone;
     const mv_snapshot_view_t    *view;       /* NULL: no model */
+    const mv_generation_t       *gen;        /* view's generation */
     uint64_t                     generation; /* 0 without a model */
 
     /* parse */
@@ -141,6 +142,7 @@ ngx_milvuso_recommend_handler(ngx_http_request_t *r)
     rec->lcf = ngx_http_get_module_loc_conf(r, ngx_http_milvuso_module);
     rec->zone = rec->mcf->shm_zone->data;
     rec->view = ngx_milvuso_proc.view;
+    rec->gen = ngx_milvuso_proc.gen;
     rec->generation = rec->view ? rec->view->generation : 0;
 
     rc = ngx_milvuso_rec_parse(rec);
@@ -451,11 +453,9 @@ ngx_milvuso_rec_query(ngx_milvuso_rec_t *rec)
     uvec = NULL;
 
     if (view) {
-        idx = mv_idtable_find(&view->users, (const char *) rec->user.data,
-                              rec->user.len);
-        if (idx >= 0) {
-            uvec = (float *) view->user_vectors + (size_t) idx * dim;
-        }
+        uvec = (float *) mv_generation_user(rec->gen,
+                                            (const char *) rec->user.data,
+                                            rec->user.len);
     }
 
     /* the profile's items: in the snapshot, else among the fresh items */

@@ -1,11 +1,18 @@
 /*
- * ngx_milvuso_snapshot.c -- each worker's mapping of the model snapshot.
+ * ngx_milvuso_snapshot.c -- each worker's mapping of the model generation.
  *
- * A worker maps the file `milvuso_snapshot` names (normally the `current`
- * link the trainer swaps) in init_process, read-only and shared, so the
- * page cache holds one copy whatever the number of workers.  The file is
- * validated completely (shared/snapshot_read.c) before the worker trusts a
- * byte of it.  A missing or bad file is logged and the worker serves without
+ * A worker opens what `milvuso_snapshot` names (normally the `current`
+ * link the trainer swaps) in init_process: a manifest naming the files of
+ * a generation -- items segment, user base, user deltas -- or a plain
+ * snapshot file (shared/generation.h).  Every file is mapped read-only and
+ * shared, so the page cache holds one copy whatever the number of
+ * workers, and validated completely (shared/snapshot_read.c) before the
+ * worker trusts a byte of it.  A generation is used whole or not at all:
+ * a file that does not match its manifest (pruned or replaced meanwhile)
+ * makes the attempt fail as "moved", retried at the next tick.  A new
+ * generation shares the files it has in common with the one in use
+ * (same device, inode, size, generation and header CRC): only its new
+ * files are mapped and validated, so a swap costs what changed.  A missing or bad file is logged and the worker serves without
  * a model ("degraded"): nginx never fails to start because of a snapshot.
  *
  * Swaps:
@@ -54,7 +61,10 @@ typedef struct {
     ngx_uint_t           running;    /* started, not joined yet */
     ngx_atomic_t         done;       /* set by the thread when finished */
     char                 path[NGX_MAX_PATH];
-    mv_snapshot_t       *result;
+    mv_generation_t     *result;
+    const mv_generation_t  *reuse;   /* the one in use: not closed before
+                                        the thread is joined */
+    int                  moved;
     mv_err_t             err;
     mv_snapshot_identity_t  tried;   /* the file tried, when tried_known */
     ngx_uint_t           tried_known;
@@ -63,10 +73,11 @@ typedef struct {
 
 static void ngx_milvuso_snapshot_load(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf);
-static mv_snapshot_t *ngx_milvuso_snapshot_try(const char *path,
-    mv_err_t *err, mv_snapshot_identity_t *tried, ngx_uint_t *tried_known);
+static mv_generation_t *ngx_milvuso_snapshot_try(const char *path,
+    const mv_generation_t *reuse, mv_err_t *err,
+    mv_snapshot_identity_t *tried, ngx_uint_t *tried_known);
 static void ngx_milvuso_snapshot_install(ngx_log_t *log,
-    ngx_milvuso_main_conf_t *mcf, mv_snapshot_t *s, mv_err_t *err,
+    ngx_milvuso_main_conf_t *mcf, mv_generation_t *g, mv_err_t *err,
     const mv_snapshot_identity_t *tried);
 static void ngx_milvuso_snapshot_refuse(ngx_log_t *log,
     ngx_milvuso_main_conf_t *mcf, const mv_snapshot_identity_t *tried,
@@ -133,13 +144,14 @@ ngx_milvuso_snapshot_exit_process(void)
     if (ngx_milvuso_loader.running) {
         (void) pthread_join(ngx_milvuso_loader.tid, NULL);
         ngx_milvuso_loader.running = 0;
-        mv_snapshot_close(ngx_milvuso_loader.result);
+        mv_generation_close(ngx_milvuso_loader.result);
         ngx_milvuso_loader.result = NULL;
     }
 
-    mv_snapshot_close(pr->snap);
-    pr->snap = NULL;
+    mv_generation_close(pr->gen);
+    pr->gen = NULL;
     pr->view = NULL;
+    pr->info = NULL;
 
     mv_hnsw_scratch_free(pr->scratch);
     pr->scratch = NULL;
@@ -170,7 +182,7 @@ ngx_milvuso_snapshot_poll(ngx_event_t *ev)
                                          ld->tried_known ? &ld->tried : NULL);
 
         } else {
-            mv_snapshot_close(ld->result);
+            mv_generation_close(ld->result);
         }
 
         ld->result = NULL;
@@ -180,13 +192,12 @@ ngx_milvuso_snapshot_poll(ngx_event_t *ev)
         return;
     }
 
-    /* the mapped file's inode cannot be reused while it is mapped: its
-       device and inode identify it; a refused file needs the whole
-       identity */
+    /* a manifest is read, not kept mapped, so its inode may be reused by
+       a later one: files are told apart by the whole identity */
 
     if (mv_snapshot_identity((char *) mcf->snapshot_path.data, &id, &err)
         == MV_OK
-        && !(pr->snap && id.dev == pr->dev && id.ino == pr->ino)
+        && !(pr->gen && mv_snapshot_identity_equal(&id, &pr->ident))
         && !(ngx_milvuso_refused_known
              && mv_snapshot_identity_equal(&id, &ngx_milvuso_refused)))
     {
@@ -213,6 +224,7 @@ ngx_milvuso_loader_start(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
     ngx_cpystrn((u_char *) ld->path, mcf->snapshot_path.data,
                 sizeof(ld->path));
     ld->result = NULL;
+    ld->reuse = ngx_milvuso_proc.gen;
     ld->err.msg[0] = '\0';
     ld->done = 0;
 
@@ -239,8 +251,8 @@ ngx_milvuso_loader_main(void *arg)
 {
     ngx_milvuso_loader_t  *ld = arg;
 
-    ld->result = ngx_milvuso_snapshot_try(ld->path, &ld->err, &ld->tried,
-                                          &ld->tried_known);
+    ld->result = ngx_milvuso_snapshot_try(ld->path, ld->reuse, &ld->err,
+                                          &ld->tried, &ld->tried_known);
 
     ngx_memory_barrier();
     ld->done = 1;
@@ -267,22 +279,24 @@ ngx_milvuso_snapshot_fail(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
     ngx_log_error(NGX_LOG_ERR, log, 0,
                   "milvuso: snapshot \"%V\" refused: %s; %s",
                   &mcf->snapshot_path, reason,
-                  pr->snap ? "the previous model keeps serving"
+                  pr->gen ? "the previous model keeps serving"
                            : "serving without a model (degraded)");
 }
 
 
 /*
- * Opens and validates path (any thread: no nginx call).  *tried_known is
- * set when the path named one and the same file before and after the
- * attempt, *tried then being its identity: only such a file may be
- * remembered as refused.
+ * Opens and validates path, sharing what reuse has (any thread: no nginx
+ * call).  *tried_known is set when the path named one and the same file
+ * before and after the attempt, and no file of the generation had moved,
+ * *tried then being its identity: only such a file may be remembered as
+ * refused.
  */
-static mv_snapshot_t *
-ngx_milvuso_snapshot_try(const char *path, mv_err_t *err,
-    mv_snapshot_identity_t *tried, ngx_uint_t *tried_known)
+static mv_generation_t *
+ngx_milvuso_snapshot_try(const char *path, const mv_generation_t *reuse,
+    mv_err_t *err, mv_snapshot_identity_t *tried, ngx_uint_t *tried_known)
 {
-    mv_snapshot_t           *s;
+    int                      moved;
+    mv_generation_t         *g;
     mv_snapshot_identity_t   after;
 
     *tried_known = 0;
@@ -291,15 +305,16 @@ ngx_milvuso_snapshot_try(const char *path, mv_err_t *err,
         return NULL;
     }
 
-    s = mv_snapshot_open(path, err);
+    g = mv_generation_open(path, reuse, &moved, err);
 
-    if (mv_snapshot_identity(path, &after, NULL) == MV_OK
+    if (!moved
+        && mv_snapshot_identity(path, &after, NULL) == MV_OK
         && mv_snapshot_identity_equal(tried, &after))
     {
         *tried_known = 1;
     }
 
-    return s;
+    return g;
 }
 
 
@@ -308,13 +323,13 @@ ngx_milvuso_snapshot_load(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf)
 {
     mv_err_t                 err;
     ngx_uint_t               known;
-    mv_snapshot_t           *s;
+    mv_generation_t         *g;
     mv_snapshot_identity_t   tried;
 
-    s = ngx_milvuso_snapshot_try((char *) mcf->snapshot_path.data, &err,
-                                 &tried, &known);
+    g = ngx_milvuso_snapshot_try((char *) mcf->snapshot_path.data,
+                                 ngx_milvuso_proc.gen, &err, &tried, &known);
 
-    ngx_milvuso_snapshot_install(log, mcf, s, &err, known ? &tried : NULL);
+    ngx_milvuso_snapshot_install(log, mcf, g, &err, known ? &tried : NULL);
 }
 
 
@@ -338,43 +353,43 @@ ngx_milvuso_snapshot_refuse(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
 
 
 /*
- * Takes an opened snapshot (or NULL and the reason it could not be) and
+ * Takes an opened generation (or NULL and the reason it could not be) and
  * swaps it in after the checks that need the configuration and the scratch.
  * Runs in the main thread.
  */
 static void
 ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
-    mv_snapshot_t *s, mv_err_t *err, const mv_snapshot_identity_t *tried)
+    mv_generation_t *g, mv_err_t *err, const mv_snapshot_identity_t *tried)
 {
-    char                       reason[300];
-    uint64_t                   dev, ino;
-    ngx_milvuso_proc_t        *pr = &ngx_milvuso_proc;
-    const mv_snapshot_view_t  *view;
+    char                         reason[300];
+    ngx_milvuso_proc_t          *pr = &ngx_milvuso_proc;
+    const mv_snapshot_view_t    *view;
+    const mv_generation_info_t  *info;
 
-    if (s == NULL) {
+    if (g == NULL) {
         ngx_milvuso_snapshot_refuse(log, mcf, tried, err->msg);
         return;
     }
 
-    mv_snapshot_file_id(s, &dev, &ino);
+    info = mv_generation_info(g);
 
-    if (tried && (tried->dev != dev || tried->ino != ino)) {
+    if (tried && !mv_snapshot_identity_equal(tried, &info->identity)) {
         tried = NULL;       /* not the file that was opened */
     }
 
-    if (pr->snap && dev == pr->dev && ino == pr->ino) {
+    if (pr->gen && mv_snapshot_identity_equal(&info->identity, &pr->ident)) {
         /* `current` moved back and forth between stat and open */
-        mv_snapshot_close(s);
+        mv_generation_close(g);
         return;
     }
 
-    view = mv_snapshot_view(s);
+    view = mv_generation_items(g);
 
     if (mcf->dim && view->dim != mcf->dim) {
         ngx_snprintf((u_char *) reason, sizeof(reason) - 1,
                      "dimension %uD, but milvuso_dim is %ui%Z",
                      view->dim, mcf->dim);
-        mv_snapshot_close(s);
+        mv_generation_close(g);
         ngx_milvuso_snapshot_refuse(log, mcf, tried, reason);
         return;
     }
@@ -383,32 +398,34 @@ ngx_milvuso_snapshot_install(ngx_log_t *log, ngx_milvuso_main_conf_t *mcf,
                                 MV_SEARCH_K_MAX)
         != MV_OK)
     {
-        mv_snapshot_close(s);
+        mv_generation_close(g);
         ngx_milvuso_snapshot_refuse(log, mcf, tried,
                                     "no memory for the search scratch");
         return;
     }
 
-    if (pr->snap && view->generation < pr->view->generation) {
+    if (pr->gen && info->generation < pr->info->generation) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "milvuso: snapshot generation %uL replaces the newer "
                       "%uL (the link was pointed back)",
-                      view->generation, pr->view->generation);
+                      info->generation, pr->info->generation);
     }
 
-    mv_snapshot_close(pr->snap);
+    mv_generation_close(pr->gen);
 
-    pr->snap = s;
+    pr->gen = g;
     pr->view = view;
-    pr->dev = dev;
-    pr->ino = ino;
+    pr->info = info;
+    pr->ident = info->identity;
     pr->error[0] = '\0';
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "milvuso: snapshot generation %uL mapped from \"%V\" "
-                  "(%uD items, %uD users, dim %uD)",
-                  view->generation, &mcf->snapshot_path, view->n_items,
-                  view->n_users, view->dim);
+                  "(%uD items, %uL users, dim %uD; %uD files, %uD shared "
+                  "with the previous, %uL bytes validated)",
+                  info->generation, &mcf->snapshot_path, view->n_items,
+                  info->n_users, view->dim, info->n_segments,
+                  info->segments_reused, info->bytes_validated);
 
     if (mcf->shm_zone) {
         (void) ngx_milvuso_fresh_drop_included(mcf->shm_zone->data, view);

@@ -212,3 +212,33 @@ mv_file_write_all(int fd, const void *buf, size_t len, const char *path,
     }
     return MV_OK;
 }
+
+
+int
+mv_symlink_replace(const char *dir, const char *link, const char *target,
+    mv_err_t *err)
+{
+    char  path[PATH_MAX], tmp[PATH_MAX];
+    int   n;
+
+    n = snprintf(path, sizeof(path), "%s/%s", dir, link);
+    if (n < 0 || (size_t) n >= sizeof(path)) {
+        return mv_err_set(err, "path too long: %s", dir);
+    }
+    n = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-%ld-%016llx", dir, link,
+                 (long) getpid(), (unsigned long long) mv_random_u64());
+    if (n < 0 || (size_t) n >= sizeof(tmp)) {
+        return mv_err_set(err, "path too long: %s", dir);
+    }
+
+    if (symlink(target, tmp) != 0) {
+        return mv_err_set(err, "symlink(%s): %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        mv_err_set(err, "rename(%s, %s): %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        return MV_ERR;
+    }
+
+    return mv_dir_fsync(dir, err);
+}

@@ -71,6 +71,16 @@ int mv_file_commit(int fd, int rc, const char *tmp, const char *path,
 int mv_file_open_temp(const char *path, char *tmp, size_t tmp_len,
     mv_err_t *err);
 
+/*
+ * Points dir/link at target (a name in dir) atomically: a fresh symlink
+ * "dir/.<link>.tmp-<pid>-<random>" renamed over dir/link, then an fsync of
+ * dir.  Readers see the old target or the new one, never no link.  Returns
+ * MV_OK, or MV_ERR with err set (the temp link removed; dir/link unchanged
+ * unless only the fsync failed).
+ */
+int mv_symlink_replace(const char *dir, const char *link, const char *target,
+    mv_err_t *err);
+
 /* Writes all len bytes of buf to fd (path names it in errors); MV_OK or
    MV_ERR with err set. */
 int mv_file_write_all(int fd, const void *buf, size_t len, const char *path,

@@ -102,22 +102,26 @@ typedef struct mv_manifest_input {
 
 /*
  * Writes generation in->generation's manifest into dir and publishes it:
- * reads each named segment's header (it must exist, be a snapshot of dim
- * and metric, segment 0 of kind items, the others of a user kind with no
- * items), writes dir/gen-<G>.mvm crash-safely, points dir/current at it
- * atomically, fsyncs dir, then prunes: the newest `keep` manifests (keep >=
- * 1) stay, with every file they name; other manifests, segment files and
- * plain snapshot files of older generations are removed, and so are side
- * files "<name>.dedupe" of a removed manifest or snapshot.  Files of
- * generations newer than G are left alone.  Returns MV_OK, or MV_ERR with
- * err set and `current` unchanged.
+ * reads each named segment's header (it must exist, be a complete snapshot
+ * (header CRC, size) of dim and metric and of a generation <= G, segment 0
+ * of kind items, the others of a user kind with no items and no
+ * categories; no name twice), writes dir/gen-<G>.mvm crash-safely, points
+ * dir/current at it atomically, fsyncs dir, then prunes: the newest `keep`
+ * manifests of generations <= G (keep >= 1) stay, with every file they
+ * name, and so does what `current` names; other manifests, segment files
+ * and plain snapshot files of generations <= G are removed, and so are
+ * side files "<name>.dedupe" whose file is gone.  Files of generations
+ * newer than G are left alone.  Pruning is best effort and removes nothing
+ * when a manifest it keeps cannot be read (the next publish retries).
+ * Returns MV_OK, or MV_ERR with err set and `current` unchanged.
  */
 int mv_generation_publish(const char *dir, const mv_manifest_input_t *in,
     unsigned keep, mv_err_t *err);
 
 /*
  * Validates len bytes as a manifest (magic, version, endianness, sizes,
- * CRC, counts, names, kinds, positions).  On MV_OK *in describes it with
+ * CRC, counts, names (valid, distinct), kinds, entries (size a snapshot's,
+ * generation <= the manifest's, no items in a user segment), positions).  On MV_OK *in describes it with
  * pointers into a malloc'd block returned in *mem (the caller frees it).
  * Never reads outside [buf, buf + len).  The fuzz target's entry point.
  */
@@ -163,9 +167,9 @@ int mv_generation_newest(const char *dir, uint64_t *newest, mv_err_t *err);
 /*
  * Removes what an interrupted publish left in dir: temp files of every
  * name above, temp links, and segment files that no manifest in dir names
- * (and that `current` does not name).  Only for the directory's one
- * publisher, before it publishes.  Returns the number removed, or -1 with
- * err set.
+ * (and that `current` does not name); when a manifest cannot be read, no
+ * segment file is removed.  Only for the directory's one publisher, before
+ * it publishes.  Returns the number removed, or -1 with err set.
  */
 int mv_generation_remove_orphans(const char *dir, mv_err_t *err);
 
@@ -181,24 +185,31 @@ typedef struct mv_generation_info {
     uint32_t                n_segments;
     uint32_t                n_positions;
     const mv_stream_pos_t  *positions;
-    uint64_t                bytes;           /* of all its files */
+    uint64_t                bytes;           /* of all its files: the
+                                                manifest (if any) and the
+                                                segments */
     uint64_t                bytes_validated; /* by the open that made it:
                                                 bytes minus reused segments */
     uint32_t                segments_reused;
+    mv_snapshot_identity_t  identity;        /* of the file opened: the
+                                                manifest, or the plain
+                                                snapshot file */
 } mv_generation_info_t;
 
 /*
  * Opens path -- `current`, a manifest or a plain snapshot file (told apart
  * by magic) -- maps and validates every segment it names (the files are
- * opened relative to the manifest's directory and checked against the
+ * opened relative to the manifest's directory -- path's, or its symlink
+ * target's when the link text has a '/' -- and checked against the
  * identity the manifest records) and returns the generation, or NULL with
  * err set.  A segment that `reuse` (may be NULL: an open generation, e.g.
  * the one in use) has with the same identity (device, inode, size,
  * generation, header CRC) is shared instead of mapped and validated again.
  * A segment that is missing or does not match sets *moved to 1 (moved may
  * be NULL): the publisher replaced or pruned it meanwhile, and opening
- * `current` again will see a newer generation; any other failure sets it
- * to 0.  Thread contract: segments are reference counted without locks, so
+ * `current` again will see a newer generation; so does a path that is a
+ * symlink to a missing file (the manifest pruned right after `current`
+ * moved on).  Any other failure sets it to 0.  Thread contract: segments are reference counted without locks, so
  * an open with reuse R and a close of R or of any generation sharing
  * segments with R must not run at the same time (nginx: the loader thread
  * opens with the generation in use, which the event loop closes only after
@@ -216,6 +227,12 @@ const mv_generation_info_t *mv_generation_info(const mv_generation_t *g);
  * mv_generation_user.
  */
 const mv_snapshot_view_t *mv_generation_items(const mv_generation_t *g);
+
+/*
+ * The manifest g was opened from (segment names and kinds in order,
+ * positions, counts), or NULL when g is a plain snapshot file.
+ */
+const mv_manifest_input_t *mv_generation_manifest(const mv_generation_t *g);
 
 /* Segment i's view (i < info->n_segments; 0 is the items segment). */
 const mv_snapshot_view_t *mv_generation_segment(const mv_generation_t *g,

@@ -141,7 +141,9 @@ int mv_snapshot_newest_generation(const char *dir, uint64_t *newest,
 /*
  * Removes what an interrupted publish into dir left behind: temp snapshot
  * files ("snapshot-*.tmp-*": of snapshots and of the files a publisher
- * keeps beside them) and temp links (".current.tmp-*").  Only
+ * keeps beside them; "gen-*.tmp-*", "items-*.tmp-*", "users-*.tmp-*": of
+ * the manifests and segments of generation.h) and temp links
+ * (".current.tmp-*").  Only
  * for the directory's one publisher, before it publishes (another
  * publisher's temp files are in use).  Returns the number removed, or -1
  * with err set when dir cannot be read.

@@ -177,6 +177,21 @@ int mv_snap_meta_check(const mv_item_meta_t *m, uint32_t i,
     uint32_t n_categories, mv_err_t *err);
 
 /*
+ * Checks stream positions[0 .. n_total): the first n_used each a
+ * NUL-terminated, non-empty name zero-padded, reserved fields 0; the rest
+ * all zero.  Defined in snapshot_read.c (manifests use it too).
+ */
+int mv_snap_positions_check(const mv_stream_pos_t *positions,
+    uint32_t n_used, uint32_t n_total, mv_err_t *err);
+
+/*
+ * mv_snapshot_identity of the file open as fd (path names it in errors).
+ * Defined in snapshot_read.c.
+ */
+int mv_snapshot_identity_fd(int fd, const char *path,
+    mv_snapshot_identity_t *id, mv_err_t *err);
+
+/*
  * Expected byte length of the fixed-size section `type` for header h
  * (item ids/user ids/category ids and popular are variable: for them the
  * minimum is returned).  Never overflows for a header whose dim and shape

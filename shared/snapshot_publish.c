@@ -157,7 +157,7 @@ int
 mv_snapshot_publish(const char *dir, const mv_snapshot_input_t *in,
     unsigned keep, char *path_out, size_t path_out_len, mv_err_t *err)
 {
-    char     name[SNAP_NAME_LEN + 1], path[PATH_MAX], link_tmp[PATH_MAX];
+    char     name[SNAP_NAME_LEN + 1], path[PATH_MAX];
     char     current[PATH_MAX], target[SNAP_NAME_LEN + 2];
     ssize_t  target_len;
     int      n;
@@ -176,29 +176,13 @@ mv_snapshot_publish(const char *dir, const mv_snapshot_input_t *in,
     if (n < 0 || (size_t) n >= sizeof(current)) {
         return mv_err_set(err, "path too long: %s", dir);
     }
-    n = snprintf(link_tmp, sizeof(link_tmp), "%s/.current.tmp-%ld-%016llx",
-                 dir, (long) getpid(), (unsigned long long) mv_random_u64());
-    if (n < 0 || (size_t) n >= sizeof(link_tmp)) {
-        return mv_err_set(err, "path too long: %s", dir);
-    }
     if (path_out != NULL && strlen(path) >= path_out_len) {
         return mv_err_set(err, "path_out too small for %s", path);
     }
 
-    if (mv_snapshot_write(path, in, err) != MV_OK) {
-        return MV_ERR;
-    }
-
-    if (symlink(name, link_tmp) != 0) {
-        return mv_err_set(err, "symlink(%s): %s", link_tmp, strerror(errno));
-    }
-    if (rename(link_tmp, current) != 0) {
-        mv_err_set(err, "rename(%s, %s): %s", link_tmp, current,
-                   strerror(errno));
-        unlink(link_tmp);
-        return MV_ERR;
-    }
-    if (mv_dir_fsync(dir, err) != MV_OK) {
+    if (mv_snapshot_write(path, in, err) != MV_OK
+        || mv_symlink_replace(dir, "current", name, err) != MV_OK)
+    {
         return MV_ERR;
     }
 
@@ -218,6 +202,29 @@ mv_snapshot_publish(const char *dir, const mv_snapshot_input_t *in,
 }
 
 
+/* 1 when name is a temp file of a publisher of dir (see snapshot.h). */
+static int
+is_temp_name(const char *name)
+{
+    static const char *const  prefixes[] = {
+        "snapshot-", "gen-", "items-", "users-"
+    };
+    size_t                    i;
+
+    if (strncmp(name, ".current.tmp-", 13) == 0) {
+        return 1;
+    }
+    for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0
+            && strstr(name, ".tmp-") != NULL)
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 int
 mv_snapshot_remove_temps(const char *dir, mv_err_t *err)
 {
@@ -231,15 +238,10 @@ mv_snapshot_remove_temps(const char *dir, mv_err_t *err)
         return mv_err_set(err, "opendir(%s): %s", dir, strerror(errno));
     }
     while ((de = readdir(dh)) != NULL) {
-        const char  *name = de->d_name;
-        int          temp_file = strncmp(name, "snapshot-", 9) == 0
-                                 && strstr(name, ".tmp-") != NULL;
-        int          temp_link = strncmp(name, ".current.tmp-", 13) == 0;
-
-        if (!temp_file && !temp_link) {
+        if (!is_temp_name(de->d_name)) {
             continue;
         }
-        n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+        n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         if (n > 0 && (size_t) n < sizeof(path) && unlink(path) == 0) {
             removed++;
         }

@@ -186,19 +186,21 @@ all_zero(const uint8_t *p, size_t n)
 
 /* ---- phase 1: header ---------------------------------------------------- */
 
-static int
-check_positions(const snap_check_t *c)
+/* Checks stream positions (see snapshot_format.h). */
+int
+mv_snap_positions_check(const mv_stream_pos_t *positions, uint32_t n_used,
+    uint32_t n_total, mv_err_t *err)
 {
     const mv_stream_pos_t  *p;
     const char             *nul;
     size_t                  name_len;
     uint32_t                i;
 
-    for (i = 0; i < MV_SNAPSHOT_MAX_POSITIONS; i++) {
-        p = &c->h->positions[i];
-        if (i >= c->h->n_positions) {
+    for (i = 0; i < n_total; i++) {
+        p = &positions[i];
+        if (i >= n_used) {
             if (!all_zero((const uint8_t *) p, sizeof(*p))) {
-                return mv_err_set(c->err, "stream position %u is unused but "
+                return mv_err_set(err, "stream position %u is unused but "
                                   "not zero", i);
             }
             continue;
@@ -206,24 +208,32 @@ check_positions(const snap_check_t *c)
 
         nul = memchr(p->stream, '\0', sizeof(p->stream));
         if (nul == NULL) {
-            return mv_err_set(c->err, "stream position %u: name not "
+            return mv_err_set(err, "stream position %u: name not "
                               "NUL-terminated", i);
         }
         name_len = (size_t) (nul - p->stream);
         if (name_len == 0) {
-            return mv_err_set(c->err, "stream position %u: empty name", i);
+            return mv_err_set(err, "stream position %u: empty name", i);
         }
         if (!all_zero((const uint8_t *) nul, sizeof(p->stream) - name_len)) {
-            return mv_err_set(c->err, "stream position %u: bytes after the "
+            return mv_err_set(err, "stream position %u: bytes after the "
                               "name not zero", i);
         }
         if (p->reserved != 0 || p->reserved2 != 0) {
-            return mv_err_set(c->err, "stream position %u: reserved fields "
+            return mv_err_set(err, "stream position %u: reserved fields "
                               "not zero", i);
         }
     }
 
     return MV_OK;
+}
+
+
+static int
+check_positions(const snap_check_t *c)
+{
+    return mv_snap_positions_check(c->h->positions, c->h->n_positions,
+                                   MV_SNAPSHOT_MAX_POSITIONS, c->err);
 }
 
 
@@ -915,12 +925,12 @@ mv_snapshot_file_id(const mv_snapshot_t *s, uint64_t *dev, uint64_t *ino)
 
 
 /*
- * The identity of the file path names (see snapshot.h): fstat and one
- * pread of the header's start on the same descriptor, so every field is of
- * one file even while `current` is being swapped.
+ * The identity of the file open as fd (see snapshot_format.h): fstat and
+ * one pread of the header's start on the same descriptor, so every field
+ * is of one file even while `current` is being swapped.
  */
 int
-mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
+mv_snapshot_identity_fd(int fd, const char *path, mv_snapshot_identity_t *id,
     mv_err_t *err)
 {
     uint8_t      head[offsetof(mv_snap_header_t, generation)
@@ -929,19 +939,11 @@ mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
     uint64_t     gen;
     ssize_t      n;
     struct stat  st;
-    int          fd;
 
     memset(id, 0, sizeof(*id));
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return mv_err_set(err, "open(%s): %s", path, strerror(errno));
-    }
-
     if (fstat(fd, &st) != 0) {
-        mv_err_set(err, "fstat(%s): %s", path, strerror(errno));
-        close(fd);
-        return MV_ERR;
+        return mv_err_set(err, "fstat(%s): %s", path, strerror(errno));
     }
 
     id->dev = (uint64_t) st.st_dev;
@@ -953,11 +955,8 @@ mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
     } while (n < 0 && errno == EINTR);
 
     if (n < 0) {
-        mv_err_set(err, "read(%s): %s", path, strerror(errno));
-        close(fd);
-        return MV_ERR;
+        return mv_err_set(err, "read(%s): %s", path, strerror(errno));
     }
-    close(fd);
 
     if ((size_t) n == sizeof(head)) {
         /* little-endian fields at fixed offsets (snapshot_format.h) */
@@ -971,6 +970,25 @@ mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
     }
 
     return MV_OK;
+}
+
+
+/* The identity of the file path names (see snapshot.h). */
+int
+mv_snapshot_identity(const char *path, mv_snapshot_identity_t *id,
+    mv_err_t *err)
+{
+    int  fd, rc;
+
+    memset(id, 0, sizeof(*id));
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return mv_err_set(err, "open(%s): %s", path, strerror(errno));
+    }
+    rc = mv_snapshot_identity_fd(fd, path, id, err);
+    close(fd);
+    return rc;
 }
 
 

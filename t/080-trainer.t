@@ -512,6 +512,92 @@ sub crash {
     unlike($log, qr/ error /, "$name - the worker logged no error");
 }
 
+# ---- block 3b: SIGKILL at each step of a publish ----------------------------
+
+# MVW_TEST_CRASH_AT=STEP makes the worker kill itself (SIGKILL) right after
+# that step of every publish (worker/publish/publisher.c): the graph, the
+# items file, a compaction, the user delta, the dedupe side file, the
+# manifest and `current`.  For each step: clicks of new users posted, a
+# worker that dies there, then a restart without the hook that catches up
+# and stops.  After each kill `current` still opens (a complete
+# generation); at the end every popularity is exact (nothing lost, nothing
+# applied twice), every user is there, and the directory holds only what
+# the kept generations name.  compact_max_deltas = 1: a compaction is due
+# at every publish that follows two deltas.
+our @STEPS = qw(index items users dedupe manifest compact);
+
+# The files of DIR the kept generations name, with their side files and
+# `current`; and every file DIR has.
+sub named_files {
+    my $dir = shift;
+    my %named = (current => 1);
+    for my $m (map { s{.*/}{}r } glob "$dir/gen-*.mvm") {
+        $named{$m} = 1;
+        $named{"$m.dedupe"} = 1;
+        my $j = eval { inspect("$dir/$m") } or next;
+        $named{ $_->{name} } = 1 for @{ $j->{files} };
+    }
+    my @all = map { s{.*/}{}r } glob "$dir/*";
+    return (join(' ', sort grep { $named{$_} } @all),
+            join(' ', sort @all));
+}
+
+sub crash_steps {
+    my $name = 'kill at each step';
+    my $conf = worker_config('steps', worker => {
+        publish_every => 20, publish_interval => 0.1,
+        compact_max_deltas => 1 });
+    my $bs = snap();
+    ok($bs && snapshot_position($bs) == actlog_end($LOG),
+       "$name - before: current includes the whole log") or return;
+    my $before = pops($bs);
+    my $from = actlog_end($LOG);
+    my %users;
+
+    for my $step (@STEPS) {
+        for my $k (1 .. 40) {
+            my $u = sprintf 'step-%s-%02d', $step, $k % 25;
+            $users{$u} = 1;
+            post_ok('/actions', actions_json($u, (@A, @B)[$k % 20], 'Click'))
+                or return fail("$name - $step: click $k accepted");
+        }
+        my $w;
+        {
+            local $ENV{MVW_TEST_CRASH_AT} = $step;
+            $w = start_worker(config => $conf, out => "$DIR/steps.log");
+        }
+        my $st = stop_worker($w, undef, 15);
+        is(how_ended($st), 'signal 9', "$name - $step: the worker killed "
+           . 'itself at that step') or diag(file_text("$DIR/steps.log"));
+        my $j = snap();
+        ok($j, "$name - $step: current opens after the kill");
+        $w = start_worker(config => $conf, out => "$DIR/steps.log");
+        ok(wait_caught_up(20), "$name - $step: the restarted worker catches "
+           . 'up within 20 s');
+        is(how_ended(stop_worker($w, 'TERM', 10)), 'exit 0',
+           "$name - $step: SIGTERM, exit 0");
+    }
+
+    my $j = snap();
+    is($j && snapshot_position($j), actlog_end($LOG),
+       "$name - the stored position is the end of the log");
+    counts_exact("$name - every popularity = before + its clicks, exactly",
+                 $j, $before, clicks_in_log($from, actlog_end($LOG)));
+    is($j && $j->{counts}{users},
+       $bs->{counts}{users} + scalar keys %users,
+       "$name - every user is there, once");
+    my @missing = grep {
+        !defined eval { inspect("$SNAPS/current", '--user', $_)->{user} }
+    } (sort keys %users)[0 .. 4];
+    is("@missing", '', "$name - users of every step are found");
+    my $log = file_text("$DIR/steps.log");
+    like($log, qr/compacted the users of generation/,
+         "$name - a compaction ran");
+    my ($named, $all) = named_files($SNAPS);
+    is($all, $named, "$name - the directory holds only what the kept "
+       . 'generations name');
+}
+
 # ---- block 4: SIGTERM publishes what is pending ----------------------------
 
 sub sigterm {
@@ -600,8 +686,8 @@ sub rollback {
     ok($bs && $bs->{generation} >= 2, "$name - before: generation "
        . ($bs ? $bs->{generation} : '?') . " is current") or return;
     my $g = $bs->{generation};
-    my $newest = sprintf "$SNAPS/snapshot-%020d.mvs", $g;
-    my $older = sprintf "snapshot-%020d.mvs", $g - 1;
+    my $newest = sprintf "$SNAPS/gen-%020d.mvm", $g;
+    my $older = sprintf "gen-%020d.mvm", $g - 1;
     ok(-f "$SNAPS/$older", "$name - generation " . ($g - 1) . " is kept")
         or return;
     my $bytes = file_text($newest);
@@ -625,7 +711,7 @@ sub rollback {
     is($j && $j->{generation}, $g + 1, "$name - it published generation "
        . ($g + 1) . ", after the newest file");
     ok(file_text($newest) eq $bytes, "$name - generation $g is unchanged");
-    is(readlink("$SNAPS/current"), sprintf("snapshot-%020d.mvs", $g + 1),
+    is(readlink("$SNAPS/current"), sprintf("gen-%020d.mvm", $g + 1),
        "$name - current names generation " . ($g + 1));
 }
 
@@ -825,6 +911,15 @@ GET /health
 --- response_body_like: ^\{"status":"ok"
 --- after
 ::block('kill -9', \&::crash);
+
+
+
+=== TEST 3b: SIGKILL at each step of a publish: current stays complete, nothing lost, nothing applied twice, no file left over
+--- request
+GET /health
+--- response_body_like: ^\{"status":"ok"
+--- after
+::block('kill at each step', \&::crash_steps);
 
 
 

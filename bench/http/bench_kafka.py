@@ -310,7 +310,7 @@ def freshness(a, run, brokers, env, via_features=False):
     # each snapshot: (created ms, {partition: next offset on learn})
     published = []
     for f in sorted(os.listdir(snaps)):
-        if not (f.startswith("snapshot-") and f.endswith(".mvs")):
+        if not (f.startswith("gen-") and f.endswith(".mvm")):
             continue
         j = json.loads(subprocess.run(
             [a.worker, "inspect", os.path.join(snaps, f), "--json"],

@@ -152,7 +152,7 @@ sub retries {
     ok(wait_for(10, sub { (read_metrics("$DIR/worker.prom")
                            ->{milvuso_worker_duplicates_total} // 0) > 0 }),
        "$name - milvuso_worker_duplicates_total counts them");
-    my ($cur) = readlink("$SNAPS/current") =~ /(snapshot-\d+\.mvs)/;
+    my ($cur) = readlink("$SNAPS/current") =~ /(gen-\d+\.mvm)/;
     ok($cur && -s "$SNAPS/$cur.dedupe", "$name - the current snapshot has "
        . 'its dedupe set beside it');
 }

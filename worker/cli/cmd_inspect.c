@@ -1,13 +1,16 @@
 /*
- * cmd_inspect.c -- `milvuso-worker inspect PATH`: open a snapshot exactly as
- * nginx would (mv_snapshot_open: map + full validation), then describe it:
- * identity, shape, counts, HNSW level histogram, stream positions, how long
- * validation took, and a few sample rows.  With --search ITEM_ID it also
+ * cmd_inspect.c -- `milvuso-worker inspect PATH`: open a generation exactly
+ * as nginx would (mv_generation_open: every file mapped and validated,
+ * checked against its manifest), then describe it:
+ * identity, shape, counts, its files, HNSW level histogram, stream
+ * positions, how long validation took, and a few sample rows; --user ID
+ * prints a user's vector as a recommendation would find it (newest file
+ * first).  With --search ITEM_ID it also
  * runs the same HNSW search the recommendation path runs, from that item's
  * vector, excluding the item itself.
  *
- * PATH is a snapshot file, the `current` link, or a publish directory (then
- * its `current` is opened).  A file that fails validation prints
+ * PATH is a manifest, a plain snapshot file, the `current` link, or a
+ * publish directory (then its `current` is opened).  A file that fails validation prints
  * "invalid: <reason>" and exits 1, so scripts can gate a deploy on it.
  *
  * Text output is "key: value" lines (grep-friendly); --json prints one JSON
@@ -25,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "data/catalog.h"
+#include "generation.h"
 #include "rfc3339.h"
 #include "hnsw.h"
 #include "snapshot.h"
@@ -43,6 +47,7 @@ typedef struct opts {
     uint32_t     k;
     uint32_t     ef;
     int          all_items;
+    const char  *user;
 } opts_t;
 
 /* What the printers need besides the view. */
@@ -53,6 +58,10 @@ typedef struct report {
     uint32_t    levels[MV_HNSW_MAX_LEVEL + 1];
     mv_hit_t   *hits;
     size_t      n_hits;
+    const mv_generation_t       *gen;
+    const mv_generation_info_t  *info;
+    const mv_snapshot_view_t    *users;   /* newest segment with users */
+    const float                 *user_vec;  /* of --user, or NULL */
 } report_t;
 
 
@@ -74,6 +83,7 @@ mvw_cmd_inspect_usage(FILE *out)
         "  --ef EF           search beam (default max(64, K + 1))\n"
         "  --all-items       list every item (id, category, popularity,\n"
         "                    deleted), not a sample\n"
+        "  --user USER_ID    also print USER_ID's vector (null: unknown)\n"
         "  -h, --help        this text\n");
 }
 
@@ -89,13 +99,14 @@ usage_error(const char *fmt, const char *arg)
 static int
 parse_opts(int argc, char **argv, opts_t *o)
 {
-    enum { O_JSON = 256, O_SEARCH, O_K, O_EF, O_ALL };
+    enum { O_JSON = 256, O_SEARCH, O_K, O_EF, O_ALL, O_USER };
     static const struct option  longopts[] = {
         { "json",   no_argument,       NULL, O_JSON },
         { "search", required_argument, NULL, O_SEARCH },
         { "k",      required_argument, NULL, O_K },
         { "ef",     required_argument, NULL, O_EF },
         { "all-items", no_argument,    NULL, O_ALL },
+        { "user",   required_argument, NULL, O_USER },
         { "help",   no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -118,6 +129,9 @@ parse_opts(int argc, char **argv, opts_t *o)
             break;
         case O_SEARCH:
             o->search = optarg;
+            break;
+        case O_USER:
+            o->user = optarg;
             break;
         case O_K:
             if (mvw_parse_u32(optarg, 1, MAX_K, &o->k) != 0) {
@@ -227,6 +241,21 @@ run_search(const opts_t *o, const mv_snapshot_view_t *v, report_t *r,
 }
 
 
+/* The file name of segment i (the path's own for a plain snapshot). */
+static const char *
+segment_name(const report_t *r, uint32_t i)
+{
+    const mv_manifest_input_t  *m = mv_generation_manifest(r->gen);
+    const char                 *slash;
+
+    if (m != NULL) {
+        return m->segments[i];
+    }
+    slash = strrchr(r->path, '/');
+    return slash != NULL ? slash + 1 : r->path;
+}
+
+
 static void
 print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
 {
@@ -235,15 +264,23 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     uint32_t                i, n;
 
     printf("path: %s\n", r->path);
-    printf("file_size: %zu\n", v->file_size);
+    printf("file_size: %llu\n", (unsigned long long) r->info->bytes);
     printf("version: %u\n", v->version);
-    printf("generation: %llu\n", (unsigned long long) v->generation);
+    printf("generation: %llu\n", (unsigned long long) r->info->generation);
+    printf("files: %u\n", r->info->n_segments);
+    for (i = 0; i < r->info->n_segments; i++) {
+        const mv_snapshot_view_t  *sv = mv_generation_segment(r->gen, i);
+
+        printf("  %s generation %llu, %u items, %u users, %zu bytes\n",
+               segment_name(r, i), (unsigned long long) sv->generation,
+               sv->n_items, sv->n_users, sv->file_size);
+    }
     printf("created: %s\n", mv_time_format(v->created_at_ms, t, sizeof(t)));
     printf("dim: %u\n", v->dim);
     printf("metric: %s\n", mv_metric_name(v->metric));
     printf("items: %u\n", v->n_items);
     printf("deleted: %u\n", r->n_deleted);
-    printf("users: %u\n", v->n_users);
+    printf("users: %llu\n", (unsigned long long) r->info->n_users);
     printf("categories: %u\n", v->n_categories);
     printf("popular: %u\n", v->n_popular);
     printf("hnsw: M %u, M0 %u, max_level %u, entry %u, sq8 %s\n", g->M,
@@ -281,9 +318,16 @@ print_text(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
                (double) v->item_meta[it].popularity);
     }
     printf("sample users:\n");
-    n = v->n_users < SAMPLE_USERS ? v->n_users : SAMPLE_USERS;
+    n = r->users->n_users < SAMPLE_USERS ? r->users->n_users : SAMPLE_USERS;
     for (i = 0; i < n; i++) {
-        printf("  %s\n", id_str(&v->users, i, a));
+        printf("  %s\n", id_str(&r->users->users, i, a));
+    }
+    if (o->user != NULL) {
+        printf("user %s:", o->user);
+        for (i = 0; r->user_vec != NULL && i < v->dim; i++) {
+            printf(" %g", (double) r->user_vec[i]);
+        }
+        printf("%s\n", r->user_vec != NULL ? "" : " unknown");
     }
 
     if (o->search != NULL) {
@@ -334,9 +378,22 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
 
     root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "path", r->path);
-    cJSON_AddNumberToObject(root, "file_size", (double) v->file_size);
+    cJSON_AddNumberToObject(root, "file_size", (double) r->info->bytes);
     cJSON_AddNumberToObject(root, "version", v->version);
-    cJSON_AddNumberToObject(root, "generation", (double) v->generation);
+    cJSON_AddNumberToObject(root, "generation",
+                            (double) r->info->generation);
+    arr = cJSON_AddArrayToObject(root, "files");
+    for (i = 0; i < r->info->n_segments; i++) {
+        const mv_snapshot_view_t  *sv = mv_generation_segment(r->gen, i);
+
+        x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", segment_name(r, i));
+        cJSON_AddNumberToObject(x, "generation", (double) sv->generation);
+        cJSON_AddNumberToObject(x, "items", sv->n_items);
+        cJSON_AddNumberToObject(x, "users", sv->n_users);
+        cJSON_AddNumberToObject(x, "bytes", (double) sv->file_size);
+        cJSON_AddItemToArray(arr, x);
+    }
     cJSON_AddStringToObject(root, "created_at",
                             mv_time_format(v->created_at_ms, t, sizeof(t)));
     cJSON_AddNumberToObject(root, "created_at_ms",
@@ -347,7 +404,7 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
     x = cJSON_AddObjectToObject(root, "counts");
     cJSON_AddNumberToObject(x, "items", v->n_items);
     cJSON_AddNumberToObject(x, "deleted", r->n_deleted);
-    cJSON_AddNumberToObject(x, "users", v->n_users);
+    cJSON_AddNumberToObject(x, "users", (double) r->info->n_users);
     cJSON_AddNumberToObject(x, "categories", v->n_categories);
     cJSON_AddNumberToObject(x, "popular", v->n_popular);
 
@@ -390,10 +447,23 @@ print_json(const opts_t *o, const mv_snapshot_view_t *v, const report_t *r)
         cJSON_AddItemToArray(arr, item_json(v, v->popular[i]));
     }
     arr = cJSON_AddArrayToObject(sample, "users");
-    n = v->n_users < SAMPLE_USERS ? v->n_users : SAMPLE_USERS;
+    n = r->users->n_users < SAMPLE_USERS ? r->users->n_users : SAMPLE_USERS;
     for (i = 0; i < n; i++) {
         cJSON_AddItemToArray(arr,
-                             cJSON_CreateString(id_str(&v->users, i, a)));
+            cJSON_CreateString(id_str(&r->users->users, i, a)));
+    }
+    if (o->user != NULL) {
+        if (r->user_vec == NULL) {
+            cJSON_AddNullToObject(root, "user");
+        } else {
+            x = cJSON_AddObjectToObject(root, "user");
+            cJSON_AddStringToObject(x, "id", o->user);
+            arr = cJSON_AddArrayToObject(x, "vector");
+            for (i = 0; i < v->dim; i++) {
+                cJSON_AddItemToArray(arr,
+                    cJSON_CreateNumber((double) r->user_vec[i]));
+            }
+        }
     }
 
     if (o->search != NULL) {
@@ -441,7 +511,7 @@ mvw_cmd_inspect(int argc, char **argv)
 {
     opts_t                     o;
     report_t                   r;
-    mv_snapshot_t             *snap;
+    mv_generation_t           *gen;
     const mv_snapshot_view_t  *v;
     int64_t                    t0;
     mv_err_t                   err;
@@ -456,14 +526,26 @@ mvw_cmd_inspect(int argc, char **argv)
     resolve(o.path, r.path, sizeof(r.path));
 
     t0 = mv_clock_monotonic_us();
-    snap = mv_snapshot_open(r.path, &err);
+    gen = mv_generation_open(r.path, NULL, NULL, &err);
     r.validate_ms = (double) (mv_clock_monotonic_us() - t0) / 1e3;
-    if (snap == NULL) {
+    if (gen == NULL) {
         printf("invalid: %s\n", err.msg);
         return MVW_EXIT_FAIL;
     }
 
-    v = mv_snapshot_view(snap);
+    v = mv_generation_items(gen);
+    r.gen = gen;
+    r.info = mv_generation_info(gen);
+    r.users = v;
+    for (uint32_t i = r.info->n_segments; i-- > 0; ) {
+        if (mv_generation_segment(gen, i)->n_users > 0) {
+            r.users = mv_generation_segment(gen, i);
+            break;
+        }
+    }
+    if (o.user != NULL) {
+        r.user_vec = mv_generation_user(gen, o.user, strlen(o.user));
+    }
     for (uint32_t i = 0; i < v->n_items; i++) {
         uint32_t  lv = mv_hnsw_node_level(&v->graph, i);
 
@@ -487,6 +569,6 @@ mvw_cmd_inspect(int argc, char **argv)
     }
 
     free(r.hits);
-    mv_snapshot_close(snap);
+    mv_generation_close(gen);
     return rc;
 }

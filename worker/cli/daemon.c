@@ -97,6 +97,9 @@
 #include "crc32c.h"
 #include "mv_common.h"
 #include "model/trainer.h"
+#include "generation.h"
+#include "publish/publish_batch.h"
+#include "publish/publisher.h"
 #include "publish/trainer_snapshot.h"
 #include "snapshot.h"
 #include "sources/source.h"
@@ -124,15 +127,15 @@ typedef struct daemon {
     mvw_log_t             log;
     mvw_trainer_t        *trainer;
     mvw_source_t         *source;
+    mvw_publisher_t      *publisher;      /* the trainer's, on its thread */
     char                  follows[MVW_CONFIG_PATH_MAX + MVW_CONFIG_URL_MAX
                                   + 3 * MVW_CONFIG_NAME_MAX + 64];
     int                   lock_fd;
 
     int64_t               last_publish_mono;
-    uint64_t              records_since_publish;
-    int64_t               last_metrics_mono;
-    uint64_t              last_metrics_updates;
-    double                updates_per_s;
+    uint64_t              records_since_publish;  /* not yet frozen */
+    uint64_t              records_in_flight;      /* frozen, publishing */
+    mvw_update_rate_t     rate;           /* since the metrics' last write */
     int64_t               publish_retry_mono;   /* after a failure */
     int                   failed;               /* stop, don't publish */
     int64_t               reopen_mono;          /* last reopen attempt */
@@ -183,28 +186,27 @@ mvw_cmd_daemon_usage(FILE *out)
 
 
 /*
- * Opens the snapshot to resume from: `current`, or when it is missing or
- * invalid the newest snapshot-<generation>.mvs that validates.  Returns NULL when the
- * directory has none (a first start) -- *found tells whether any file was
- * there at all, so that "every snapshot is broken" is an error, not a
- * fresh start.
+ * Opens the generation to resume from: `current`, or when it is missing
+ * or invalid the newest generation (manifest gen-*.mvm or plain
+ * snapshot-*.mvs) that opens.  Returns NULL when the directory has none
+ * (a first start) -- *found tells whether any was there at all, so that
+ * "every generation is broken" is an error, not a fresh start.
  */
-static mv_snapshot_t *
+static mv_generation_t *
 open_newest(daemon_t *d, int *found)
 {
-    const char     *dir = d->cfg.worker.snapshot_dir;
-    char            path[MVW_CONFIG_PATH_MAX + 64];
-    mv_snapshot_t  *s;
-    mv_err_t        err;
-    uint64_t       *gens;
-    size_t          n;
+    const char            *dir = d->cfg.worker.snapshot_dir;
+    char                   path[MVW_CONFIG_PATH_MAX + 64];
+    mv_generation_t       *g;
+    mv_generation_list_t   list;
+    mv_err_t               err;
 
     *found = 0;
     snprintf(path, sizeof(path), "%s/current", dir);
-    s = mv_snapshot_open(path, &err);
-    if (s != NULL) {
+    g = mv_generation_open(path, NULL, NULL, &err);
+    if (g != NULL) {
         *found = 1;
-        return s;
+        return g;
     }
     if (access(path, F_OK) == 0) {
         *found = 1;
@@ -212,22 +214,20 @@ open_newest(daemon_t *d, int *found)
                 "an older generation", path, err.msg);
     }
 
-    if (mv_snapshot_generations(dir, &gens, &n, &err) != MV_OK) {
+    if (mv_generation_list(dir, &list, &err) != MV_OK) {
         mvw_log(&d->log, MVW_LOG_WARN, "%s", err.msg);
         return NULL;
     }
-    for (size_t i = 0; i < n && s == NULL; i++) {
+    for (size_t i = 0; i < list.n && g == NULL; i++) {
         *found = 1;
-        snprintf(path, sizeof(path), "%s/snapshot-%020llu.mvs", dir,
-                 (unsigned long long) gens[i]);
-        s = mv_snapshot_open(path, &err);
-        if (s == NULL) {
-            mvw_log(&d->log, MVW_LOG_WARN, "%s is unusable: %s", path,
-                    err.msg);
+        g = mv_generation_open(list.paths[i], NULL, NULL, &err);
+        if (g == NULL) {
+            mvw_log(&d->log, MVW_LOG_WARN, "%s is unusable: %s",
+                    list.paths[i], err.msg);
         }
     }
-    free(gens);
-    return s;
+    mv_generation_list_free(&list);
+    return g;
 }
 
 
@@ -240,7 +240,7 @@ write_metrics(daemon_t *d)
     m.path = d->cfg.worker.metrics_file;
     m.trainer = d->trainer;
     m.source = d->source;
-    m.updates_per_s = d->updates_per_s;
+    m.updates_per_s = d->rate.per_s;
     m.pending_records = d->records_since_publish;
     m.lag = &d->lag;
     m.publish_interval = d->cfg.worker.publish_interval;
@@ -249,57 +249,101 @@ write_metrics(daemon_t *d)
 }
 
 
-static void
-update_rate(daemon_t *d, int64_t now)
-{
-    mvw_trainer_stats_t  st;
-    int64_t              dt = now - d->last_metrics_mono;
-
-    mvw_trainer_stats(d->trainer, &st);
-    if (dt > 0) {
-        d->updates_per_s = (double) (st.updates - d->last_metrics_updates)
-                           * 1000.0 / (double) dt;
-    }
-    d->last_metrics_mono = now;
-    d->last_metrics_updates = st.updates;
-}
-
-
+/*
+ * Freezes what is pending and hands it to the publisher's thread, unless
+ * a publish is still in flight (then the changes keep accumulating and
+ * the next call hands them over).  Returns 1 when handed over.
+ */
 static int
 publish(daemon_t *d)
 {
     mv_stream_pos_t       pos[MV_SNAPSHOT_MAX_POSITIONS];
+    mvw_publish_batch_t   b;
     size_t                n;
-    char                  path[MVW_CONFIG_PATH_MAX + 64];
-    mvw_trainer_stats_t   st;
     mv_err_t              err;
 
+    if (mvw_publisher_busy(d->publisher)) {
+        return 0;
+    }
     n = mvw_source_positions(d->source, pos, MV_SNAPSHOT_MAX_POSITIONS);
-    if (mvw_trainer_publish(d->trainer, d->cfg.worker.snapshot_dir, pos, n,
-                            mv_clock_realtime_ms(), path, sizeof(path), &err)
-        != MV_OK)
+    if (mvw_trainer_freeze(d->trainer, pos, n, mv_clock_realtime_ms(), &b,
+                           &err) != MV_OK)
     {
         mvw_log_every(&d->log, &d->lim_publish, ERROR_LOG_MS, MVW_LOG_ERROR,
                       "publish into %s failed: %s",
                       d->cfg.worker.snapshot_dir, err.msg);
         d->publish_retry_mono = mvw_monotonic_ms() + PUBLISH_RETRY_MS;
+        return 0;
+    }
+    if (!mvw_publisher_submit(d->publisher, &b)) {
+        /* not busy a moment ago, and only this thread submits */
+        mvw_trainer_unfreeze(d->trainer, &b);
+        mvw_publish_batch_free(&b);
+        return 0;
+    }
+    d->records_in_flight = d->records_since_publish;
+    d->records_since_publish = 0;
+    mvw_lag_frozen(&d->lag);
+    d->last_publish_mono = mvw_monotonic_ms();
+    return 1;
+}
+
+
+/*
+ * Takes the result of the publish in flight, if it is done (with wait:
+ * waits for it): the trainer's statistics, the log line, the positions
+ * made durable, the metrics; a failure puts the batch's changes back and
+ * retries after PUBLISH_RETRY_MS.  Returns -1 when a publish failed, 1
+ * when one succeeded, 0 when there was none to take.
+ */
+static int
+collect(daemon_t *d, int wait)
+{
+    mvw_publish_batch_t   b;
+    mvw_publish_report_t  r;
+    mvw_trainer_stats_t   st;
+
+    if (!mvw_publisher_poll(d->publisher, wait, &b, &r)) {
+        return 0;
+    }
+    mvw_trainer_published(d->trainer, &b, &r);
+    if (!r.ok) {
+        mvw_log_every(&d->log, &d->lim_publish, ERROR_LOG_MS, MVW_LOG_ERROR,
+                      "publish of generation %llu into %s failed: %s",
+                      (unsigned long long) r.generation,
+                      d->cfg.worker.snapshot_dir, r.err.msg);
+        d->records_since_publish += d->records_in_flight;
+        d->records_in_flight = 0;
+        mvw_lag_failed(&d->lag);
+        d->publish_retry_mono = mvw_monotonic_ms() + PUBLISH_RETRY_MS;
+        mvw_publish_batch_free(&b);
         return -1;
     }
 
     mvw_trainer_stats(d->trainer, &st);
     mvw_log(&d->log, MVW_LOG_INFO, "published generation %llu (%u items, "
-            "%u users, %u re-inserted, %llu records since the last, "
-            "%.3f s) as %s",
-            (unsigned long long) st.generation, st.n_items, st.n_users,
-            st.last_reinserted,
-            (unsigned long long) d->records_since_publish,
-            st.last_publish_s, path);
-    d->records_since_publish = 0;
+            "%u users of which %u in its delta, %u user segments, %u "
+            "re-inserted, %llu records, %llu bytes, graph %.3f s, files "
+            "%.3f s)", (unsigned long long) r.generation, b.n_items,
+            b.n_users_total, b.n_changed, r.user_segments, r.reinserted,
+            (unsigned long long) d->records_in_flight,
+            (unsigned long long) r.bytes, r.index_s, r.write_s);
+    if (r.compacted) {
+        mvw_log(&d->log, MVW_LOG_INFO, "compacted the users of generation "
+                "%llu into one base (%llu bytes, %.3f s)",
+                (unsigned long long) r.generation,
+                (unsigned long long) r.compact_bytes, r.compact_s);
+    } else if (r.compact_err.msg[0] != '\0') {
+        mvw_log(&d->log, MVW_LOG_WARN, "compaction after generation %llu "
+                "failed (the deltas stay): %s",
+                (unsigned long long) r.generation, r.compact_err.msg);
+    }
+    d->records_in_flight = 0;
     mvw_lag_published(&d->lag);
-    d->last_publish_mono = mvw_monotonic_ms();
-    mvw_source_durable(d->source, pos, n);
+    mvw_source_durable(d->source, b.positions, b.n_positions);
+    mvw_publish_batch_free(&b);
     write_metrics(d);
-    return 0;
+    return 1;
 }
 
 
@@ -632,16 +676,15 @@ static int
 start(daemon_t *d)
 {
     mvw_trainer_params_t   tp;
-    mv_snapshot_t         *snap;
-    const mv_snapshot_view_t  *v = NULL;
+    mv_generation_t       *gen;
+    const mv_generation_info_t  *info = NULL;
     mvw_trainer_stats_t    st;
     mv_err_t               err;
-    uint64_t               newest;
     int                    found, rc;
 
-    rc = mv_snapshot_remove_temps(d->cfg.worker.snapshot_dir, &err);
+    rc = mv_generation_remove_orphans(d->cfg.worker.snapshot_dir, &err);
     if (rc > 0) {
-        mvw_log(&d->log, MVW_LOG_INFO, "removed %d temp file(s) of an "
+        mvw_log(&d->log, MVW_LOG_INFO, "removed %d file(s) of an "
                 "interrupted publish", rc);
     }
 
@@ -652,37 +695,40 @@ start(daemon_t *d)
         return -1;
     }
 
-    snap = open_newest(d, &found);
-    if (snap == NULL && found) {
+    gen = open_newest(d, &found);
+    if (gen == NULL && found) {
         mvw_log(&d->log, MVW_LOG_ERROR, "no usable snapshot in %s, but "
                 "some exist: refusing to start from scratch over them "
                 "(move them away to start afresh)",
                 d->cfg.worker.snapshot_dir);
         return -1;
     }
-    if (snap != NULL) {
-        v = mv_snapshot_view(snap);
-        if (check_input(d, v) != 0) {
-            mv_snapshot_close(snap);
+    if (gen != NULL) {
+        info = mv_generation_info(gen);
+        if (check_input(d, mv_generation_items(gen)) != 0) {
+            mv_generation_close(gen);
             return -1;
         }
-        if (mvw_trainer_restore(d->trainer, v, &err) != MV_OK) {
+        if (mvw_trainer_restore_generation(d->trainer, gen, &err) != MV_OK) {
             mvw_log(&d->log, MVW_LOG_ERROR, "cannot resume from generation "
-                    "%llu: %s", (unsigned long long) v->generation, err.msg);
-            mv_snapshot_close(snap);
+                    "%llu: %s", (unsigned long long) info->generation,
+                    err.msg);
+            mv_generation_close(gen);
             return -1;
         }
+        mvw_trainer_stats(d->trainer, &st);
         mvw_log(&d->log, MVW_LOG_INFO, "resumed from generation %llu (%u "
-                "items, %u users)", (unsigned long long) v->generation,
-                v->n_items, v->n_users);
+                "items, %u users) of %u file(s)",
+                (unsigned long long) info->generation, st.n_items,
+                st.n_users, info->n_segments);
         if (mvw_trainer_restore_dedupe(d->trainer,
-                                       d->cfg.worker.snapshot_dir, v, &err)
+                                       d->cfg.worker.snapshot_dir, gen, &err)
             != MV_OK)
         {
             mvw_log(&d->log, MVW_LOG_WARN, "no dedupe set for generation "
                     "%llu (%s): starting with an empty one, so a client "
                     "retry of an action that generation includes may be "
-                    "applied again", (unsigned long long) v->generation,
+                    "applied again", (unsigned long long) info->generation,
                     err.msg);
         }
     } else {
@@ -690,27 +736,27 @@ start(daemon_t *d)
                 "empty model", d->cfg.worker.snapshot_dir);
     }
 
-    /* Publish after the newest file present, not after the one resumed
-       from (an older generation when `current` was unusable or rolled
-       back), so that no published generation is ever replaced. */
-    if (mv_snapshot_newest_generation(d->cfg.worker.snapshot_dir, &newest,
-                                      &err) != MV_OK)
+    /* The publisher numbers generations after the newest file present,
+       not after the one resumed from (an older generation when `current`
+       was unusable or rolled back), so that no file is ever replaced. */
+    d->publisher = mvw_trainer_publisher(d->trainer,
+                                         d->cfg.worker.snapshot_dir, &err);
+    if (d->publisher == NULL
+        || (gen != NULL && mvw_trainer_resume(d->trainer,
+                                              d->cfg.worker.snapshot_dir,
+                                              gen, &err) != MV_OK)
+        || (mvw_publisher_set_compaction(d->publisher,
+                                         d->cfg.worker.compact_max_deltas,
+                                         d->cfg.worker.compact_ratio), 0))
     {
-        mvw_log(&d->log, MVW_LOG_ERROR, "%s", err.msg);
-        mv_snapshot_close(snap);
+        mvw_log(&d->log, MVW_LOG_ERROR, "publisher: %s", err.msg);
+        mv_generation_close(gen);
         return -1;
     }
-    mvw_trainer_stats(d->trainer, &st);
-    if (newest > st.generation) {
-        mvw_log(&d->log, MVW_LOG_INFO, "generation %llu exists: the next "
-                "publish is generation %llu", (unsigned long long) newest,
-                (unsigned long long) newest + 1);
-        mvw_trainer_set_generation(d->trainer, newest);
-    }
 
-    d->source = open_source(d, v ? v->positions : NULL,
-                            v ? v->n_positions : 0, &err);
-    mv_snapshot_close(snap);
+    d->source = open_source(d, info ? info->positions : NULL,
+                            info ? info->n_positions : 0, &err);
+    mv_generation_close(gen);
     if (d->source == NULL) {
         mvw_log(&d->log, MVW_LOG_ERROR, "%s: %s", d->follows, err.msg);
         return -1;
@@ -722,21 +768,29 @@ start(daemon_t *d)
 static int
 run(daemon_t *d)
 {
-    int64_t  now;
-    size_t   n;
+    int64_t   now;
+    size_t    n;
+    mv_err_t  err;
 
+    /* the publisher's thread starts here, after a detach: a fork keeps
+       only the thread that calls it */
+    if (mvw_publisher_start(d->publisher, &err) != MV_OK) {
+        mvw_log(&d->log, MVW_LOG_ERROR, "publisher: %s", err.msg);
+        return MVW_EXIT_FAIL;
+    }
     d->last_publish_mono = mvw_monotonic_ms();
-    d->last_metrics_mono = d->last_publish_mono;
+    d->rate.last_mono = d->last_publish_mono;
 
     while (!mvw_process_stopping()) {
         n = drain(d);
         now = mvw_monotonic_ms();
 
+        collect(d, 0);
         if (due(d, now)) {
             publish(d);
         }
-        if (now - d->last_metrics_mono >= METRICS_MS) {
-            update_rate(d, now);
+        if (now - d->rate.last_mono >= METRICS_MS) {
+            mvw_update_rate(&d->rate, d->trainer, now);
             write_metrics(d);
         }
         if (n == 0 && !mvw_process_stopping()) {
@@ -750,7 +804,11 @@ run(daemon_t *d)
     }
     mvw_log(&d->log, MVW_LOG_INFO, "signal %d: stopping",
             mvw_process_stopping());
-    if (d->records_since_publish > 0 && publish(d) != 0) {
+    /* the publish in flight, then what is pending */
+    if (collect(d, 1) < 0
+        || (d->records_since_publish > 0
+            && (!publish(d) || collect(d, 1) < 0)))
+    {
         write_metrics(d);
         return MVW_EXIT_FAIL;
     }

@@ -15,8 +15,10 @@
  *             the file rather than written as 0.
  *   lag       the age of the oldest record applied but not yet in a
  *             published generation: the event time of the first record
- *             applied since the last successful publish (mvw_lag_t), 0
- *             when nothing is pending.  nginx stamps an action's timestamp
+ *             applied since the last hand-over to the publisher's thread,
+ *             or of the batch that thread is publishing, whichever is
+ *             older (mvw_lag_t: a failed publish puts its batch's time
+ *             back among the pending), 0 when there is none.  nginx stamps an action's timestamp
  *             when it accepts it (unless the client sent one), so this is
  *             the accept-to-model delay of the oldest waiting action.  It
  *             grows by itself when publishing fails or stalls, and while a
@@ -86,19 +88,47 @@ mvw_lag_applied(mvw_lag_t *l, uint16_t type, const char *payload,
 
 
 void
+mvw_lag_frozen(mvw_lag_t *l)
+{
+    l->in_flight_since_ms = l->pending_since_ms;
+    l->pending_since_ms = 0;
+}
+
+
+void
 mvw_lag_published(mvw_lag_t *l)
 {
-    l->pending_since_ms = 0;
+    l->in_flight_since_ms = 0;
+}
+
+
+void
+mvw_lag_failed(mvw_lag_t *l)
+{
+    if (l->in_flight_since_ms != 0
+        && (l->pending_since_ms == 0
+            || l->in_flight_since_ms < l->pending_since_ms))
+    {
+        l->pending_since_ms = l->in_flight_since_ms;
+    }
+    l->in_flight_since_ms = 0;
 }
 
 
 double
 mvw_lag_seconds(const mvw_lag_t *l, int64_t now_ms)
 {
-    if (l->pending_since_ms == 0 || now_ms <= l->pending_since_ms) {
+    int64_t  since = l->pending_since_ms;
+
+    if (l->in_flight_since_ms != 0
+        && (since == 0 || l->in_flight_since_ms < since))
+    {
+        since = l->in_flight_since_ms;
+    }
+    if (since == 0 || now_ms <= since) {
         return 0.0;
     }
-    return (double) (now_ms - l->pending_since_ms) / 1000.0;
+    return (double) (now_ms - since) / 1000.0;
 }
 
 
@@ -106,6 +136,23 @@ int
 mvw_lag_behind(double lag_s, double publish_interval_s)
 {
     return lag_s > 2.0 * publish_interval_s + 5.0;
+}
+
+
+void
+mvw_update_rate(mvw_update_rate_t *r, const mvw_trainer_t *t,
+    int64_t now_mono)
+{
+    mvw_trainer_stats_t  st;
+    int64_t              dt = now_mono - r->last_mono;
+
+    mvw_trainer_stats(t, &st);
+    if (dt > 0) {
+        r->per_s = (double) (st.updates - r->last_updates) * 1000.0
+                   / (double) dt;
+    }
+    r->last_mono = now_mono;
+    r->last_updates = st.updates;
 }
 
 

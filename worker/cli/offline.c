@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli/offline.h"
+#include "generation.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -137,7 +138,7 @@ mvw_offline_out_generation(const char *dir, uint64_t requested,
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         return mv_err_set(err, "mkdir %s: %s", dir, strerror(errno));
     }
-    if (mv_snapshot_newest_generation(dir, &newest, err) != MV_OK) {
+    if (mv_generation_newest(dir, &newest, err) != MV_OK) {
         return MV_ERR;
     }
 

@@ -334,7 +334,14 @@ static const cfg_key_t  schema[] = {
     INT("worker.publish_every", worker.publish_every, "10000", 0, I64,
         "also publish after this many updates, 0 = off"),
     INT("worker.keep_generations", worker.keep_generations, "3", 1, 1000,
-        "published snapshots kept on disk"),
+        "published generations kept on disk (they share their unchanged "
+        "files)"),
+    INT("worker.compact_max_deltas", worker.compact_max_deltas, "8", 1, 60,
+        "user delta files a generation may name before they are merged "
+        "into one base"),
+    NUM("worker.compact_ratio", worker.compact_ratio, "0.5", 0, 1e9,
+        F_MIN_OPEN, "also merge them once their bytes exceed this times "
+        "the base's"),
     ENUM("worker.log_level", worker.log_level, "info", log_level,
          "least severe message logged"),
     STR("worker.metrics_file", worker.metrics_file, "", F_EMPTY_OK,

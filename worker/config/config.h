@@ -159,6 +159,8 @@ typedef struct mvw_config {
         double           publish_interval;
         uint64_t         publish_every;
         uint32_t         keep_generations;
+        uint32_t         compact_max_deltas;
+        double           compact_ratio;
         mvw_log_level_t  log_level;
         char             metrics_file[MVW_CONFIG_PATH_MAX];
         double           popularity_half_life;

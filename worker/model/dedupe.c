@@ -205,16 +205,16 @@ get_le(const unsigned char *p, int bytes)
 
 
 int
-mvw_dedupe_save(const mvw_dedupe_t *d, const char *path, mv_err_t *err)
+mvw_dedupe_encode(const mvw_dedupe_t *d, void **buf_out, size_t *size_out,
+    mv_err_t *err)
 {
-    char            tmp[4096];
     unsigned char  *buf, *p;
     size_t          size = MVW_DEDUPE_HEADER + 8 * d->len + 4;
-    int             fd, rc;
 
     buf = malloc(size);
     if (buf == NULL) {
-        return mv_err_set(err, "out of memory writing %s", path);
+        return mv_err_set(err, "out of memory for a dedupe set of %zu ids",
+                          d->len);
     }
     memcpy(buf, MVW_DEDUPE_MAGIC, 8);
     put_le(buf + 8, MVW_DEDUPE_VERSION, 4);
@@ -225,19 +225,45 @@ mvw_dedupe_save(const mvw_dedupe_t *d, const char *path, mv_err_t *err)
         put_le(p, d->ring[(d->head + k) % d->window], 8);
     }
     put_le(p, mv_crc32c(0, buf, (size_t) (p - buf)), 4);
+    *buf_out = buf;
+    *size_out = size;
+    return MV_OK;
+}
+
+
+int
+mvw_dedupe_write(const char *path, const void *buf, size_t size,
+    mv_err_t *err)
+{
+    char  tmp[4096];
+    int   fd, rc;
 
     fd = mv_file_open_temp(path, tmp, sizeof(tmp), err);
     if (fd < 0) {
-        free(buf);
         return MV_ERR;
     }
     rc = mv_file_commit(fd, mv_file_write_all(fd, buf, size, tmp, err), tmp,
                         path, err);
-    free(buf);
     if (rc != MV_OK) {
         return MV_ERR;
     }
     return mv_dir_fsync_parent(path, err);
+}
+
+
+int
+mvw_dedupe_save(const mvw_dedupe_t *d, const char *path, mv_err_t *err)
+{
+    void    *buf;
+    size_t   size;
+    int      rc;
+
+    if (mvw_dedupe_encode(d, &buf, &size, err) != MV_OK) {
+        return MV_ERR;
+    }
+    rc = mvw_dedupe_write(path, buf, size, err);
+    free(buf);
+    return rc;
 }
 
 

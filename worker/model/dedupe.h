@@ -85,9 +85,25 @@ int mvw_dedupe_add(mvw_dedupe_t *d, uint64_t h, mv_err_t *err);
 size_t mvw_dedupe_count(const mvw_dedupe_t *d);
 
 /*
- * Writes the set to path crash-safely: to a fresh temp file beside it
- * ("<path>.tmp-*", mv_file_open_temp), fsync'd, renamed over path
- * (mv_file_commit), then path's directory fsync'd.  MV_OK, or MV_ERR with
+ * The set's file bytes (the layout above) into *buf_out (malloc'd, the
+ * caller frees it) and their size into *size_out: a copy another thread
+ * can write.  MV_OK, or MV_ERR with err set (out of memory).
+ */
+int mvw_dedupe_encode(const mvw_dedupe_t *d, void **buf_out,
+    size_t *size_out, mv_err_t *err);
+
+/*
+ * Writes size bytes of buf to path crash-safely: to a fresh temp file
+ * beside it ("<path>.tmp-*", mv_file_open_temp), fsync'd, renamed over
+ * path (mv_file_commit), then path's directory fsync'd.  MV_OK, or MV_ERR
+ * with err set and path as it was.
+ */
+int mvw_dedupe_write(const char *path, const void *buf, size_t size,
+    mv_err_t *err);
+
+/*
+ * Writes the set to path crash-safely (mvw_dedupe_encode, then
+ * mvw_dedupe_write).  MV_OK, or MV_ERR with
  * err set and path as it was.
  */
 int mvw_dedupe_save(const mvw_dedupe_t *d, const char *path,

@@ -111,6 +111,9 @@ mvw_trainer_free(mvw_trainer_t *t)
     if (t == NULL) {
         return;
     }
+    if (t->pub != NULL) {
+        t->pub_free(t->pub);
+    }
     if (t->mf != NULL) {
         mvw_learner_free(&t->learner);
         mvw_mf_free(t->mf);
@@ -125,6 +128,8 @@ mvw_trainer_free(mvw_trainer_t *t)
     free(t->item_pop_ms);
     free(t->item_created_ms);
     free(t->item_dirty);
+    free(t->user_mark);
+    free(t->user_list);
     free(t->counts);
     mv_hnsw_free(t->hnsw);
     free(t->ring);
@@ -393,6 +398,7 @@ learn(mvw_trainer_t *t, uint32_t user, uint32_t item, float weight)
 
     loss = mvw_learn_one(&t->learner, user, item, weight);
     mark_touched(t, item);
+    mvw_trainer_user_changed(t, user);
     t->st.updates++;
     t->st.loss_ema = t->st.updates == 1 ? loss
                      : (1.0 - LOSS_EMA_ALPHA) * t->st.loss_ema
@@ -417,6 +423,7 @@ learn(mvw_trainer_t *t, uint32_t user, uint32_t item, float weight)
         x = &t->ring[mv_rng_next(&t->rng) % t->ring_len];
         mvw_learn_one(&t->learner, x->user, x->item, x->weight);
         mark_touched(t, x->item);
+        mvw_trainer_user_changed(t, x->user);
         t->st.updates++;
         t->st.replayed++;
     }
@@ -620,6 +627,51 @@ mvw_trainer_hnsw_params(const mvw_trainer_t *t, mv_hnsw_params_t *hp)
 
 
 int
+mvw_trainer_restore_users(mvw_trainer_t *t, const mv_snapshot_view_t *v,
+    mv_err_t *err)
+{
+    uint32_t     dim = t->p.mf.dim, idx;
+    const char  *s;
+    size_t       len;
+    int64_t      found;
+    int          added;
+
+    if (v->dim != dim) {
+        return mv_err_set(err, "user segment has dim %u, the configuration "
+                          "says %u", v->dim, dim);
+    }
+    if (mvw_mf_n_users(t->mf) != t->users.n) {
+        return mv_err_set(err, "restore of users after a failed one");
+    }
+    for (uint32_t u = 0; u < v->n_users; u++) {
+        s = mv_idtable_get(&v->users, u, &len);
+        memcpy(t->vec, v->user_vectors + (size_t) u * dim,
+               dim * sizeof(float));
+        if (t->p.mf.item_bias) {
+            t->vec[dim - 1] = 1.0f;
+        }
+        found = mvw_idmap_find(&t->users, s, len);
+        if (found >= 0) {
+            if (mvw_mf_set_user(t->mf, (uint32_t) found, t->vec, err)
+                != MV_OK)
+            {
+                return MV_ERR;
+            }
+            continue;
+        }
+        if (mvw_mf_add_users(t->mf, 1, t->vec, err) != MV_OK) {
+            return MV_ERR;
+        }
+        if (mvw_idmap_intern(&t->users, s, len, &idx, &added, err) != MV_OK)
+        {
+            return MV_ERR;
+        }
+    }
+    return MV_OK;
+}
+
+
+int
 mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
     mv_err_t *err)
 {
@@ -670,24 +722,8 @@ mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
         t->item_dirty[i] = 0;
     }
 
-    if (mvw_mf_add_users(t->mf, v->n_users, v->user_vectors, err) != MV_OK) {
+    if (mvw_trainer_restore_users(t, v, err) != MV_OK) {
         return MV_ERR;
-    }
-    for (uint32_t u = 0; u < v->n_users; u++) {
-        s = mv_idtable_get(&v->users, u, &len);
-        if (mvw_idmap_intern(&t->users, s, len, &idx, &added, err) != MV_OK)
-        {
-            return MV_ERR;
-        }
-        if (t->p.mf.item_bias) {
-            float  *row = mvw_mf_user(t->mf, u);
-
-            memcpy(t->vec, row, dim * sizeof(float));
-            t->vec[dim - 1] = 1.0f;
-            if (mvw_mf_set_user(t->mf, u, t->vec, err) != MV_OK) {
-                return MV_ERR;
-            }
-        }
     }
 
     /* The graph is kept when its shape matches the configuration; a
@@ -731,6 +767,13 @@ int64_t
 mvw_trainer_find_item(const mvw_trainer_t *t, const char *id)
 {
     return mvw_idmap_find(&t->items, id, strlen(id));
+}
+
+
+const char *
+mvw_trainer_user_id(const mvw_trainer_t *t, uint32_t u)
+{
+    return mvw_idmap_get(&t->users, u);
 }
 
 

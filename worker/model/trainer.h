@@ -129,6 +129,15 @@ int mvw_trainer_restore(mvw_trainer_t *t, const mv_snapshot_view_t *v,
     mv_err_t *err);
 
 /*
+ * After mvw_trainer_restore: adopts the users of one more segment of the
+ * same generation (a user segment, shared/generation.h), in segment order:
+ * a user it already has takes the segment's vector, a new one gets a row.
+ * Returns MV_OK or MV_ERR (then the trainer is unusable: free it).
+ */
+int mvw_trainer_restore_users(mvw_trainer_t *t, const mv_snapshot_view_t *v,
+    mv_err_t *err);
+
+/*
  * Applies one stream record (type MV_RECORD_ACTION, MV_RECORD_ITEM or
  * MV_RECORD_EXAMPLE, payload as in shared/events.h).  now_ms stands in
  * for a missing timestamp.  Returns MV_OK when applied; MV_ERR with err set when the
@@ -169,6 +178,9 @@ void mvw_trainer_set_generation(mvw_trainer_t *t, uint64_t g);
 
 /* The model (for tests and the offline commands; owned by t). */
 mvw_mf_t *mvw_trainer_model(mvw_trainer_t *t);
+
+/* User u's id (u < stats.n_users; valid until the next record). */
+const char *mvw_trainer_user_id(const mvw_trainer_t *t, uint32_t u);
 
 /* Item / user index of an id, or -1. */
 int64_t mvw_trainer_find_item(const mvw_trainer_t *t, const char *id);

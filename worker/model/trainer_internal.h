@@ -40,7 +40,18 @@ struct mvw_trainer {
     uint8_t               *item_dirty;
     double                *counts;           /* sampler input scratch */
 
-    mv_hnsw_t             *hnsw;
+    mv_hnsw_t             *hnsw;             /* until a publisher takes
+                                                it (mvw_publisher_new) */
+
+    /* Users changed since the last freeze (publish/publish_batch.c):
+       those of index >= users_frozen are new; older ones touched by
+       learning are marked once in user_mark and listed in user_list
+       (both sized users_frozen at the freeze, so marking never
+       allocates). */
+    uint32_t               users_frozen;
+    uint8_t               *user_mark;
+    uint32_t              *user_list;
+    uint32_t               n_user_list;
 
     mvw_interaction_t     *ring;             /* replay window */
     size_t                 ring_len;
@@ -56,7 +67,23 @@ struct mvw_trainer {
     char                   last_duplicate[MV_ID_MAX + 1];
 
     mvw_trainer_stats_t    st;
+
+    /* the publisher of the synchronous publish (trainer_snapshot.c),
+       freed through pub_free so that model/ needs nothing of publish/ */
+    void                  *pub;
+    void                 (*pub_free)(void *pub);
+    char                   pub_dir[4096];
 };
+
+/* Marks user u changed since the last freeze (no allocation). */
+static inline void
+mvw_trainer_user_changed(mvw_trainer_t *t, uint32_t u)
+{
+    if (u < t->users_frozen && !t->user_mark[u]) {
+        t->user_mark[u] = 1;
+        t->user_list[t->n_user_list++] = u;
+    }
+}
 
 /* The HNSW parameters of t's configuration (dim, metric, M,
    ef_construction, seed, sq8). */

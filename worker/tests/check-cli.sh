@@ -187,18 +187,18 @@ awk 'BEGIN { for (u = 1; u <= 30; u++) for (j = 0; j < 12; j++) {
 TR="$T/trained"
 FAST="--set recommendation.embedding_dim=16 --set training.epochs=15"
 run "$W" train --data "$ML" --out "$TR" $FAST
-check "train publishes generation 1" eval 'rc_is 0 && has "^published .*snapshot-0+1\.mvs: generation 1, 40 items, 30 users"'
+check "train publishes generation 1" eval 'rc_is 0 && has "^published .*gen-0+1\.mvm: generation 1, 40 items, 30 users"'
 run "$W" inspect "$TR"
 check "trained snapshot validates" eval 'rc_is 0 && has "^items: 40$" && has "^users: 30$" && has "^dim: 16$" && has "^metric: ip$"'
 run "$W" train --data "$ML" --out "$TR" $FAST
 check "second train is generation 2" eval 'rc_is 0 && has "generation 2,"'
-cp "$TR/snapshot-00000000000000000002.mvs" "$T/gen2.mvs"
-ln -sfn snapshot-00000000000000000001.mvs "$TR/current"
+cp "$TR/gen-00000000000000000002.mvm" "$T/gen2.mvm"
+ln -sfn gen-00000000000000000001.mvm "$TR/current"
 run "$W" train --data "$ML" --out "$TR" $FAST
-check "after a rollback train counts from the newest file" eval 'rc_is 0 && has "generation 3," && [ "$(readlink "$TR/current")" = snapshot-00000000000000000003.mvs ]'
-check "the newer generation 2 is not replaced" cmp -s "$T/gen2.mvs" "$TR/snapshot-00000000000000000002.mvs"
+check "after a rollback train counts from the newest file" eval 'rc_is 0 && has "generation 3," && [ "$(readlink "$TR/current")" = gen-00000000000000000003.mvm ]'
+check "the newer generation 2 is not replaced" cmp -s "$T/gen2.mvm" "$TR/gen-00000000000000000002.mvm"
 run "$W" train --data "$ML" --out "$TR" $FAST --generation 3
-check "train refuses a generation that is not newer" eval 'rc_is 1 && has "not newer than 3" && [ "$(readlink "$TR/current")" = snapshot-00000000000000000003.mvs ]'
+check "train refuses a generation that is not newer" eval 'rc_is 1 && has "not newer than 3" && [ "$(readlink "$TR/current")" = gen-00000000000000000003.mvm ]'
 run "$W" eval --data "$ML" --split random:0.75 --k 5 --json $FAST
 check "eval reports the model and both baselines" eval 'rc_is 0 && has "\"ndcg\"" && has "popularity" && has "random"'
 run "$W" train --data "$T/missing.data" --out "$TR"

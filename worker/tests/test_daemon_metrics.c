@@ -4,7 +4,8 @@
  * a canonical action or example payload, found without parsing it; the
  * first record applied since a publish sets the lag (its timestamp, or
  * the apply time for an item or a payload without one), later ones do
- * not, a publish clears it; the "behind" rule.
+ * not; a batch handed to the publisher stays lag until it is published,
+ * a failed one is pending again; the "behind" rule.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,16 +86,39 @@ test_lag_first_record_since_publish(void **state)
     mvw_lag_applied(&lag, MV_RECORD_ACTION, buf, len, now);
     assert_int_equal(lag.pending_since_ms, T0 + 10000);
 
+    /* frozen and in flight: still lag; records applied meanwhile start
+       a new pending time, the older one counts */
+    mvw_lag_frozen(&lag);
+    assert_true(mvw_lag_seconds(&lag, now) == 50.0);
+    len = action_payload("u-3", T0 + 40000, buf, sizeof(buf));
+    mvw_lag_applied(&lag, MV_RECORD_ACTION, buf, len, now);
+    assert_int_equal(lag.pending_since_ms, T0 + 40000);
+    assert_true(mvw_lag_seconds(&lag, now) == 50.0);
+
+    /* a failed publish: its batch is pending again, the oldest counts */
+    mvw_lag_failed(&lag);
+    assert_int_equal(lag.pending_since_ms, T0 + 10000);
+    assert_int_equal(lag.in_flight_since_ms, 0);
+    assert_true(mvw_lag_seconds(&lag, now) == 50.0);
+
+    /* published: only what was applied after the hand-over is left */
+    mvw_lag_frozen(&lag);
+    len = action_payload("u-4", T0 + 55000, buf, sizeof(buf));
+    mvw_lag_applied(&lag, MV_RECORD_ACTION, buf, len, now);
+    mvw_lag_published(&lag);
+    assert_true(mvw_lag_seconds(&lag, now) == 5.0);
+    mvw_lag_frozen(&lag);
     mvw_lag_published(&lag);
     assert_true(mvw_lag_seconds(&lag, now) == 0.0);
 
     /* an item: the time it was applied */
     mvw_lag_applied(&lag, MV_RECORD_ITEM, "{}", 2, now - 3000);
     assert_true(mvw_lag_seconds(&lag, now) == 3.0);
+    mvw_lag_frozen(&lag);
     mvw_lag_published(&lag);
 
     /* a timestamp in the future is no lag */
-    len = action_payload("u-3", now + 5000, buf, sizeof(buf));
+    len = action_payload("u-5", now + 5000, buf, sizeof(buf));
     mvw_lag_applied(&lag, MV_RECORD_ACTION, buf, len, now);
     assert_true(mvw_lag_seconds(&lag, now) == 0.0);
 }

@@ -34,6 +34,7 @@
 #include "actlog.h"
 #include "crc32c.h"
 #include "events.h"
+#include "generation.h"
 #include "model/dedupe.h"
 #include "model/trainer.h"
 #include "publish/trainer_snapshot.h"
@@ -379,14 +380,23 @@ test_trainer_applies_marked_once(void **state)
 }
 
 
-/* The set travels with the snapshot: restored with its generation. */
+/* dir/gen-<g>.mvm.dedupe: where generation g's set is published. */
+static void
+side_path(const char *dir, uint64_t g, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/gen-%020llu.mvm.dedupe", dir,
+             (unsigned long long) g);
+}
+
+
+/* The set travels with the generation: restored with it. */
 static void
 test_trainer_set_across_restore(void **state)
 {
     const char           *dir = *state;
     mvw_trainer_t        *t = dedupe_trainer(1000), *r;
     mv_stream_pos_t       pos = { .stream = "actions", .offset = 1 };
-    mv_snapshot_t        *s;
+    mv_generation_t      *s;
     mvw_trainer_stats_t   st;
     char                  path[512], side[512];
     mv_err_t              err;
@@ -398,19 +408,17 @@ test_trainer_set_across_restore(void **state)
     {
         fail_msg("publish: %s", err.msg);
     }
-    assert_int_equal(mvw_trainer_dedupe_path(dir, 1, side, sizeof(side),
-                                             &err), MV_OK);
+    side_path(dir, 1, side, sizeof(side));
     assert_int_equal(access(side, F_OK), 0);
     /* applied after generation 1: not in its set */
     assert_int_equal(click(t, "u1", "i1", "r-3", 1, MV_RECORD_ACTION), MV_OK);
 
-    s = mv_snapshot_open(path, &err);
+    s = mv_generation_open(path, NULL, NULL, &err);
     assert_non_null(s);
     r = dedupe_trainer(1000);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err), MV_OK);
-    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, mv_snapshot_view(s),
-                                                &err), MV_OK);
-    mv_snapshot_close(s);
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err), MV_OK);
+    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, s, &err), MV_OK);
+    mv_generation_close(s);
 
     assert_int_equal(click(r, "u1", "i1", "r-1", 1, MV_RECORD_ACTION),
                      MVW_TRAINER_DUPLICATE);
@@ -427,36 +435,32 @@ test_trainer_set_across_restore(void **state)
                                              &err), MV_OK);
     }
     assert_int_not_equal(access(side, F_OK), 0);        /* gen 1: gone */
-    assert_int_equal(mvw_trainer_dedupe_path(dir, 5, side, sizeof(side),
-                                             &err), MV_OK);
+    side_path(dir, 5, side, sizeof(side));
     assert_int_equal(access(side, F_OK), 0);
 
     /* missing: reported, counted, the set empty */
     assert_int_equal(unlink(side), 0);
     snprintf(path, sizeof(path), "%s/current", dir);
-    s = mv_snapshot_open(path, &err);
+    s = mv_generation_open(path, NULL, NULL, &err);
     assert_non_null(s);
-    assert_int_equal(mv_snapshot_view(s)->generation, 5);
-    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, mv_snapshot_view(s),
-                                                &err), MV_ERR);
-    assert_non_null(strstr(err.msg, ".mvs.dedupe"));
+    assert_int_equal(mv_generation_info(s)->generation, 5);
+    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, s, &err), MV_ERR);
+    assert_non_null(strstr(err.msg, ".mvm.dedupe"));
     mvw_trainer_stats(r, &st);
     assert_int_equal(st.dedupe_lost, 1);
     assert_int_equal(click(r, "u1", "i1", "r-1", 1, MV_RECORD_ACTION), MV_OK);
-    mv_snapshot_close(s);
+    mv_generation_close(s);
 
     /* a snapshot without positions (made offline) includes no record: an
        empty set, nothing lost */
     assert_int_equal(mvw_trainer_publish(t, dir, NULL, 0, T0, path,
                                          sizeof(path), &err), MV_OK);
-    s = mv_snapshot_open(path, &err);
+    s = mv_generation_open(path, NULL, NULL, &err);
     assert_non_null(s);
-    assert_int_equal(mvw_trainer_dedupe_path(dir, 6, side, sizeof(side),
-                                             &err), MV_OK);
+    side_path(dir, 6, side, sizeof(side));
     unlink(side);
-    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, mv_snapshot_view(s),
-                                                &err), MV_OK);
-    mv_snapshot_close(s);
+    assert_int_equal(mvw_trainer_restore_dedupe(r, dir, s, &err), MV_OK);
+    mv_generation_close(s);
     mvw_trainer_stats(r, &st);
     assert_int_equal(st.dedupe_lost, 1);
     assert_int_equal(click(r, "u1", "i1", "r-1", 1, MV_RECORD_ACTION), MV_OK);

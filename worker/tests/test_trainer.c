@@ -54,6 +54,7 @@
 #include "model/mf.h"
 #include "model/trainer.h"
 #include "publish/trainer_snapshot.h"
+#include "generation.h"
 #include "snapshot.h"
 #include "synth.h"
 
@@ -84,8 +85,8 @@ count_snapshots(const char *dir)
 
     assert_non_null(dh);
     while ((de = readdir(dh)) != NULL) {
-        n += strncmp(de->d_name, "snapshot-", 9) == 0
-             && strstr(de->d_name, ".mvs") != NULL;
+        n += strncmp(de->d_name, "gen-", 4) == 0
+             && strcmp(de->d_name + strlen(de->d_name) - 4, ".mvm") == 0;
     }
     closedir(dh);
     return n;
@@ -309,19 +310,49 @@ state_assert_same(const state_t *a, const state_t *b)
 }
 
 
-static mv_snapshot_t *
+static mv_generation_t *
 open_current(const char *dir)
 {
-    char            path[512];
-    mv_err_t        err;
-    mv_snapshot_t  *s;
+    char              path[512];
+    mv_err_t          err;
+    mv_generation_t  *g;
 
     snprintf(path, sizeof(path), "%s/current", dir);
-    s = mv_snapshot_open(path, &err);
-    if (s == NULL) {
+    g = mv_generation_open(path, NULL, NULL, &err);
+    if (g == NULL) {
         fail_msg("%s: %s", path, err.msg);
     }
-    return s;
+    return g;
+}
+
+
+/*
+ * What these tests read of a generation, as one view: its items segment
+ * with the users of its newest user segment -- every user of the model
+ * after a publish that carried them all (the first into a directory).
+ * One of 4 static views, valid until g is closed.
+ */
+static const mv_snapshot_view_t *
+gen_view(const mv_generation_t *g)
+{
+    static mv_snapshot_view_t   views[4];
+    static int                  next;
+    mv_snapshot_view_t         *v = &views[next++ & 3];
+    const mv_snapshot_view_t   *u;
+    const mv_generation_info_t *info = mv_generation_info(g);
+
+    *v = *mv_generation_items(g);
+    v->generation = info->generation;
+    for (uint32_t i = info->n_segments; i-- > 1; ) {
+        u = mv_generation_segment(g, i);
+        if (u->n_users > 0) {
+            v->n_users = u->n_users;
+            v->users = u->users;
+            v->user_vectors = u->user_vectors;
+            break;
+        }
+    }
+    return v;
 }
 
 
@@ -329,10 +360,10 @@ open_current(const char *dir)
 static uint64_t
 current_generation(const char *dir)
 {
-    mv_snapshot_t  *s = open_current(dir);
-    uint64_t        g = mv_snapshot_view(s)->generation;
+    mv_generation_t  *s = open_current(dir);
+    uint64_t          g = mv_generation_info(s)->generation;
 
-    mv_snapshot_close(s);
+    mv_generation_close(s);
     return g;
 }
 
@@ -398,7 +429,7 @@ test_item_record_creates_item(void **state)
                                     0.125f, 2.0f, 9.0f };
     mvw_trainer_params_t p;
     mvw_trainer_t       *t;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     const mv_snapshot_view_t *view;
     const float         *row;
     int64_t              i;
@@ -424,14 +455,14 @@ test_item_record_creates_item(void **state)
     /* category and created_at through the published file */
     publish(t, dir, NULL, 0, T0);
     s = open_current(dir);
-    view = mv_snapshot_view(s);
+    view = gen_view(s);
     assert_int_equal(view->n_items, 1);
     assert_int_equal(view->n_categories, 1);
     assert_string_equal(category_name(view, 0), "books");
     assert_int_equal(view->item_meta[0].created_at_ms, T0 - 3 * HOUR);
     assert_true(view->item_meta[0].popularity == 0.75f);
     assert_int_equal(view->item_meta[0].flags, 0);
-    mv_snapshot_close(s);
+    mv_generation_close(s);
 
     /* without item_bias the whole embedding is the vector */
     mvw_trainer_free(t);
@@ -453,7 +484,7 @@ test_item_repost_updates_category_only(void **state)
     float                before[DIM];
     mvw_trainer_params_t p;
     mvw_trainer_t       *t;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     const mv_snapshot_view_t *view;
     const char          *dir = *state;
 
@@ -476,12 +507,12 @@ test_item_repost_updates_category_only(void **state)
 
     publish(t, dir, NULL, 0, T0 + HOUR);
     s = open_current(dir);
-    view = mv_snapshot_view(s);
+    view = gen_view(s);
     assert_string_equal(category_name(view, 0), "films");
     assert_null(category_name(view, 1));
     assert_true(view->item_meta[0].popularity == 2.0f);
     assert_int_equal(view->item_meta[0].created_at_ms, T0 + HOUR);
-    mv_snapshot_close(s);
+    mv_generation_close(s);
 
     mvw_trainer_free(t);
 }
@@ -498,7 +529,7 @@ test_item_record_deleted(void **state)
     float                v[DIM] = { 1, 2, 3, 4, 5, 6, 7, 8 };
     mvw_trainer_params_t p;
     mvw_trainer_t       *t;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     mv_err_t             err;
     const char          *dir = *state;
 
@@ -511,15 +542,15 @@ test_item_record_deleted(void **state)
                                        sizeof(del) - 1, T0, &err), MV_OK);
     publish(t, dir, NULL, 0, T0);
     s = open_current(dir);
-    assert_true(meta_of(mv_snapshot_view(s), "a")->flags & MV_ITEM_DELETED);
-    assert_false(meta_of(mv_snapshot_view(s), "b")->flags & MV_ITEM_DELETED);
-    mv_snapshot_close(s);
+    assert_true(meta_of(gen_view(s), "a")->flags & MV_ITEM_DELETED);
+    assert_false(meta_of(gen_view(s), "b")->flags & MV_ITEM_DELETED);
+    mv_generation_close(s);
 
     post_item(t, "a", "books", v, 1.0f, T0 + HOUR);
     publish(t, dir, NULL, 0, T0 + HOUR);
     s = open_current(dir);
-    assert_false(meta_of(mv_snapshot_view(s), "a")->flags & MV_ITEM_DELETED);
-    mv_snapshot_close(s);
+    assert_false(meta_of(gen_view(s), "a")->flags & MV_ITEM_DELETED);
+    mv_generation_close(s);
 
     mvw_trainer_free(t);
 }
@@ -670,7 +701,7 @@ test_invalid_records_change_nothing(void **state)
     mvw_trainer_t       *t;
     state_t              a, b;
     mv_err_t             err;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     size_t               n_ok;
     int                  k;
 
@@ -759,10 +790,10 @@ test_invalid_records_change_nothing(void **state)
     /* no category of a refused item reached the catalogue */
     publish(t, dir, NULL, 0, T0 + HOUR);
     s = open_current(dir);
-    assert_int_equal(mv_snapshot_view(s)->n_categories, 1);
-    assert_int_equal(mv_snapshot_view(s)->n_items, 2);
-    assert_int_equal(mv_snapshot_view(s)->n_users, 2);
-    mv_snapshot_close(s);
+    assert_int_equal(gen_view(s)->n_categories, 1);
+    assert_int_equal(gen_view(s)->n_items, 2);
+    assert_int_equal(gen_view(s)->n_users, 2);
+    mv_generation_close(s);
 
     /* and the trainer still applies good records afterwards */
     assert_int_equal(mvw_trainer_apply(t, MV_RECORD_ACTION, ok_action, n_ok,
@@ -818,7 +849,7 @@ test_example_record(void **state)
     mvw_trainer_t       *ta, *tx;
     state_t              sa, sx;
     mv_item_features_t   f;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     const mv_snapshot_view_t *view;
     const char          *dir = *state;
     mv_err_t             err;
@@ -870,7 +901,7 @@ test_example_record(void **state)
 
     publish(tx, dir, NULL, 0, T0 + 3 * HOUR);
     s = open_current(dir);
-    view = mv_snapshot_view(s);
+    view = gen_view(s);
     assert_string_equal(category_name(view, (uint32_t) item_of(tx, "new-1")),
                         "books");
     assert_int_equal(meta_of(view, "new-1")->created_at_ms, T0 - 5 * HOUR);
@@ -882,7 +913,7 @@ test_example_record(void **state)
                                       (uint32_t) item_of(tx, "music-1")),
                         "music");
     assert_int_equal(meta_of(view, "music-1")->created_at_ms, T0 - HOUR);
-    mv_snapshot_close(s);
+    mv_generation_close(s);
     mvw_trainer_free(tx);
 }
 
@@ -1149,7 +1180,7 @@ test_publish_matches_model(void **state)
     mvw_trainer_params_t p;
     mvw_trainer_t       *t;
     mvw_trainer_stats_t  st;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     const mv_snapshot_view_t *v;
     mvw_mf_t            *mf;
     float                want_pop[64];
@@ -1170,12 +1201,12 @@ test_publish_matches_model(void **state)
     for (uint32_t i = 0; i < st.n_items; i++) {
         want_pop[i] = (float) mvw_trainer_popularity(t, i, now);
     }
-    assert_int_equal(mv_snapshot_newest_generation(dir, &newest, &err),
+    assert_int_equal(mv_generation_newest(dir, &newest, &err),
                      MV_OK);
     assert_int_equal(newest, 0);
     assert_int_equal(mvw_trainer_publish(t, dir, pos, 2, now, path,
                                          sizeof(path), &err), MV_OK);
-    assert_non_null(strstr(path, "snapshot-00000000000000000001.mvs"));
+    assert_non_null(strstr(path, "gen-00000000000000000001.mvm"));
 
     st = stats_of(t);
     assert_int_equal(st.generation, 1);
@@ -1183,13 +1214,13 @@ test_publish_matches_model(void **state)
     assert_int_equal(st.pending, 0);
     assert_int_equal(st.last_publish_ms, now);
     assert_int_equal(st.last_reinserted, 44);
-    assert_int_equal(mv_snapshot_newest_generation(dir, &newest, &err),
+    assert_int_equal(mv_generation_newest(dir, &newest, &err),
                      MV_OK);
     assert_int_equal(newest, 1);
     assert_int_equal(current_generation(dir), 1);
 
     s = open_current(dir);
-    v = mv_snapshot_view(s);
+    v = gen_view(s);
     assert_int_equal(v->generation, 1);
     assert_int_equal(v->created_at_ms, now);
     assert_int_equal(v->dim, DIM);
@@ -1228,22 +1259,22 @@ test_publish_matches_model(void **state)
         assert_null(category_name(v, (uint32_t) item_of(t, "item-41")));
     }
     assert_int_equal(v->n_popular, v->n_items);
-    mv_snapshot_close(s);
+    mv_generation_close(s);
 
     /* generation 2, then 3 with keep = 2: generation 1 is removed */
     act(t, "user-1", "item-03", MV_ACTION_CLICK, now);
     publish(t, dir, pos, 1, now + 1000);
     assert_int_equal(stats_of(t).generation, 2);
     s = open_current(dir);
-    assert_int_equal(mv_snapshot_view(s)->generation, 2);
-    assert_int_equal(mv_snapshot_view(s)->n_positions, 1);
-    mv_snapshot_close(s);
-    assert_true(file_exists(dir, "snapshot-00000000000000000001.mvs"));
+    assert_int_equal(gen_view(s)->generation, 2);
+    assert_int_equal(gen_view(s)->n_positions, 1);
+    mv_generation_close(s);
+    assert_true(file_exists(dir, "gen-00000000000000000001.mvm"));
     publish(t, dir, NULL, 0, now + 2000);
     assert_int_equal(current_generation(dir), 3);
-    assert_false(file_exists(dir, "snapshot-00000000000000000001.mvs"));
-    assert_true(file_exists(dir, "snapshot-00000000000000000002.mvs"));
-    assert_true(file_exists(dir, "snapshot-00000000000000000003.mvs"));
+    assert_false(file_exists(dir, "gen-00000000000000000001.mvm"));
+    assert_true(file_exists(dir, "gen-00000000000000000002.mvm"));
+    assert_true(file_exists(dir, "gen-00000000000000000003.mvm"));
     assert_int_equal(count_snapshots(dir), 2);
 
     /* a failed publish keeps the generation (the next tries it again) */
@@ -1266,13 +1297,13 @@ static mvw_trainer_t *
 restored(const mvw_trainer_params_t *p, const char *dir)
 {
     mvw_trainer_t  *r = new_trainer(p);
-    mv_snapshot_t  *s = open_current(dir);
+    mv_generation_t  *s = open_current(dir);
     mv_err_t        err;
 
-    if (mvw_trainer_restore(r, mv_snapshot_view(s), &err) != MV_OK) {
+    if (mvw_trainer_restore_generation(r, s, &err) != MV_OK) {
         fail_msg("restore: %s", err.msg);
     }
-    mv_snapshot_close(s);
+    mv_generation_close(s);
     return r;
 }
 
@@ -1308,7 +1339,7 @@ test_restore_round_trip(void **state)
     mvw_trainer_params_t p;
     mvw_trainer_t       *t, *r;
     mvw_trainer_stats_t  st, rt;
-    mv_snapshot_t       *sa, *sb;
+    mv_generation_t     *sa, *sb;
     const mv_snapshot_view_t *va, *vb;
     mvw_mf_t            *mt, *mr;
     const int64_t        now = T0 + 3 * HOUR;
@@ -1351,8 +1382,8 @@ test_restore_round_trip(void **state)
     publish(r, dir_b, pos, 2, now + 1);
     sa = open_current(dir_a);
     sb = open_current(dir_b);
-    va = mv_snapshot_view(sa);
-    vb = mv_snapshot_view(sb);
+    va = gen_view(sa);
+    vb = gen_view(sb);
     assert_int_equal(va->generation, 2);
     assert_int_equal(vb->generation, 2);
     assert_int_equal(va->n_items, vb->n_items);
@@ -1377,8 +1408,8 @@ test_restore_round_trip(void **state)
                         (size_t) va->n_items * DIM * sizeof(float));
     assert_memory_equal(va->user_vectors, vb->user_vectors,
                         (size_t) va->n_users * DIM * sizeof(float));
-    mv_snapshot_close(sa);
-    mv_snapshot_close(sb);
+    mv_generation_close(sa);
+    mv_generation_close(sb);
 
     /* the same further records: the same popularity, to the bit */
     more_records(t, now + 1);
@@ -1405,7 +1436,7 @@ test_restore_refusals(void **state)
 {
     mvw_trainer_params_t p, q;
     mvw_trainer_t       *t, *r;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     mv_err_t             err;
     const char          *dir = *state;
 
@@ -1417,7 +1448,7 @@ test_restore_refusals(void **state)
     q = p;
     q.mf.dim = 2 * DIM;
     r = new_trainer(&q);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err),
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err),
                      MV_ERR);
     assert_non_null(strstr(err.msg, "dim"));
     mvw_trainer_free(r);
@@ -1425,32 +1456,32 @@ test_restore_refusals(void **state)
     q = p;
     q.metric = MV_METRIC_L2;
     r = new_trainer(&q);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err),
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err),
                      MV_ERR);
     assert_non_null(strstr(err.msg, "metric"));
     mvw_trainer_free(r);
 
     r = new_trainer(&p);
     act(r, "u", "i", MV_ACTION_CLICK, T0);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err),
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err),
                      MV_ERR);
     mvw_trainer_free(r);
 
     r = new_trainer(&p);
     post_item(r, "only-an-item", "", (const float[DIM]) { 1 }, 0.0f, T0);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err),
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err),
                      MV_ERR);
     mvw_trainer_free(r);
 
     /* the restored trainer is non-empty too */
     r = new_trainer(&p);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err),
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err),
                      MV_OK);
-    assert_int_equal(mvw_trainer_restore(r, mv_snapshot_view(s), &err),
+    assert_int_equal(mvw_trainer_restore_generation(r, s, &err),
                      MV_ERR);
     mvw_trainer_free(r);
 
-    mv_snapshot_close(s);
+    mv_generation_close(s);
     mvw_trainer_free(t);
 }
 
@@ -1462,7 +1493,7 @@ test_publish_after_restore_reinserts_touched(void **state)
     mvw_trainer_params_t p;
     mvw_trainer_t       *t, *r;
     mvw_trainer_stats_t  before, after;
-    mv_snapshot_t       *s;
+    mv_generation_t     *s;
     uint32_t             dirty_bound;
     float                v[DIM] = { 0, 1, 0, 0, 0, 0, 0, 0 };
     const char          *dir = *state;
@@ -1492,9 +1523,9 @@ test_publish_after_restore_reinserts_touched(void **state)
     assert_true(stats_of(r).last_reinserted >= 2);
     assert_true(stats_of(r).last_reinserted <= 4);
     s = open_current(dir2);
-    assert_int_equal(mv_snapshot_view(s)->n_items, stats_of(t).n_items + 1);
-    assert_int_equal(mv_snapshot_view(s)->generation, 4);
-    mv_snapshot_close(s);
+    assert_int_equal(gen_view(s)->n_items, stats_of(t).n_items + 1);
+    assert_int_equal(gen_view(s)->generation, 4);
+    mv_generation_close(s);
     mvw_trainer_free(r);
 
     /* with replay: each replayed example touches up to 3 more */
