@@ -332,6 +332,19 @@ items_make(items_t *it, uint32_t n, uint32_t dim)
 
 
 static void
+items_free(items_t *it)
+{
+    mv_hnsw_free(it->hnsw);
+    free(it->ids);
+    free(it->ids_block);
+    free(it->cats);
+    free(it->cats_block);
+    free(it->vectors);
+    free(it->meta);
+}
+
+
+static void
 items_input(const items_t *it, mv_hnsw_graph_t *g, mv_snapshot_input_t *in)
 {
     mv_hnsw_graph(it->hnsw, g);
@@ -780,6 +793,7 @@ main(int argc, char **argv)
                     users[i], rows[i].setup_s);
         }
     }
+    items_free(&it);
     if (!keep_files) {
         remove_tree(top);
     }
