@@ -9,6 +9,8 @@
 #   make fuzz        run each libFuzzer target for FUZZ_SECONDS (default 600)
 #   make bench-ann   ANN benchmark against hnswlib and FAISS (bench/ann)
 #   make bench-validate  snapshot map + validation time at 1M items
+#   make bench-publish   a generation publish (changed users + items) vs a
+#                    full snapshot per publish, at 10k/100k/1M users
 #   make bench-quality   the trainer on MovieLens-100K against implicit's
 #                    ALS and BPR, and its updates/s (bench/quality)
 #
@@ -64,7 +66,8 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
         kafka-check nginx-kafka-test unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
-        fuzz-corpus bench-ann bench-http bench-validate bench-quality clean
+        fuzz-corpus bench-ann bench-http bench-validate bench-publish bench-quality \
+        clean
 
 all: lib worker
 
@@ -389,6 +392,21 @@ bench-validate: deps $(B)/libmilvuso.a
 	$(CC) $(CFLAGS) -o $(B)/bench/bench_validate \
 	    bench/snapshot/bench_validate.c $(B)/libmilvuso.a $(LDLIBS)
 	$(B)/bench/bench_validate $(ARGS)
+
+# A publish as a generation of several files (the worker's publisher: graph
+# update, items segment, user delta, manifest) against one full snapshot per
+# publish, at 10k, 100k and 1M users; reader open with and without segment
+# reuse; compaction.  In a temp dir under $(B)/bench (same disk as the repo).
+# BENCH_PUBLISH_ARGS="--users 10000000" (~2.6 GB per copy), "--runs 5",
+# "--json".
+BENCH_PUBLISH_ARGS ?=
+
+bench-publish: deps $(B)/libmilvuso.a $(call objs,$(B),$(WORKER_SRC))
+	@mkdir -p $(B)/bench
+	$(CC) $(CFLAGS) -Iworker $(RDKAFKA_CFLAGS) -o $(B)/bench/bench_publish \
+	    bench/snapshot/bench_publish.c $(call objs,$(B),$(WORKER_SRC)) \
+	    $(B)/libmilvuso.a $(WLDLIBS)
+	$(B)/bench/bench_publish --dir $(B)/bench $(BENCH_PUBLISH_ARGS)
 
 # Offline quality on MovieLens-100K (bench/quality/ml100k.toml) against the
 # Python implicit library's ALS and BPR on the same splits, and the trainer's

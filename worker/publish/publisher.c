@@ -78,8 +78,8 @@ file_size(const char *path)
 
 
 mvw_publisher_t *
-mvw_publisher_new(mvw_trainer_t *t, const char *dir, unsigned keep,
-    mv_err_t *err)
+mvw_publisher_new_graph(const mv_hnsw_params_t *hp, mv_hnsw_t *hnsw,
+    uint64_t after, const char *dir, unsigned keep, mv_err_t *err)
 {
     mvw_publisher_t  *p;
     uint64_t          newest;
@@ -105,14 +105,29 @@ mvw_publisher_new(mvw_trainer_t *t, const char *dir, unsigned keep,
     p->keep = keep;
     p->max_deltas = 8;
     p->base_ratio = 0.5;
-    mvw_trainer_hnsw_params(t, &p->hp);
-    p->hnsw = t->hnsw;
-    t->hnsw = NULL;
-    p->last_generation = newest > t->st.generation ? newest
-                                                   : t->st.generation;
+    p->hp = *hp;
+    p->hnsw = hnsw;
+    p->last_generation = newest > after ? newest : after;
     crash = getenv("MVW_TEST_CRASH_AT");
     if (crash != NULL) {
         snprintf(p->crash_at, sizeof(p->crash_at), "%s", crash);
+    }
+    return p;
+}
+
+
+mvw_publisher_t *
+mvw_publisher_new(mvw_trainer_t *t, const char *dir, unsigned keep,
+    mv_err_t *err)
+{
+    mvw_publisher_t   *p;
+    mv_hnsw_params_t   hp;
+
+    mvw_trainer_hnsw_params(t, &hp);
+    p = mvw_publisher_new_graph(&hp, t->hnsw, t->st.generation, dir, keep,
+                                err);
+    if (p != NULL) {
+        t->hnsw = NULL;
     }
     return p;
 }

@@ -70,6 +70,16 @@ typedef struct mvw_publish_report {
 mvw_publisher_t *mvw_publisher_new(mvw_trainer_t *t, const char *dir,
     unsigned keep, mv_err_t *err);
 
+/*
+ * The same without a trainer (benchmarks, tools): HNSW parameters hp,
+ * taking hnsw (may be NULL: built from the first batch's items) on success
+ * only, and numbering generations after the newest one in dir and after
+ * `after`.
+ */
+mvw_publisher_t *mvw_publisher_new_graph(const mv_hnsw_params_t *hp,
+    mv_hnsw_t *hnsw, uint64_t after, const char *dir, unsigned keep,
+    mv_err_t *err);
+
 /* Takes the graph back from p (which keeps none); NULL when it has none. */
 mv_hnsw_t *mvw_publisher_release_index(mvw_publisher_t *p);
 
