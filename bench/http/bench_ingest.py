@@ -181,6 +181,17 @@ def cpu_s(pid):
         os.sysconf("SC_CLK_TCK"))
 
 
+def rss_mib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -196,7 +207,8 @@ def machine():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cores": os.cpu_count(), "cpu": model,
+    return {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "cores": os.cpu_count(), "cpu": model,
             "kernel": os.uname().release,
             "loadavg_before": open("/proc/loadavg").read().split()[:3]}
 
@@ -205,9 +217,11 @@ class Sampler(threading.Thread):
     """Every second: the worker's metrics and nginx's; every 10 s the
     snapshot directory's and the log's bytes."""
 
-    def __init__(self, run, base, t0):
+    def __init__(self, run, base, t0, worker_pid):
         super().__init__(daemon=True)
         self.dir, self.base, self.t0 = run, base, t0
+        self.worker_pid = worker_pid
+        self.rss = []             # (t, worker's VmRSS in MiB)
         self.samples = []
         self.disk = []
         self.stop_ev = threading.Event()
@@ -235,6 +249,7 @@ class Sampler(threading.Thread):
         self.samples.append((t, n, tw, w))
 
     def run_disk(self):
+        self.rss.append((time.time() - self.t0, rss_mib(self.worker_pid)))
         self.disk.append((time.time() - self.t0,
                           dir_bytes(self.dir + "/snapshots"),
                           dir_bytes(self.dir + "/actions"),
@@ -481,6 +496,9 @@ def main():
                     help="where the run directory goes")
     ap.add_argument("--plot", default=None, metavar="FILE.png")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default=None, metavar="PREFIX",
+                    help="also write PREFIX.txt and PREFIX.json (and "
+                         "PREFIX.png unless --plot)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory")
     a = ap.parse_args()
@@ -527,7 +545,7 @@ def main():
             sys.exit("the worker exited; see %s/worker.log" % run)
 
         t0 = time.time()
-        sampler = Sampler(run, base, t0)
+        sampler = Sampler(run, base, t0, worker.pid)
         prober = Prober(base, a.probe_interval, a.items, t0)
         sampler.start()
         time.sleep(2)                   # a baseline before the load
@@ -584,9 +602,15 @@ def main():
     try:
         report = analyse(a, run, mach, sampler, prober, (load0, load1), end,
                          rps, p50, p99, errors, wrk_requests, cores)
-        if a.plot:
+        png = a.plot or (a.out + ".png" if a.out else None)
+        if png:
             report["plot"] = plot(a, series(sampler.samples), prober.probes,
-                                  (load0, load1), a.plot, run)
+                                  (load0, load1), png, run)
+        if a.out:
+            with open(a.out + ".json", "w") as f:
+                json.dump(report, f, indent=1)
+            with open(a.out + ".txt", "w") as f:
+                print_report(a, report, f)
         if a.json:
             print(json.dumps(report, indent=1))
         else:
@@ -636,6 +660,18 @@ def analyse(a, run, mach, sampler, prober, load, end, rps, p50, p99, errors,
                 swaps.append(t + sampler.t0 - p[0])
                 break
     last_n = sampler.samples[-1][1] if sampler.samples else {}
+    warns = errs = 0
+    compactions = []
+    with open(run + "/worker.log", errors="replace") as f:
+        for line in f:
+            warns += " warn " in line[:40]
+            errs += " error " in line[:40]
+            m = re.search(r"compacted the users of generation (\d+) into one "
+                          r"base \((\d+) bytes, ([\d.]+) s\)", line)
+            if m:
+                compactions.append({"generation": int(m.group(1)),
+                                    "bytes": int(m.group(2)),
+                                    "seconds": float(m.group(3))})
     fresh = [s - acc for _, acc, s in prober.probes if s is not None]
     never = [p for p in prober.probes if p[2] is None]
     during = [s - acc for _, acc, s in prober.probes
@@ -695,6 +731,15 @@ def analyse(a, run, mach, sampler, prober, load, end, rps, p50, p99, errors,
             "snapshot_dir_last_bytes": sampler.disk[-1][1],
             "snapshot_dir_max_files": max(d[3] for d in sampler.disk),
             "action_log_last_bytes": sampler.disk[-1][2]},
+        "worker_rss_max_mib": max([m for _, m in sampler.rss
+                                   if m is not None] or [0]),
+        "worker_log": {"warnings": warns, "errors": errs,
+                       "publishes": [
+                           {"t_s": round(p[0] - sampler.t0, 3),
+                            "generation": p[1], "users_in_delta": p[2],
+                            "records": p[3], "bytes": p[4], "graph_s": p[5],
+                            "files_s": p[6]} for p in pubs],
+                       "compactions": compactions},
         "load_window_s": [round(load0, 2), round(load1, 2)],
         "rate_window_s": [w0, w1],
         "run_s": round(end, 1),
@@ -707,15 +752,19 @@ def analyse(a, run, mach, sampler, prober, load, end, rps, p50, p99, errors,
     }
 
 
-def print_report(a, r):
+def print_report(a, r, out=sys.stdout):
+    def print(*args):
+        out.write(" ".join(str(x) for x in args) + "\n")
+
     c, m = r["config"], r["machine"]
     print("sustained ingest: new-user POST /actions, wrk -t%d -c%d -d%ds; "
           "%d items d=%d; nginx 2 workers (action log, check=1s); trainer "
           "publish_interval %g s, publish_every %d"
           % (c["wrk_threads"], c["connections"], c["seconds"], c["items"],
              c["dim"], c["publish_interval_s"], c["publish_every"]))
-    print("machine: %d cores, %s, kernel %s, load average before %s"
-          % (m["cores"], m["cpu"], m["kernel"], " ".join(m["loadavg_before"])))
+    print("machine: %d cores, %s, kernel %s, load average before %s; "
+          "run of %s" % (m["cores"], m["cpu"], m["kernel"],
+                         " ".join(m["loadavg_before"]), m["date"]))
     p, pu, f, d = r["post"], r["publishes"], r["freshness"], r["disk"]
 
     def fmt(v, spec):
@@ -765,6 +814,12 @@ def print_report(a, r):
             d["snapshot_dir_last_bytes"] / 1048576.0)),
         ("action log on disk", "%.1f MiB at the end"
          % (d["action_log_last_bytes"] / 1048576.0)),
+        ("worker", "RSS max %.0f MiB; log: %d warnings, %d errors, %d "
+         "compactions (max %s s)"
+         % (r["worker_rss_max_mib"], r["worker_log"]["warnings"],
+            r["worker_log"]["errors"], len(r["worker_log"]["compactions"]),
+            fmt(max([x["seconds"] for x in r["worker_log"]["compactions"]]
+                    or [None], key=lambda v: v or 0), "%.2f"))),
     ]
     for k, v in rows:
         print("  %-26s %s" % (k, v))
