@@ -648,7 +648,12 @@ def analyse(a, run, mach, sampler, prober, load, end, rps, p50, p99, errors,
     pubs = [p for p in publishes_from_log(run + "/worker.log")
             if p[0] >= sampler.t0 + load0]
     pub_t = [p[0] for p in pubs if p[0] <= sampler.t0 + load1]
-    gaps = [y - x for x, y in zip(pub_t, pub_t[1:])]
+    # the time between publishes while the load ran: from the load's start
+    # to the first publish after its end (a long publish that spans the
+    # end counts)
+    after = [p[0] for p in pubs if p[0] > sampler.t0 + load1][:1]
+    marks = [sampler.t0 + load0] + pub_t + after
+    gaps = [y - x for x, y in zip(marks, marks[1:])]
     dur = [p[5] + p[6] for p in pubs]
     # publish (the worker's log) -> nginx serves it (its /metrics, 1 s
     # samples): what nginx's check= adds to the freshness
