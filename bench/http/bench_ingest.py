@@ -423,19 +423,6 @@ def rate_at(rows, key, i, window=5.0):
     return (rows[i][key] - rows[j][key]) / dt if dt > 0 else 0.0
 
 
-def value_at(rows, key, t):
-    """rows[key] at the last sample at or before t (linear between)."""
-    prev = None
-    for r in rows:
-        if r["t"] >= t:
-            if prev is None:
-                return r[key]
-            return prev[key] + (r[key] - prev[key]) * (
-                (t - prev["t"]) / (r["t"] - prev["t"]))
-        prev = r
-    return prev[key] if prev else None
-
-
 def plot(a, rows, probes, load, out_png, run):
     """Lag (apply lag, worker lag_seconds, probe freshness) and the
     accepted vs applied rates over time, with gnuplot."""
