@@ -62,7 +62,7 @@ FUZZ_SRC   := $(wildcard shared/fuzz/fuzz_*.c) $(wildcard worker/fuzz/fuzz_*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps deps-fuzz deps-bench deps-nginx lib worker module run stop \
-        run-check bench-kafka nginx-kafka-valgrind services services-stop services-check services-suites \
+        run-check bench-kafka bench-ingest nginx-kafka-valgrind services services-stop services-check services-suites \
         kafka-check nginx-kafka-test unit \
         unit-asan unit-scalar worker-check nginx-test nginx-valgrind test fuzz \
         fuzz-smoke \
@@ -385,6 +385,20 @@ bench-kafka: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
 	@./.ci/apt-ensure wrk python3 kcat $(APT_SERVICES)
 	python3 bench/http/bench_kafka.py --module $(MODULE_SO) \
 	    --worker $(B)/milvuso-worker $(ARGS)
+
+# Sustained ingest: wrk POSTs new-user actions for 300 s while the trainer
+# follows the action log and publishes; its apply rate against nginx's
+# accept rate, the freshness of paced probes, publish intervals and
+# durations, snapshot disk use; the plot of the lag goes to bench/results.
+# BENCH_INGEST_ARGS="--seconds 30" for a quick check, "--json" for JSON.
+BENCH_INGEST_ARGS ?=
+
+bench-ingest: deps deps-nginx $(MODULE_SO) $(B)/milvuso-worker
+	@./.ci/apt-ensure wrk python3 gnuplot-nox
+	@mkdir -p bench/results
+	python3 bench/http/bench_ingest.py --module $(MODULE_SO) \
+	    --worker $(B)/milvuso-worker --plot bench/results/ingest.png \
+	    $(BENCH_INGEST_ARGS)
 
 # Map + full validation of a 1M-item snapshot against one CRC pass over it.
 bench-validate: deps $(B)/libmilvuso.a
