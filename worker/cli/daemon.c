@@ -109,6 +109,7 @@
 #define METRICS_MS      5000
 #define ERROR_LOG_MS    10000
 #define PUBLISH_RETRY_MS 1000
+#define STOP_COMPACTION_MS 30000
 
 struct daemon;
 static struct mvw_source *open_source(struct daemon *d,
@@ -330,11 +331,12 @@ collect(daemon_t *d, int wait)
             (unsigned long long) r.bytes, r.index_s, r.write_s);
     if (r.compacted) {
         mvw_log(&d->log, MVW_LOG_INFO, "compacted the users of generation "
-                "%llu into one base (%llu bytes, %.3f s)",
+                "%llu into one base (%llu bytes, %.3f s in the background%s)",
                 (unsigned long long) r.generation,
-                (unsigned long long) r.compact_bytes, r.compact_s);
+                (unsigned long long) r.compact_bytes, r.compact_s,
+                r.compact_waited ? "; this publish waited for it" : "");
     } else if (r.compact_err.msg[0] != '\0') {
-        mvw_log(&d->log, MVW_LOG_WARN, "compaction after generation %llu "
+        mvw_log(&d->log, MVW_LOG_WARN, "compaction by generation %llu "
                 "failed (the deltas stay): %s",
                 (unsigned long long) r.generation, r.compact_err.msg);
     }
@@ -448,8 +450,14 @@ due(const daemon_t *d, int64_t now)
 {
     const mvw_config_t  *c = &d->cfg;
 
-    if (d->records_since_publish == 0 || now < d->publish_retry_mono) {
+    if (now < d->publish_retry_mono) {
         return 0;
+    }
+    if (d->records_since_publish == 0) {
+        /* a base merged in the background is named without waiting for
+           new records */
+        return !mvw_publisher_busy(d->publisher)
+               && mvw_publisher_compaction_ready(d->publisher);
     }
     if (c->worker.publish_every > 0
         && d->records_since_publish >= c->worker.publish_every)
@@ -804,10 +812,23 @@ run(daemon_t *d)
     }
     mvw_log(&d->log, MVW_LOG_INFO, "signal %d: stopping",
             mvw_process_stopping());
-    /* the publish in flight, then what is pending */
-    if (collect(d, 1) < 0
-        || (d->records_since_publish > 0
-            && (!publish(d) || collect(d, 1) < 0)))
+    /* the publish in flight; a compaction running in the background for
+       at most STOP_COMPACTION_MS (else it is abandoned: its temp file goes
+       at the next start); then what is pending, naming the base */
+    if (collect(d, 1) < 0) {
+        write_metrics(d);
+        return MVW_EXIT_FAIL;
+    }
+    for (int64_t t0 = mvw_monotonic_ms();
+         mvw_publisher_compacting(d->publisher)
+         && !mvw_publisher_compaction_ready(d->publisher)
+         && mvw_monotonic_ms() - t0 < STOP_COMPACTION_MS; )
+    {
+        mvw_process_sleep_ms(10);
+    }
+    if ((d->records_since_publish > 0
+         || mvw_publisher_compaction_ready(d->publisher))
+        && (!publish(d) || collect(d, 1) < 0))
     {
         write_metrics(d);
         return MVW_EXIT_FAIL;

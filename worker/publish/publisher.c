@@ -8,11 +8,15 @@
  * directory -- mv_snapshot_write, mvw_dedupe_write, mv_generation_publish):
  *   1. graph up to date with the batch's items (in memory);
  *   2. items-G.mvs;
- *   3. compaction when due: the user segments of the last published
- *      generation L merged into users-L.base.mvs, named by G's manifest in
- *      their place (so a base is named as soon as it exists);
+ *   3. a compaction that finished since (publisher_compact.c): its base
+ *      renamed into place, named by G's manifest in place of the segments
+ *      it merged;
  *   4. users-G.mvs when the batch has users;
- *   5. gen-G.mvm.dedupe;  6. gen-G.mvm, `current`, prune.
+ *   5. gen-G.mvm.dedupe;  6. gen-G.mvm, `current`, prune;
+ *   7. when the segments are due for one, a compaction starts on its own
+ *      thread: publishing goes on meanwhile (a user is looked up in the
+ *      newest segment first), and waits for it only when the segments
+ *      reach MVW_MAX_USER_SEGMENTS.
  * A crash anywhere leaves `current` on a complete generation: the manifest
  * is renamed into place only after every file it names is durable, and
  * files no manifest names are removed at the next start
@@ -153,8 +157,8 @@ mvw_publisher_set_compaction(mvw_publisher_t *p, uint32_t max_deltas,
 
 
 /* Drops the user segments remembered; they are named by no next manifest. */
-static void
-segments_reset(mvw_publisher_t *p)
+void
+mvw_segments_reset(mvw_publisher_t *p)
 {
     p->n_user_segs = 0;
     p->base_bytes = 0;
@@ -163,8 +167,8 @@ segments_reset(mvw_publisher_t *p)
 }
 
 
-static int
-segments_append(mvw_publisher_t *p, const char *name, uint32_t kind,
+int
+mvw_segments_append(mvw_publisher_t *p, const char *name, uint32_t kind,
     uint64_t bytes, mv_err_t *err)
 {
     mvw_user_segment_t  *s;
@@ -175,6 +179,7 @@ segments_append(mvw_publisher_t *p, const char *name, uint32_t kind,
     s = &p->user_segs[p->n_user_segs++];
     snprintf(s->name, sizeof(s->name), "%s", name);
     s->kind = kind;
+    s->bytes = bytes;
     if (kind == MV_GEN_SEGMENT_USER_BASE) {
         p->base_bytes += bytes;
     } else {
@@ -192,14 +197,14 @@ mvw_publisher_resume(mvw_publisher_t *p, const mv_generation_t *g,
     const mv_manifest_input_t  *m = mv_generation_manifest(g);
     const mv_generation_info_t *info = mv_generation_info(g);
 
-    segments_reset(p);
+    mvw_segments_reset(p);
     if (m != NULL) {
         for (uint32_t i = 1; i < m->n_segments; i++) {
-            if (segments_append(p, m->segments[i], m->kinds[i],
+            if (mvw_segments_append(p, m->segments[i], m->kinds[i],
                                 mv_generation_segment(g, i)->file_size, err)
                 != MV_OK)
             {
-                segments_reset(p);
+                mvw_segments_reset(p);
                 return MV_ERR;
             }
         }
@@ -388,67 +393,17 @@ write_manifest(mvw_publisher_t *p, const mvw_publish_batch_t *b,
 }
 
 
-/*
- * Step 3: when the deltas of the last published generation L are too many
- * or too big, merges its user segments into users-L.base.mvs, which this
- * publish's manifest names in their place.  A failure leaves the segments
- * as they were (the publish goes on; r->compact_err says why).
- */
-static void
-compact(mvw_publisher_t *p, mvw_publish_report_t *r)
-{
-    mv_generation_t  *g;
-    char              name[64], base[64], path[PATH_MAX];
-    int64_t           t0;
-
-    if (p->n_deltas == 0 || p->last_published == 0
-        || (p->n_deltas <= p->max_deltas
-            && (p->base_bytes == 0
-                || (double) p->delta_bytes <= p->base_ratio
-                                              * (double) p->base_bytes)))
-    {
-        return;
-    }
-    t0 = mv_clock_monotonic_us();
-    mv_gen_manifest_name(p->last_published, name, sizeof(name));
-    mv_gen_base_name(p->last_published, base, sizeof(base));
-    if (path_of(p, name, path, sizeof(path), &r->compact_err) != MV_OK) {
-        return;
-    }
-    g = mv_generation_open(path, NULL, NULL, &r->compact_err);
-    if (g == NULL) {
-        return;
-    }
-    if (mv_generation_compact_users(p->dir, g, base, &r->compact_err)
-        == MV_OK
-        && path_of(p, base, path, sizeof(path), &r->compact_err) == MV_OK)
-    {
-        r->compact_bytes = file_size(path);
-        segments_reset(p);
-        if (segments_append(p, base, MV_GEN_SEGMENT_USER_BASE,
-                            r->compact_bytes, &r->compact_err) == MV_OK)
-        {
-            r->compacted = 1;
-            r->bytes += r->compact_bytes;
-        }
-    }
-    mv_generation_close(g);
-    r->compact_s = seconds_since(t0);
-    crash_point(p, "compact");
-}
-
-
 int
 mvw_publisher_run(mvw_publisher_t *p, mvw_publish_batch_t *b,
     mvw_publish_report_t *r)
 {
     char      items[64], users[64], side[64], path[PATH_MAX];
     uint64_t  user_bytes = 0;
-    uint32_t  segs_before = p->n_user_segs;
+    uint32_t  segs_before;
     int64_t   t0 = mv_clock_monotonic_us(), t1;
     mvw_user_segment_t  saved[MV_GEN_MAX_SEGMENTS];
-    uint64_t  saved_base = p->base_bytes, saved_delta = p->delta_bytes;
-    uint32_t  saved_deltas = p->n_deltas;
+    uint64_t  saved_base, saved_delta;
+    uint32_t  saved_deltas;
 
     memset(r, 0, sizeof(*r));
     b->generation = ++p->last_generation;
@@ -467,12 +422,24 @@ mvw_publisher_run(mvw_publisher_t *p, mvw_publish_batch_t *b,
     }
     crash_point(p, "items");
 
+    /* a compaction that finished meanwhile replaces what it merged; one
+       still running is waited for only when the segments would become too
+       many to look a user up in quickly */
+    mvw_compaction_collect(p, 0, r);
+    if (p->job != NULL && p->n_user_segs + 1 >= MVW_MAX_USER_SEGMENTS) {
+        p->compaction_waits++;
+        r->compact_waited = 1;
+        mvw_compaction_collect(p, 1, r);
+    }
+    segs_before = p->n_user_segs;
+    saved_base = p->base_bytes;
+    saved_delta = p->delta_bytes;
+    saved_deltas = p->n_deltas;
     memcpy(saved, p->user_segs, sizeof(saved[0]) * segs_before);
-    compact(p, r);
     if (b->n_changed > 0) {
         mv_gen_delta_name(b->generation, users, sizeof(users));
         if (write_users(p, b, users, &user_bytes, &r->err) != MV_OK
-            || segments_append(p, users, MV_GEN_SEGMENT_USER_DELTA,
+            || mvw_segments_append(p, users, MV_GEN_SEGMENT_USER_DELTA,
                                user_bytes, &r->err) != MV_OK)
         {
             goto restore;
@@ -501,6 +468,9 @@ mvw_publisher_run(mvw_publisher_t *p, mvw_publish_batch_t *b,
     p->last_published = b->generation;
     r->write_s = seconds_since(t1);
     r->ok = 1;
+    if (p->job == NULL && mvw_compaction_due(p)) {
+        mvw_compaction_start(p, r);
+    }
     r->total_s = seconds_since(t0);
     return MV_OK;
 

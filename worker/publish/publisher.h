@@ -54,7 +54,9 @@ typedef struct mvw_publish_report {
     double     index_s;         /* bringing the graph up to date */
     double     write_s;         /* segments, side file, manifest, prune */
     double     total_s;
-    int        compacted;       /* 1 when it wrote a new base */
+    int        compacted;       /* 1 when it named a new base */
+    int        compact_waited;  /* 1 when it waited for the compaction */
+    int        compact_started; /* 1 when it started one (background) */
     uint64_t   compact_bytes;
     double     compact_s;
     mv_err_t   compact_err;     /* when compaction failed (the publish
@@ -114,6 +116,16 @@ int mvw_publisher_start(mvw_publisher_t *p, mv_err_t *err);
  * its result not yet collected (the caller keeps b).
  */
 int mvw_publisher_submit(mvw_publisher_t *p, mvw_publish_batch_t *b);
+
+/*
+ * 1 when a compaction finished in the background and the next publish
+ * would name its base.  Only while not busy (the publisher's thread is
+ * then waiting, and the caller saw its state under the lock).
+ */
+int mvw_publisher_compaction_ready(mvw_publisher_t *p);
+
+/* 1 while a compaction runs or waits to be named (same rule). */
+int mvw_publisher_compacting(mvw_publisher_t *p);
 
 /* 1 while a batch is in flight or its result not yet collected. */
 int mvw_publisher_busy(mvw_publisher_t *p);

@@ -151,6 +151,7 @@ mvw_publisher_free(mvw_publisher_t *p)
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->cond);
     }
+    mvw_compaction_abandon(p);
     mv_hnsw_free(p->hnsw);
     free(p);
 }

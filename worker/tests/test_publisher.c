@@ -517,6 +517,54 @@ test_thread_hand_off(void **state)
 }
 
 
+/* On the thread, a compaction runs beside the publishes and is named by
+   the first publish after it finished; every generation meanwhile stays
+   whole. */
+static void
+test_background_compaction(void **state)
+{
+    const char            *dir = *state;
+    mvw_trainer_t         *t = trainer(0.0);
+    mvw_publisher_t       *p;
+    mvw_publish_batch_t    b, done;
+    mvw_publish_report_t   r;
+    char                   prefix[32];
+    int                    started = 0, compacted = 0;
+    uint32_t               n, bases, deltas;
+    mv_err_t               err;
+
+    p = mvw_trainer_publisher(t, dir, &err);
+    assert_non_null(p);
+    mvw_publisher_set_compaction(p, 1, 1000.0);
+    assert_int_equal(mvw_publisher_start(p, &err), MV_OK);
+    for (int k = 0; k < 200 && !compacted; k++) {
+        snprintf(prefix, sizeof(prefix), "k%d", k);
+        clicks(t, prefix, 20, 4);
+        assert_int_equal(mvw_trainer_freeze(t, NULL, 0, T0, &b, &err),
+                         MV_OK);
+        assert_int_equal(mvw_publisher_submit(p, &b), 1);
+        assert_int_equal(mvw_publisher_poll(p, 1, &done, &r), 1);
+        assert_true(r.ok);
+        mvw_trainer_published(t, &done, &r);
+        mvw_publish_batch_free(&done);
+        started += r.compact_started;
+        compacted += r.compacted;
+        assert_overlay_equals_model(t, dir);
+        if (started && !compacted) {
+            usleep(10000);
+        }
+    }
+    assert_true(started >= 1);
+    assert_int_equal(compacted, 1);
+    current_segments(dir, &n, &bases, &deltas);
+    assert_int_equal(bases, 1);
+    /* no part file is left, whatever ran */
+    assert_false(exists(dir, "users-00000000000000000002.base.mvs"
+                             ".tmp-compaction"));
+    mvw_trainer_free(t);
+}
+
+
 int
 main(void)
 {
@@ -531,6 +579,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_restore_resume_names_the_same_segments, mvt_tmpdir_setup,
             mvt_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_background_compaction,
+                                        mvt_tmpdir_setup,
+                                        mvt_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_thread_hand_off,
                                         mvt_tmpdir_setup,
                                         mvt_tmpdir_teardown),
